@@ -1,0 +1,41 @@
+import type { z } from 'zod';
+
+/**
+ * Decoding of Kafka message values: bytes -> JSON -> schema. Every consumer decodes
+ * before any handler sees a message, so handlers only ever get valid, typed values.
+ */
+export type Decoded<T> =
+  { ok: true; value: T } | { ok: false; reason: DecodeFailure; detail: string };
+
+export type DecodeFailure = 'empty' | 'not_json' | 'schema_violation';
+
+export function decodeJson<T>(schema: z.ZodType<T>, bytes: Buffer | null): Decoded<T> {
+  if (bytes === null || bytes.length === 0)
+    return { ok: false, reason: 'empty', detail: 'empty message' };
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString('utf8'));
+  } catch (error) {
+    return { ok: false, reason: 'not_json', detail: (error as Error).message.slice(0, 200) };
+  }
+  return decodeValue(schema, json);
+}
+
+export function decodeValue<T>(schema: z.ZodType<T>, json: unknown): Decoded<T> {
+  const parsed = schema.safeParse(json);
+  if (parsed.success) return { ok: true, value: parsed.data };
+  return { ok: false, reason: 'schema_violation', detail: describeIssues(parsed.error.issues) };
+}
+
+/** `data.to: expected string, received number; type: invalid option` (bounded length). */
+export function describeIssues(issues: ReadonlyArray<z.core.$ZodIssue>): string {
+  return issues
+    .slice(0, 5)
+    .map((issue) => `${issue.path.length ? issue.path.join('.') : '(root)'}: ${issue.message}`)
+    .join('; ')
+    .slice(0, 500);
+}
+
+export function encodeJson(value: unknown): Buffer {
+  return Buffer.from(JSON.stringify(value), 'utf8');
+}

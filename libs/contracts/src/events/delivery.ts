@@ -1,0 +1,56 @@
+import { z } from 'zod';
+import { ingestedEventSchema } from './canonical-event.js';
+
+/**
+ * One delivery job per (event, matching subscription). `deliveryId` is derived from
+ * the pair, so a job produced twice (a matcher restart) has the same id, and receivers
+ * see the same `webhook-id` on every attempt and every duplicate.
+ */
+export const deliveryJobSchema = z.object({
+  deliveryId: z.string(),
+  subscriptionId: z.string(),
+  organizationId: z.string(),
+  /** The subscription version the matcher matched; the deliverer waits for its view to reach it. */
+  subscriptionVersion: z.number().int().positive(),
+  /** 1 for the first attempt. */
+  attempt: z.number().int().positive(),
+  /** Not before this time (retries); ISO-8601. */
+  notBefore: z.iso.datetime({ offset: true }).optional(),
+  event: ingestedEventSchema,
+});
+
+export type DeliveryJob = z.infer<typeof deliveryJobSchema>;
+
+export const ATTEMPT_OUTCOMES = [
+  /** 2xx */
+  'succeeded',
+  /** Non-2xx, timeout, connection error, refused address: retried if attempts remain. */
+  'failed',
+  /** Not sent: the breaker for the endpoint was open. */
+  'short_circuited',
+  /** Not sent: the subscription was paused, failed, disabled or deleted. */
+  'skipped',
+] as const;
+export type AttemptOutcome = (typeof ATTEMPT_OUTCOMES)[number];
+
+export const attemptEventSchema = z.object({
+  attemptId: z.string(),
+  deliveryId: z.string(),
+  subscriptionId: z.string(),
+  organizationId: z.string(),
+  eventId: z.string(),
+  eventType: z.string(),
+  attempt: z.number().int().positive(),
+  outcome: z.enum(ATTEMPT_OUTCOMES),
+  httpStatus: z.number().int().nullable(),
+  durationMs: z.number().nonnegative(),
+  /** Short, secret-free description of what went wrong. */
+  error: z.string().max(500).nullable(),
+  /** When the next attempt is due, or null when there is none. */
+  nextRetryAt: z.iso.datetime({ offset: true }).nullable(),
+  /** The endpoint answered 410 Gone: the subscription is to be disabled. */
+  gone: z.boolean().default(false),
+  attemptedAt: z.iso.datetime({ offset: true }),
+});
+
+export type AttemptEvent = z.infer<typeof attemptEventSchema>;

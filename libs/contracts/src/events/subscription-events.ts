@@ -1,0 +1,116 @@
+import { z } from 'zod';
+
+/**
+ * Facts about subscriptions and organisations, as stored in the event store and
+ * published (through the outbox) to the subscription-events topic. Each event carries
+ * the subscription's new version; consumers fold them into their own views and can
+ * tell a stale or repeated event by its version.
+ *
+ * Secrets appear only encrypted (`v1.<keyId>.<iv>.<ciphertext>.<tag>`).
+ */
+
+export const SUBSCRIPTION_STATUSES = ['active', 'paused', 'failed', 'disabled'] as const;
+export type SubscriptionStatus = (typeof SUBSCRIPTION_STATUSES)[number];
+
+export const PAYLOAD_FORMATS = ['standard', 'paubox', 'postal'] as const;
+export type PayloadFormat = (typeof PAYLOAD_FORMATS)[number];
+
+const scopeSchema = z.object({
+  domains: z.array(z.string()).default([]),
+  mailboxes: z.array(z.string()).default([]),
+});
+export type SubscriptionScope = z.infer<typeof scopeSchema>;
+
+const encryptedSecret = z.string().startsWith('v1.');
+
+const base = {
+  eventId: z.string(),
+  subscriptionId: z.string(),
+  organizationId: z.string(),
+  version: z.number().int().positive(),
+  occurredAt: z.iso.datetime({ offset: true }),
+};
+
+export const subscriptionCreatedSchema = z.object({
+  ...base,
+  type: z.literal('subscription.created'),
+  data: z.object({
+    url: z.string(),
+    events: z.array(z.string()),
+    scope: scopeSchema,
+    headers: z.record(z.string(), z.string()),
+    format: z.enum(PAYLOAD_FORMATS),
+    description: z.string().nullable(),
+    secret: encryptedSecret,
+  }),
+});
+
+export const subscriptionUpdatedSchema = z.object({
+  ...base,
+  type: z.literal('subscription.updated'),
+  data: z.object({
+    url: z.string().optional(),
+    events: z.array(z.string()).optional(),
+    scope: scopeSchema.optional(),
+    headers: z.record(z.string(), z.string()).optional(),
+    format: z.enum(PAYLOAD_FORMATS).optional(),
+    description: z.string().nullable().optional(),
+  }),
+});
+
+export const subscriptionSecretRotatedSchema = z.object({
+  ...base,
+  type: z.literal('subscription.secret_rotated'),
+  data: z.object({
+    secret: encryptedSecret,
+    /** The secret it replaces keeps signing until then. */
+    previousSecret: encryptedSecret,
+    previousSecretExpiresAt: z.iso.datetime({ offset: true }),
+  }),
+});
+
+export const subscriptionStatusChangedSchema = z.object({
+  ...base,
+  type: z.literal('subscription.status_changed'),
+  data: z.object({
+    status: z.enum(SUBSCRIPTION_STATUSES),
+    /** Why: `api` (a user's call), `auto_pause` (too many failures), `gone` (HTTP 410). */
+    reason: z.enum(['api', 'auto_pause', 'gone']),
+  }),
+});
+
+export const subscriptionDeletedSchema = z.object({
+  ...base,
+  type: z.literal('subscription.deleted'),
+  data: z.object({}),
+});
+
+export const subscriptionEventSchema = z.discriminatedUnion('type', [
+  subscriptionCreatedSchema,
+  subscriptionUpdatedSchema,
+  subscriptionSecretRotatedSchema,
+  subscriptionStatusChangedSchema,
+  subscriptionDeletedSchema,
+]);
+
+export type SubscriptionEvent = z.infer<typeof subscriptionEventSchema>;
+export type SubscriptionEventType = SubscriptionEvent['type'];
+
+export const organizationEventSchema = z.discriminatedUnion('type', [
+  z.object({
+    eventId: z.string(),
+    type: z.literal('organization.created'),
+    organizationId: z.string(),
+    occurredAt: z.iso.datetime({ offset: true }),
+    data: z.object({ name: z.string(), domains: z.array(z.string()) }),
+  }),
+  z.object({
+    eventId: z.string(),
+    type: z.literal('organization.updated'),
+    organizationId: z.string(),
+    occurredAt: z.iso.datetime({ offset: true }),
+    data: z.object({ name: z.string(), domains: z.array(z.string()) }),
+  }),
+]);
+
+export type OrganizationEvent = z.infer<typeof organizationEventSchema>;

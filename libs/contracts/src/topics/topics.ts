@@ -1,0 +1,58 @@
+/**
+ * Every Kafka topic and consumer group Hookpost uses, in one place. Names carry a
+ * version: a breaking change to a message gets a new topic, old events are never edited.
+ */
+export const TOPICS = {
+  /** Raw mail events from the mail servers; the one topic named by the contract with users. */
+  mailEvents: 'mail-events',
+  /** Raw messages event-ingest refused, unchanged, with the reason in headers. */
+  mailEventsDeadLetter: 'hookpost.mail-events.dlq.v1',
+  /** Validated, normalised events (CanonicalEvent), keyed by message id. */
+  canonicalEvents: 'hookpost.events.v1',
+  /** Organisation changes (names, registered sending domains), keyed by organisation id. */
+  organizationEvents: 'hookpost.organization-events.v1',
+  /** Subscription and organisation changes from the event store (via the outbox). */
+  subscriptionEvents: 'hookpost.subscription-events.v1',
+  /** One job per (event, matching subscription), keyed by subscription id. */
+  deliveryJobs: 'hookpost.delivery-jobs.v1',
+  /** Every delivery attempt's outcome, keyed by subscription id. */
+  deliveryAttempts: 'hookpost.delivery-attempts.v1',
+  /** Deliveries that exhausted their retries. */
+  deliveriesDead: 'hookpost.deliveries.dlq.v1',
+} as const;
+
+export type TopicName = (typeof TOPICS)[keyof typeof TOPICS];
+
+/** One Kafka topic per retry delay, named by the delay in seconds. */
+export function retryTopic(delaySeconds: number): string {
+  return `hookpost.delivery-retry.${delaySeconds}s.v1`;
+}
+
+export const CONSUMER_GROUPS = {
+  eventIngest: 'hookpost-event-ingest',
+  matcher: 'hookpost-matcher',
+  deliverer: 'hookpost-deliverer',
+  delivererRetry: 'hookpost-deliverer-retry',
+  subscriptionApiAttempts: 'hookpost-subscription-api-attempts',
+} as const;
+
+/**
+ * Views that every instance must hold whole (the matcher's index, the deliverer's
+ * endpoint table) read the subscription topic with a group of their own per process,
+ * so that no instance gets only a share of the partitions.
+ */
+export function viewConsumerGroup(service: string, instanceId: string): string {
+  return `hookpost-${service}-view-${instanceId}`;
+}
+
+/** Kafka header names Hookpost reads or writes. */
+export const HEADERS = {
+  organizationId: 'organization-id',
+  rejectReason: 'hookpost-reject-reason',
+  rejectDetail: 'hookpost-reject-detail',
+  sourceTopic: 'hookpost-source-topic',
+  sourcePartition: 'hookpost-source-partition',
+  sourceOffset: 'hookpost-source-offset',
+  schemaVersion: 'hookpost-schema',
+  traceparent: 'traceparent',
+} as const;

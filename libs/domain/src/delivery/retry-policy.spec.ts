@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { nextStep, parseRetryAfter, retryDelays } from './retry-policy.js';
+
+const now = new Date('2026-01-01T00:00:00.000Z');
+const schedule = [60, 300, 1800, 7200, 43200];
+const at = (seconds: number) => new Date(now.getTime() + seconds * 1000);
+
+describe('retry policy', () => {
+  it('is done after a success, a 410 or a skip', () => {
+    for (const kind of ['succeeded', 'gone', 'skipped'] as const) {
+      expect(nextStep(1, { kind }, schedule, now)).toEqual({ kind: 'done' });
+    }
+  });
+
+  it('follows the schedule, then gives up', () => {
+    expect(nextStep(1, { kind: 'failed', status: 500 }, schedule, now)).toEqual({
+      kind: 'retry',
+      attempt: 2,
+      delaySeconds: 60,
+      notBefore: at(60),
+    });
+    expect(nextStep(5, { kind: 'failed' }, schedule, now)).toMatchObject({
+      attempt: 6,
+      delaySeconds: 43200,
+    });
+    expect(nextStep(6, { kind: 'failed' }, schedule, now)).toEqual({ kind: 'dead' });
+  });
+
+  it('honours Retry-After on 429 and 503, never sooner than the schedule, capped at a day', () => {
+    expect(
+      nextStep(1, { kind: 'failed', status: 429, retryAfter: '600' }, schedule, now),
+    ).toMatchObject({
+      delaySeconds: 60,
+      notBefore: at(600),
+    });
+    expect(
+      nextStep(1, { kind: 'failed', status: 503, retryAfter: '5' }, schedule, now),
+    ).toMatchObject({
+      notBefore: at(60),
+    });
+    expect(
+      nextStep(1, { kind: 'failed', status: 500, retryAfter: '600' }, schedule, now),
+    ).toMatchObject({
+      notBefore: at(60),
+    });
+    expect(
+      nextStep(1, { kind: 'failed', status: 429, retryAfter: '9999999' }, schedule, now),
+    ).toMatchObject({
+      notBefore: at(86400),
+    });
+  });
+
+  it('reads both forms of Retry-After', () => {
+    expect(parseRetryAfter('120', now)).toBe(120);
+    expect(parseRetryAfter('Thu, 01 Jan 2026 00:02:00 GMT', now)).toBe(120);
+    expect(parseRetryAfter('Wed, 31 Dec 2025 00:00:00 GMT', now)).toBe(0);
+    expect(parseRetryAfter('soon', now)).toBeUndefined();
+    expect(parseRetryAfter(undefined, now)).toBeUndefined();
+  });
+
+  it('needs one topic per distinct delay', () => {
+    expect(retryDelays([2, 4, 4, 60])).toEqual([2, 4, 60]);
+  });
+});

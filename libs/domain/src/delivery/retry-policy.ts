@@ -1,0 +1,56 @@
+/**
+ * What happens after an attempt: done, retried after the schedule's next delay (one
+ * Kafka topic per delay), or dead. `schedule` lists the delays in seconds after the
+ * first attempt, after the second, ... (default 1m, 5m, 30m, 2h, 12h).
+ */
+export type AttemptResult =
+  | { kind: 'succeeded' }
+  | { kind: 'gone' }
+  | { kind: 'skipped' }
+  | { kind: 'failed'; status?: number; retryAfter?: string };
+
+export type NextStep =
+  | { kind: 'done' }
+  | { kind: 'retry'; attempt: number; delaySeconds: number; notBefore: Date }
+  | { kind: 'dead' };
+
+/** Retry-After beyond this is capped: a receiver cannot park a delivery for weeks. */
+const MAX_RETRY_AFTER_SECONDS = 24 * 3600;
+
+export function nextStep(
+  attempt: number,
+  result: AttemptResult,
+  schedule: readonly number[],
+  now: Date,
+): NextStep {
+  if (result.kind !== 'failed') return { kind: 'done' };
+  const delaySeconds = schedule[attempt - 1];
+  if (delaySeconds === undefined) return { kind: 'dead' };
+  // 429 and 503 may say when to come back; never sooner than asked, nor sooner than the schedule.
+  const asked =
+    result.status === 429 || result.status === 503
+      ? parseRetryAfter(result.retryAfter, now)
+      : undefined;
+  const waitSeconds = Math.max(delaySeconds, Math.min(asked ?? 0, MAX_RETRY_AFTER_SECONDS));
+  return {
+    kind: 'retry',
+    attempt: attempt + 1,
+    delaySeconds,
+    notBefore: new Date(now.getTime() + waitSeconds * 1000),
+  };
+}
+
+/** `Retry-After: 120` or `Retry-After: Wed, 21 Oct 2026 07:28:00 GMT` -> seconds from now. */
+export function parseRetryAfter(value: string | undefined, now: Date): number | undefined {
+  if (!value) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed);
+  const date = Date.parse(trimmed);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, Math.ceil((date - now.getTime()) / 1000));
+}
+
+/** The distinct delays of a schedule: one retry topic each. */
+export function retryDelays(schedule: readonly number[]): number[] {
+  return [...new Set(schedule)];
+}

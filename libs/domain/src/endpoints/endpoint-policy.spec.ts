@@ -1,0 +1,145 @@
+import { describe, expect, it } from 'vitest';
+import {
+  checkAddress,
+  checkEndpointUrl,
+  endpointPolicyFromSettings,
+  parseAllowedNetworks,
+  resolveAndCheck,
+  type EndpointPolicy,
+} from './endpoint-policy.js';
+
+const strict: EndpointPolicy = { allowHttp: false, allowedNetworks: [] };
+const dev: EndpointPolicy = {
+  allowHttp: true,
+  allowedNetworks: parseAllowedNetworks('127.0.0.1/32,::1'),
+};
+
+describe('endpoint URLs (no DNS)', () => {
+  it.each([
+    'https://hooks.example.com/mail',
+    'https://8.8.8.8/hook',
+    'https://[2606:4700:4700::1111]/hook',
+    'https://example.com:8443/a?b=c',
+  ])('accepts %s', (url) => expect(checkEndpointUrl(url, strict).ok).toBe(true));
+
+  it.each([
+    ['http://example.com/', 'url_not_https'],
+    ['ftp://example.com/', 'url_not_https'],
+    ['not a url', 'invalid_url'],
+    ['/relative', 'invalid_url'],
+    ['https://user:pass@example.com/', 'url_has_credentials'],
+    ['https://example.com@127.0.0.1/', 'url_has_credentials'],
+    [`https://example.com/${'a'.repeat(2100)}`, 'url_too_long'],
+    // Every spelling of loopback and the unspecified address.
+    ['https://127.0.0.1/', 'address_not_allowed'],
+    ['https://127.1/', 'address_not_allowed'],
+    ['https://2130706433/', 'address_not_allowed'],
+    ['https://0x7f000001/', 'address_not_allowed'],
+    ['https://0x7f.0.0.1/', 'address_not_allowed'],
+    ['https://0177.0.0.1/', 'address_not_allowed'],
+    ['https://017700000001/', 'address_not_allowed'],
+    ['https://127.0.0.1./', 'address_not_allowed'],
+    ['https://0.0.0.0/', 'address_not_allowed'],
+    ['https://0/', 'address_not_allowed'],
+    ['https://[::1]/', 'address_not_allowed'],
+    ['https://[::]/', 'address_not_allowed'],
+    ['https://[0:0:0:0:0:0:0:1]/', 'address_not_allowed'],
+    // IPv6 forms that carry an IPv4 address.
+    ['https://[::ffff:127.0.0.1]/', 'address_not_allowed'],
+    ['https://[::ffff:7f00:1]/', 'address_not_allowed'],
+    ['https://[::127.0.0.1]/', 'address_not_allowed'],
+    ['https://[64:ff9b::a9fe:a9fe]/', 'address_not_allowed'],
+    ['https://[2002:a9fe:a9fe::]/', 'address_not_allowed'],
+    ['https://[::ffff:a9fe:a9fe]/', 'address_not_allowed'],
+    // Private networks and cloud metadata.
+    ['https://10.0.0.1/', 'address_not_allowed'],
+    ['https://172.16.5.4/', 'address_not_allowed'],
+    ['https://192.168.1.1/', 'address_not_allowed'],
+    ['https://169.254.169.254/latest/meta-data/', 'address_not_allowed'],
+    ['https://169.254.170.2/', 'address_not_allowed'],
+    ['https://100.100.100.200/', 'address_not_allowed'],
+    ['https://192.0.0.192/', 'address_not_allowed'],
+    ['https://[fd00:ec2::254]/', 'address_not_allowed'],
+    ['https://[fe80::1]/', 'address_not_allowed'],
+    ['https://224.0.0.1/', 'address_not_allowed'],
+    ['https://255.255.255.255/', 'address_not_allowed'],
+    ['https://198.18.0.1/', 'address_not_allowed'],
+    ['https://[2001:db8::1]/', 'address_not_allowed'],
+  ])('refuses %s with %s', (url, code) => {
+    expect(checkEndpointUrl(url, strict)).toMatchObject({ ok: false, code });
+  });
+
+  it('lets an operator allow listed networks and plain http, and nothing more', () => {
+    expect(checkEndpointUrl('http://127.0.0.1:8080/hook', dev).ok).toBe(true);
+    expect(checkEndpointUrl('http://[::1]:8080/hook', dev).ok).toBe(true);
+    expect(checkEndpointUrl('http://[::ffff:127.0.0.1]/', dev).ok).toBe(true);
+    expect(checkEndpointUrl('http://127.0.0.2/', dev)).toMatchObject({
+      ok: false,
+      code: 'address_not_allowed',
+    });
+    expect(checkEndpointUrl('http://10.0.0.1/', dev)).toMatchObject({
+      ok: false,
+      code: 'address_not_allowed',
+    });
+    expect(checkEndpointUrl('http://169.254.169.254/', dev)).toMatchObject({
+      ok: false,
+      code: 'address_not_allowed',
+    });
+  });
+
+  it('judges addresses directly too', () => {
+    expect(checkAddress('93.184.216.34', strict).ok).toBe(true);
+    expect(checkAddress('::ffff:10.1.2.3', strict).ok).toBe(false);
+    expect(checkAddress('not-an-ip', strict)).toMatchObject({ ok: false, code: 'invalid_url' });
+  });
+});
+
+describe('resolveAndCheck', () => {
+  const answers =
+    (...addresses: string[]) =>
+    async () =>
+      addresses.map((address) => ({ address, family: (address.includes(':') ? 6 : 4) as 4 | 6 }));
+
+  it('returns the checked public addresses', async () => {
+    await expect(
+      resolveAndCheck('hooks.example.com', strict, answers('93.184.216.34')),
+    ).resolves.toEqual([{ address: '93.184.216.34', family: 4 }]);
+  });
+
+  it('refuses a name that resolves to a private address, even among public ones', async () => {
+    await expect(
+      resolveAndCheck('evil.example', strict, answers('93.184.216.34', '10.0.0.5')),
+    ).rejects.toMatchObject({
+      code: 'address_not_allowed',
+    });
+    await expect(
+      resolveAndCheck('localhost', strict, answers('127.0.0.1', '::1')),
+    ).rejects.toMatchObject({
+      code: 'address_not_allowed',
+    });
+  });
+
+  it('refuses a name that does not resolve', async () => {
+    await expect(resolveAndCheck('nowhere.invalid', strict, answers())).rejects.toMatchObject({
+      code: 'unresolvable_host',
+    });
+    const failing = async () => {
+      throw new Error('ENOTFOUND');
+    };
+    await expect(resolveAndCheck('nowhere.invalid', strict, failing)).rejects.toMatchObject({
+      code: 'unresolvable_host',
+    });
+  });
+});
+
+describe('settings', () => {
+  it('parses allowed networks and names a bad entry', () => {
+    expect(parseAllowedNetworks('127.0.0.1/32, ::1/128,10.0.0.0/8')).toHaveLength(3);
+    expect(() => parseAllowedNetworks('127.0.0.1/32,banana')).toThrow(/"banana"/);
+  });
+
+  it('warns whenever the policy is relaxed', () => {
+    expect(endpointPolicyFromSettings(false, '').warnings).toEqual([]);
+    expect(endpointPolicyFromSettings(true, '127.0.0.1/32').warnings).toHaveLength(2);
+  });
+});

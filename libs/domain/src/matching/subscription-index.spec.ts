@@ -1,0 +1,121 @@
+import type { IngestedEvent } from '@hookpost/contracts';
+import { describe, expect, it } from 'vitest';
+import { SubscriptionCatalog } from '../subscriptions/catalog.js';
+import { decide, type CreateCommand } from '../subscriptions/subscription.js';
+import { SubscriptionIndex } from './subscription-index.js';
+
+const now = new Date('2026-01-01T00:00:00Z');
+
+function setup() {
+  const catalog = new SubscriptionCatalog();
+  const index = new SubscriptionIndex();
+  const apply = (events: ReturnType<typeof decide>) => {
+    for (const event of events) {
+      const change = catalog.apply(event);
+      if (change) index.update(change);
+    }
+  };
+  const create = (id: string, overrides: Partial<CreateCommand> = {}) =>
+    apply(
+      decide(
+        {
+          type: 'create',
+          subscriptionId: id,
+          organizationId: 'org_a',
+          url: 'https://example.com',
+          events: ['message.delivered'],
+          scope: { domains: [], mailboxes: [] },
+          headers: {},
+          format: 'standard',
+          description: null,
+          secret: 'v1.x',
+          ...overrides,
+        },
+        undefined,
+        now,
+      ),
+    );
+  const change = (id: string, command: Parameters<typeof decide>[0]) =>
+    apply(decide(command, catalog.get(id), now));
+  return { index, create, change };
+}
+
+const event = (
+  type: IngestedEvent['type'],
+  data: IngestedEvent['data'] = {},
+  organization_id = 'org_a',
+) => ({
+  organization_id,
+  type,
+  data,
+});
+const ids = (subs: Array<{ id: string }>) => subs.map((s) => s.id).sort();
+
+describe('subscription index', () => {
+  it('matches on organisation and event type, wildcards included', () => {
+    const { index, create } = setup();
+    create('wh_delivered');
+    create('wh_all_messages', { events: ['message.*'] });
+    create('wh_everything', { events: ['*'] });
+    create('wh_other_org', { organizationId: 'org_b' });
+    expect(ids(index.match(event('message.delivered')))).toEqual([
+      'wh_all_messages',
+      'wh_delivered',
+      'wh_everything',
+    ]);
+    expect(ids(index.match(event('domain.dns_error')))).toEqual(['wh_everything']);
+    expect(ids(index.match(event('message.delivered', {}, 'org_b')))).toEqual(['wh_other_org']);
+    expect(index.match(event('message.delivered', {}, 'org_nobody'))).toEqual([]);
+  });
+
+  it('drops paused and deleted subscriptions and takes back resumed ones', () => {
+    const { index, create, change } = setup();
+    create('wh_1');
+    change('wh_1', { type: 'pause' });
+    expect(index.match(event('message.delivered'))).toEqual([]);
+    change('wh_1', { type: 'resume' });
+    expect(ids(index.match(event('message.delivered')))).toEqual(['wh_1']);
+    change('wh_1', { type: 'delete' });
+    expect(index.match(event('message.delivered'))).toEqual([]);
+  });
+
+  it('follows a change of event filter', () => {
+    const { index, create, change } = setup();
+    create('wh_1');
+    change('wh_1', { type: 'update', changes: { events: ['message.bounced'] } });
+    expect(index.match(event('message.delivered'))).toEqual([]);
+    expect(ids(index.match(event('message.bounced')))).toEqual(['wh_1']);
+  });
+
+  it('scopes by sender domain or mailbox, and inbound mail by recipient', () => {
+    const { index, create } = setup();
+    create('wh_domain', { events: ['*'], scope: { domains: ['acme.example'], mailboxes: [] } });
+    create('wh_mailbox', {
+      events: ['*'],
+      scope: { domains: [], mailboxes: ['sales@acme.example'] },
+    });
+    create('wh_unscoped', { events: ['*'] });
+    expect(
+      ids(index.match(event('message.delivered', { from: 'News <news@Acme.example>' }))),
+    ).toEqual(['wh_domain', 'wh_unscoped']);
+    expect(ids(index.match(event('message.delivered', { from: 'sales@acme.example' })))).toEqual([
+      'wh_domain',
+      'wh_mailbox',
+      'wh_unscoped',
+    ]);
+    expect(ids(index.match(event('message.delivered', { from: 'a@mail.acme.example' })))).toEqual([
+      'wh_domain',
+      'wh_unscoped',
+    ]);
+    expect(ids(index.match(event('message.delivered', { from: 'a@other.example' })))).toEqual([
+      'wh_unscoped',
+    ]);
+    expect(
+      ids(
+        index.match(
+          event('message.received', { from: 'x@other.example', to: ['sales@acme.example'] }),
+        ),
+      ),
+    ).toEqual(['wh_domain', 'wh_mailbox', 'wh_unscoped']);
+  });
+});

@@ -1,0 +1,49 @@
+import { createHmac, randomBytes } from 'node:crypto';
+
+/**
+ * Webhook signatures. Standard Webhooks: `v1,<base64 HMAC-SHA256("{id}.{timestamp}.{body}")>`,
+ * keyed by the base64 part of a `whsec_` secret, else by the secret's UTF-8 bytes; one
+ * signature per secret, space-separated, so receivers verify during a rotation with
+ * either the old or the new secret. Plus the simple scheme of seed 002:
+ * `sha256=<hex HMAC-SHA256(body)>` keyed by the secret string as given.
+ */
+const WHSEC_PREFIX = 'whsec_';
+
+export function generateSecret(): string {
+  return WHSEC_PREFIX + randomBytes(32).toString('base64');
+}
+
+/** The HMAC key of a secret for Standard Webhooks. */
+export function standardWebhookKey(secret: string): Buffer {
+  return secret.startsWith(WHSEC_PREFIX)
+    ? Buffer.from(secret.slice(WHSEC_PREFIX.length), 'base64')
+    : Buffer.from(secret, 'utf8');
+}
+
+export interface StandardSignatureInput {
+  id: string;
+  /** Seconds since the epoch. */
+  timestamp: number;
+  body: string;
+  /** The current secret first; during a rotation also the previous one. */
+  secrets: readonly string[];
+}
+
+export function signStandardWebhook({
+  id,
+  timestamp,
+  body,
+  secrets,
+}: StandardSignatureInput): string {
+  const content = `${id}.${timestamp}.${body}`;
+  return secrets
+    .map(
+      (secret) =>
+        `v1,${createHmac('sha256', standardWebhookKey(secret)).update(content).digest('base64')}`,
+    )
+    .join(' ');
+}
+
+export function signBodyHex(body: string, secret: string): string {
+  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+}

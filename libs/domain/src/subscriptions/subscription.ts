@@ -1,0 +1,222 @@
+import type {
+  PayloadFormat,
+  SubscriptionEvent,
+  SubscriptionScope,
+  SubscriptionStatus,
+} from '@hookpost/contracts';
+
+/**
+ * A subscription's state is the fold of its events (`evolve`); a change is a command
+ * that `decide` turns into new events, or refuses. No storage, no framework: the API
+ * appends what `decide` returns, and every view (API read model, matcher index,
+ * deliverer endpoint table) folds the same events with the same `evolve`.
+ */
+export interface Subscription {
+  id: string;
+  organizationId: string;
+  url: string;
+  events: string[];
+  scope: SubscriptionScope;
+  headers: Record<string, string>;
+  format: PayloadFormat;
+  description: string | null;
+  status: SubscriptionStatus;
+  /** Encrypted; the deliverer alone decrypts. */
+  secret: string;
+  /** The rotated-out secret, still signing until `expiresAt`. */
+  previousSecret: { secret: string; expiresAt: string } | null;
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+  deleted: boolean;
+}
+
+export class SubscriptionError extends Error {
+  constructor(
+    readonly code: 'not_found' | 'already_exists' | 'invalid_transition',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SubscriptionError';
+  }
+}
+
+export function evolve(
+  state: Subscription | undefined,
+  event: SubscriptionEvent,
+): Subscription | undefined {
+  const stamp = { version: event.version, updatedAt: event.occurredAt };
+  switch (event.type) {
+    case 'subscription.created':
+      return {
+        id: event.subscriptionId,
+        organizationId: event.organizationId,
+        ...event.data,
+        status: 'active',
+        previousSecret: null,
+        createdAt: event.occurredAt,
+        deleted: false,
+        ...stamp,
+      };
+    case 'subscription.updated':
+      return state && { ...state, ...definedOnly(event.data), ...stamp };
+    case 'subscription.secret_rotated':
+      return (
+        state && {
+          ...state,
+          secret: event.data.secret,
+          previousSecret: {
+            secret: event.data.previousSecret,
+            expiresAt: event.data.previousSecretExpiresAt,
+          },
+          ...stamp,
+        }
+      );
+    case 'subscription.status_changed':
+      return state && { ...state, status: event.data.status, ...stamp };
+    case 'subscription.deleted':
+      return state && { ...state, deleted: true, ...stamp };
+  }
+}
+
+/** Folds a whole history; undefined when there is none. */
+export function replay(events: Iterable<SubscriptionEvent>): Subscription | undefined {
+  let state: Subscription | undefined;
+  for (const event of events) state = evolve(state, event);
+  return state;
+}
+
+function definedOnly<T extends object>(changes: T): Partial<T> {
+  return Object.fromEntries(
+    Object.entries(changes).filter(([, value]) => value !== undefined),
+  ) as Partial<T>;
+}
+
+export interface CreateCommand {
+  type: 'create';
+  subscriptionId: string;
+  organizationId: string;
+  url: string;
+  events: string[];
+  scope: SubscriptionScope;
+  headers: Record<string, string>;
+  format: PayloadFormat;
+  description: string | null;
+  secret: string;
+}
+
+export interface UpdateCommand {
+  type: 'update';
+  changes: Partial<
+    Pick<Subscription, 'url' | 'events' | 'scope' | 'headers' | 'format' | 'description'>
+  >;
+}
+
+export interface RotateSecretCommand {
+  type: 'rotate_secret';
+  secret: string;
+  previousSecretExpiresAt: string;
+}
+
+export interface ChangeStatusCommand {
+  type: 'pause' | 'resume' | 'mark_failed' | 'disable';
+}
+
+export interface DeleteCommand {
+  type: 'delete';
+}
+
+export type SubscriptionCommand =
+  CreateCommand | UpdateCommand | RotateSecretCommand | ChangeStatusCommand | DeleteCommand;
+
+const TARGET_STATUS = {
+  pause: { status: 'paused', reason: 'api' },
+  resume: { status: 'active', reason: 'api' },
+  mark_failed: { status: 'failed', reason: 'auto_pause' },
+  disable: { status: 'disabled', reason: 'gone' },
+} as const;
+
+/**
+ * Decides what a command does to a subscription. Returns the new events (empty when
+ * the command changes nothing, e.g. pausing a paused subscription), or throws a
+ * SubscriptionError with a stable code.
+ */
+export function decide(
+  command: SubscriptionCommand,
+  state: Subscription | undefined,
+  now: Date,
+): SubscriptionEvent[] {
+  const occurredAt = now.toISOString();
+  if (command.type === 'create') {
+    if (state)
+      throw new SubscriptionError(
+        'already_exists',
+        `subscription ${command.subscriptionId} exists`,
+      );
+    const { type: _, subscriptionId, organizationId, ...data } = command;
+    return [
+      {
+        eventId: `${subscriptionId}@1`,
+        type: 'subscription.created',
+        subscriptionId,
+        organizationId,
+        version: 1,
+        occurredAt,
+        data,
+      },
+    ];
+  }
+  if (!state || state.deleted) throw new SubscriptionError('not_found', 'subscription not found');
+  const version = state.version + 1;
+  const base = {
+    eventId: `${state.id}@${version}`,
+    subscriptionId: state.id,
+    organizationId: state.organizationId,
+    version,
+    occurredAt,
+  };
+  switch (command.type) {
+    case 'update': {
+      const changes = definedOnly(command.changes);
+      if (Object.keys(changes).length === 0) return [];
+      return [{ ...base, type: 'subscription.updated', data: changes }];
+    }
+    case 'rotate_secret':
+      return [
+        {
+          ...base,
+          type: 'subscription.secret_rotated',
+          data: {
+            secret: command.secret,
+            previousSecret: state.secret,
+            previousSecretExpiresAt: command.previousSecretExpiresAt,
+          },
+        },
+      ];
+    case 'pause':
+    case 'resume':
+    case 'mark_failed':
+    case 'disable': {
+      const target = TARGET_STATUS[command.type];
+      if (state.status === target.status) return [];
+      // A subscription the endpoint told us is gone stays disabled until a user resumes it;
+      // automatic failure marking never overrides a user's pause.
+      if (command.type === 'mark_failed' && state.status !== 'active') return [];
+      return [{ ...base, type: 'subscription.status_changed', data: { ...target } }];
+    }
+    case 'delete':
+      return [{ ...base, type: 'subscription.deleted', data: {} }];
+  }
+}
+
+/** The secrets that sign now: the current one, and the previous one until it expires. */
+export function signingSecrets(subscription: Subscription, now: Date): string[] {
+  const secrets = [subscription.secret];
+  if (
+    subscription.previousSecret &&
+    Date.parse(subscription.previousSecret.expiresAt) > now.getTime()
+  ) {
+    secrets.push(subscription.previousSecret.secret);
+  }
+  return secrets;
+}

@@ -1,0 +1,367 @@
+import {
+  Kafka,
+  logLevel,
+  Partitioners,
+  type Admin,
+  type Consumer,
+  type IHeaders,
+  type KafkaMessage,
+  type LogEntry,
+  type Producer,
+  type SASLOptions,
+} from 'kafkajs';
+import type { Logger } from '../logging/logger.js';
+
+/**
+ * The one place that knows kafkajs. kafkajs is unmaintained since 2023, so the rest of
+ * the code sees only these small types and could move to another client by changing
+ * this file alone.
+ */
+
+export interface KafkaSettings {
+  brokers: string[];
+  clientId: string;
+  ssl: boolean;
+  sasl?: {
+    mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
+    username: string;
+    password: string;
+  };
+}
+
+export interface TopicSpec {
+  topic: string;
+  /** Overrides the default partition count. */
+  partitions?: number;
+  /** Topic-level configs, e.g. `{ 'cleanup.policy': 'compact' }`. */
+  config?: Record<string, string>;
+}
+
+export interface OutgoingMessage {
+  topic: string;
+  key: string | null;
+  value: Buffer | string;
+  headers?: Record<string, string>;
+}
+
+export interface IncomingMessage {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+  /** Producer or broker time, milliseconds since the epoch. */
+  timestamp: number;
+}
+
+const KAFKAJS_LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+};
+
+export function createKafka(settings: KafkaSettings, logger: Logger): Kafka {
+  const kafkaLogger = logger.child({ component: 'kafkajs' });
+  return new Kafka({
+    clientId: settings.clientId,
+    brokers: settings.brokers,
+    ssl: settings.ssl,
+    sasl: settings.sasl as SASLOptions | undefined,
+    connectionTimeout: 5_000,
+    requestTimeout: 30_000,
+    retry: { initialRetryTime: 200, retries: 8 },
+    logLevel: logLevel.WARN,
+    logCreator:
+      () =>
+      ({ level, log }: LogEntry) => {
+        const { message, ...extra } = log;
+        // kafkajs reports routine rebalances as errors; keep them but do not shout.
+        kafkaLogger[KAFKAJS_LEVELS[level] ?? 'info'](
+          { ...extra, kafkaNamespace: log['namespace'] },
+          message,
+        );
+      },
+  });
+}
+
+/**
+ * Creates missing topics; existing ones are left as they are. Several services may do
+ * this at the same moment, so "already exists" is success, and leadership is awaited by
+ * polling metadata (kafkajs's own `waitForLeaders` can throw outside the promise chain
+ * when another client created the topic first).
+ */
+export async function ensureTopics(
+  kafka: Kafka,
+  specs: TopicSpec[],
+  defaults: { partitions: number; replicationFactor: number },
+  logger: Logger,
+): Promise<void> {
+  if (defaults.partitions === 0) return; // topics are managed outside (e.g. Strimzi KafkaTopic)
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = specs.filter((spec) => !existing.has(spec.topic));
+    if (missing.length > 0) {
+      try {
+        await admin.createTopics({
+          waitForLeaders: false,
+          topics: missing.map((spec) => ({
+            topic: spec.topic,
+            numPartitions: spec.partitions ?? defaults.partitions,
+            replicationFactor: defaults.replicationFactor,
+            configEntries: Object.entries(spec.config ?? {}).map(([name, value]) => ({
+              name,
+              value,
+            })),
+          })),
+        });
+        logger.info({ topics: missing.map((spec) => spec.topic) }, 'created topics');
+      } catch (error) {
+        if (!/already exists/i.test(describeKafkaError(error))) throw error;
+      }
+    }
+    await waitForLeaders(
+      admin,
+      specs.map((spec) => spec.topic),
+    );
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const { topics: metadata } = await admin.fetchTopicMetadata({ topics });
+      if (
+        metadata.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))
+      )
+        return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`no leaders for ${topics.join(', ')} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function describeKafkaError(error: unknown): string {
+  const { message, errors } = error as { message?: string; errors?: Array<{ message?: string }> };
+  return [message, ...(errors ?? []).map((e) => e.message)].join('; ');
+}
+
+/**
+ * High watermarks of every partition of a topic (the offset the next message will get).
+ * Retried for a while: right after a topic is created, the broker may briefly answer
+ * "not the leader", and kafkajs gives up on that at once.
+ */
+export async function highWatermarks(
+  admin: Admin,
+  topic: string,
+  timeoutMs = 30_000,
+): Promise<Map<number, bigint>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const offsets = await admin.fetchTopicOffsets(topic);
+      return new Map(offsets.map((p) => [p.partition, BigInt(p.high)]));
+    } catch (error) {
+      if (Date.now() > deadline || (error as { retriable?: boolean }).retriable === false)
+        throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}
+
+function toHeaders(headers: Record<string, string> | undefined): IHeaders | undefined {
+  return headers;
+}
+
+function fromHeaders(headers: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!headers) return out;
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    const single = Array.isArray(value) ? value[value.length - 1] : value;
+    if (single !== undefined) out[name] = single.toString();
+  }
+  return out;
+}
+
+function toIncoming(topic: string, partition: number, message: KafkaMessage): IncomingMessage {
+  return {
+    topic,
+    partition,
+    offset: message.offset,
+    key: message.key,
+    value: message.value,
+    headers: fromHeaders(message.headers),
+    timestamp: Number(message.timestamp),
+  };
+}
+
+/**
+ * Sends with acks from all in-sync replicas. One `send` call carries every message of
+ * a batch (kafkajs has no linger: an awaited send per message is a round trip each).
+ */
+export class KafkaProducer {
+  private readonly producer: Producer;
+  private connected = false;
+
+  constructor(kafka: Kafka) {
+    this.producer = kafka.producer({
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+    this.producer.on(this.producer.events.CONNECT, () => (this.connected = true));
+    this.producer.on(this.producer.events.DISCONNECT, () => (this.connected = false));
+  }
+
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  async connect(): Promise<void> {
+    await this.producer.connect();
+  }
+
+  async send(messages: OutgoingMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    const byTopic = new Map<string, OutgoingMessage[]>();
+    for (const message of messages) {
+      const list = byTopic.get(message.topic);
+      if (list) list.push(message);
+      else byTopic.set(message.topic, [message]);
+    }
+    await this.producer.sendBatch({
+      acks: -1,
+      topicMessages: [...byTopic].map(([topic, list]) => ({
+        topic,
+        messages: list.map((m) => ({ key: m.key, value: m.value, headers: toHeaders(m.headers) })),
+      })),
+    });
+  }
+
+  async disconnect(): Promise<void> {
+    await this.producer.disconnect();
+  }
+}
+
+export interface BatchContext {
+  /** Keeps the group membership alive during long work. */
+  heartbeat(): Promise<void>;
+  isRunning(): boolean;
+}
+
+/**
+ * What a handler did with a batch, when not all of it: the first `handled` messages are
+ * done (their offsets commit) and the rest are not due before `resumeAt` (ms since the
+ * epoch): the partition is paused until then instead of the handler sleeping, so the
+ * consumer keeps its group membership. After a rebalance the rest is fetched again and
+ * judged afresh.
+ */
+export interface PartialBatch {
+  handled: number;
+  resumeAt: number;
+}
+
+export type BatchHandler = (
+  messages: IncomingMessage[],
+  context: BatchContext,
+) => Promise<void | PartialBatch>;
+
+export interface BatchConsumerOptions {
+  groupId: string;
+  topics: string[];
+  fromBeginning: boolean;
+  /** false for views that every process reads whole: nothing to resume from. */
+  commit?: boolean;
+  sessionTimeoutMs?: number;
+  maxBytesPerPartition?: number;
+  /** Partitions whose batches are handled at the same time (independent progress). */
+  partitionsConsumedConcurrently?: number;
+}
+
+/**
+ * Consumes whole batches. The handler gets every message of a partition's batch; when
+ * it returns, the batch's offsets are committed. If it throws, nothing is committed and
+ * kafkajs restarts the consumer, so the batch is seen again (at least once).
+ */
+export class BatchConsumer {
+  private readonly consumer: Consumer;
+  private joined = false;
+  private crashed = false;
+
+  constructor(
+    kafka: Kafka,
+    private readonly options: BatchConsumerOptions,
+    private readonly logger: Logger,
+  ) {
+    this.consumer = kafka.consumer({
+      groupId: options.groupId,
+      sessionTimeout: options.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: 3_000,
+      maxBytesPerPartition: options.maxBytesPerPartition ?? 1_048_576,
+      maxWaitTimeInMs: 100,
+      allowAutoTopicCreation: false,
+    });
+    this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
+      this.joined = true;
+      this.crashed = false;
+    });
+    this.consumer.on(this.consumer.events.CRASH, (event) => {
+      this.crashed = !event.payload.restart;
+      this.logger.error({ err: event.payload.error, groupId: options.groupId }, 'consumer crashed');
+    });
+    this.consumer.on(this.consumer.events.STOP, () => (this.joined = false));
+  }
+
+  /** Joined its group and not crashed for good. */
+  get isReady(): boolean {
+    return this.joined && !this.crashed;
+  }
+
+  async start(handler: BatchHandler): Promise<void> {
+    await this.consumer.connect();
+    await this.consumer.subscribe({
+      topics: this.options.topics,
+      fromBeginning: this.options.fromBeginning,
+    });
+    const commit = this.options.commit ?? true;
+    await this.consumer.run({
+      autoCommit: commit,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 1,
+      eachBatch: async ({
+        batch,
+        resolveOffset,
+        heartbeat,
+        commitOffsetsIfNecessary,
+        isRunning,
+        isStale,
+        pause,
+      }) => {
+        if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+        const messages = batch.messages.map((m) => toIncoming(batch.topic, batch.partition, m));
+        const partial = await handler(messages, { heartbeat, isRunning });
+        const handled = partial ? partial.handled : messages.length;
+        if (handled > 0) resolveOffset(messages[handled - 1]!.offset);
+        if (commit) await commitOffsetsIfNecessary();
+        if (partial && handled < messages.length) {
+          const resume = pause();
+          setTimeout(resume, Math.max(0, partial.resumeAt - Date.now())).unref();
+        }
+        await heartbeat();
+      },
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer.disconnect();
+  }
+}

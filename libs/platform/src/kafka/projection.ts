@@ -1,0 +1,77 @@
+import { decodeJson, viewConsumerGroup } from '@hookpost/contracts';
+import type { Kafka } from 'kafkajs';
+import { hostname } from 'node:os';
+import type { z } from 'zod';
+import type { Readiness } from '../health/readiness.js';
+import type { Logger } from '../logging/logger.js';
+import { signal, startInBackground } from '../service/background.js';
+import { TopicView } from './topic-view.js';
+
+export interface ProjectionOptions<T> {
+  /** Names the readiness check and the per-process consumer group. */
+  name: string;
+  service: string;
+  topics: string[];
+  schema: z.ZodType<T>;
+}
+
+/**
+ * An in-memory projection of whole topics: every message decoded with `schema` and
+ * handed to `apply`, in order. Ready once it has caught up with what the topics held at
+ * start; `loaded` settles then. A message that does not decode is logged and skipped:
+ * only our own services write these topics, so it is a bug to look at, not input.
+ */
+export class Projection<T> {
+  private readonly view: TopicView;
+  private readonly caughtUp = signal();
+  private stopping = false;
+
+  constructor(
+    kafka: Kafka,
+    private readonly options: ProjectionOptions<T>,
+    private readonly logger: Logger,
+    readiness: Readiness,
+  ) {
+    const instance = `${hostname()}-${process.pid}-${Date.now()}`;
+    this.view = new TopicView(
+      kafka,
+      { groupId: viewConsumerGroup(options.service, instance), topics: options.topics },
+      logger,
+    );
+    readiness.register(options.name, () => this.view.isReady);
+  }
+
+  get loaded(): Promise<void> {
+    return this.caughtUp.promise;
+  }
+
+  start(apply: (value: T) => void): void {
+    startInBackground(
+      this.options.name,
+      async () => {
+        const started = Date.now();
+        await this.view.start((messages) => {
+          for (const message of messages) {
+            const decoded = decodeJson(this.options.schema, message.value);
+            if (decoded.ok) apply(decoded.value);
+            else
+              this.logger.error(
+                { topic: message.topic, offset: message.offset, reason: decoded.detail },
+                `undecodable message in ${this.options.name}`,
+              );
+          }
+        });
+        await this.view.waitUntilCaughtUp(120_000);
+        this.logger.info({ ms: Date.now() - started }, `${this.options.name} loaded`);
+        this.caughtUp.resolve();
+      },
+      this.logger,
+      () => this.stopping,
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.view.stop();
+  }
+}

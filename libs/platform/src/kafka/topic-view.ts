@@ -1,0 +1,92 @@
+import type { Kafka } from 'kafkajs';
+import type { Logger } from '../logging/logger.js';
+import { BatchConsumer, highWatermarks, type IncomingMessage } from './kafka.js';
+
+/**
+ * Reads whole topics into an in-memory view (the matcher's subscription index, the
+ * deliverer's endpoint table). Every process reads every partition, from the start,
+ * with a consumer group of its own, and reports when it has caught up with what the
+ * topics held when it started: until then its service is not ready.
+ */
+export class TopicView {
+  private readonly consumer: BatchConsumer;
+  private readonly remaining = new Map<string, bigint>();
+  private targetsKnown = false;
+  private readonly waiters: Array<() => void> = [];
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly options: { groupId: string; topics: string[] },
+    private readonly logger: Logger,
+  ) {
+    this.consumer = new BatchConsumer(
+      kafka,
+      { groupId: options.groupId, topics: options.topics, fromBeginning: true, commit: false },
+      logger,
+    );
+  }
+
+  get caughtUp(): boolean {
+    return this.targetsKnown && this.remaining.size === 0;
+  }
+
+  get isReady(): boolean {
+    return this.caughtUp && this.consumer.isReady;
+  }
+
+  async start(apply: (messages: IncomingMessage[]) => void | Promise<void>): Promise<void> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      for (const topic of this.options.topics) {
+        for (const [partition, high] of await highWatermarks(admin, topic)) {
+          if (high > 0n) this.remaining.set(`${topic}/${partition}`, high);
+        }
+      }
+    } finally {
+      await admin.disconnect();
+    }
+    this.targetsKnown = true;
+    this.settle();
+    await this.consumer.start(async (messages) => {
+      await apply(messages);
+      const last = messages[messages.length - 1]!;
+      const key = `${last.topic}/${last.partition}`;
+      const target = this.remaining.get(key);
+      if (target !== undefined && BigInt(last.offset) + 1n >= target) {
+        this.remaining.delete(key);
+        this.settle();
+      }
+    });
+  }
+
+  /** Resolves once caught up; rejects after the timeout. */
+  waitUntilCaughtUp(timeoutMs: number): Promise<void> {
+    if (this.caughtUp) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `view of ${this.options.topics.join(', ')} not caught up after ${timeoutMs} ms`,
+            ),
+          ),
+        timeoutMs,
+      );
+      this.waiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer.stop();
+  }
+
+  private settle(): void {
+    if (!this.caughtUp) return;
+    this.logger.info({ topics: this.options.topics }, 'view caught up');
+    for (const waiter of this.waiters.splice(0)) waiter();
+  }
+}

@@ -1,0 +1,88 @@
+import 'reflect-metadata';
+import type { DynamicModule, INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { z } from 'zod';
+import { ConfigError, loadConfig, type CommonConfig } from '../config/config.js';
+import type { KafkaSettings } from '../kafka/kafka.js';
+import { createLogger, NestPinoLogger, type Logger } from '../logging/logger.js';
+
+/** Loads the config, or exits naming every bad variable. */
+export function loadConfigOrExit<S extends z.ZodType>(service: string, schema: S): z.infer<S> {
+  try {
+    return loadConfig(schema);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(
+      `${JSON.stringify({ level: 'fatal', time: new Date().toISOString(), service, message: error.message, problems: error.problems })}\n`,
+    );
+    process.exit(78); // EX_CONFIG
+  }
+}
+
+export function kafkaSettings(config: CommonConfig, service: string): KafkaSettings {
+  return {
+    brokers: config.KAFKA_BROKERS,
+    clientId: `${config.KAFKA_CLIENT_ID}-${service}`,
+    ssl: config.KAFKA_SSL,
+    sasl:
+      config.KAFKA_SASL_MECHANISM && config.KAFKA_SASL_USERNAME && config.KAFKA_SASL_PASSWORD
+        ? {
+            mechanism: config.KAFKA_SASL_MECHANISM,
+            username: config.KAFKA_SASL_USERNAME,
+            password: config.KAFKA_SASL_PASSWORD,
+          }
+        : undefined,
+  };
+}
+
+export interface ServiceOptions {
+  name: string;
+  port: number;
+  logger: Logger;
+  module: DynamicModule;
+  /** Extra set-up before listening (pipes, filters, gRPC, OpenAPI). */
+  configure?: (app: INestApplication) => void | Promise<void>;
+}
+
+/**
+ * Starts a service's Nest application: JSON logs, graceful shutdown on SIGTERM/SIGINT
+ * (consumers stop, in-flight work finishes, the producer flushes), HTTP on `port`.
+ */
+export async function runService(options: ServiceOptions): Promise<INestApplication> {
+  const { logger } = options;
+  // Process warnings go to the JSON log, not raw stderr. kafkajs's request queue sets
+  // timers from a zero timestamp (negative delays, which Node clamps to 1 ms): harmless, dropped.
+  process.removeAllListeners('warning');
+  process.on('warning', (warning) => {
+    if (warning.name !== 'TimeoutNegativeWarning')
+      logger.warn({ warning: warning.name }, warning.message);
+  });
+  process.on('uncaughtException', (error) => {
+    logger.fatal({ err: error }, 'uncaught exception');
+    process.exit(1);
+  });
+  process.on('unhandledRejection', (reason) => {
+    logger.fatal({ err: reason }, 'unhandled rejection');
+    process.exit(1);
+  });
+  const app = await NestFactory.create(options.module, {
+    logger: new NestPinoLogger(logger),
+    abortOnError: false,
+  });
+  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () =>
+      logger.info({ signal }, 'shutting down: stopping consumers, finishing work in flight'),
+    );
+  }
+  await options.configure?.(app);
+  await app.listen(options.port, '0.0.0.0');
+  app.getHttpServer().once('close', () => logger.info('stopped'));
+  logger.info(
+    { port: options.port },
+    `${options.name} listening on http://127.0.0.1:${options.port}`,
+  );
+  return app;
+}
+
+export { createLogger };
