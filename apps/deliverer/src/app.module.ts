@@ -1,0 +1,26 @@
+import { retryTopic, TOPICS } from '@hookpost/contracts';
+import { retryDelays } from '@hookpost/domain';
+import { serviceModules, type Logger } from '@hookpost/platform';
+import { Module, type DynamicModule } from '@nestjs/common';
+import type { DelivererConfig } from './config.js';
+import { DeliveryService } from './delivery/delivery.service.js';
+import { JobsConsumer } from './delivery/jobs.consumer.js';
+import { EndpointView } from './endpoints/endpoint-view.js';
+import { securityProviders } from './security.js';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: DelivererConfig, logger: Logger): DynamicModule {
+    return {
+      module: AppModule,
+      imports: serviceModules('deliverer', config, logger, [
+        { topic: TOPICS.subscriptionEvents },
+        { topic: TOPICS.deliveryJobs },
+        { topic: TOPICS.deliveryAttempts },
+        { topic: TOPICS.deliveriesDead },
+        ...retryDelays(config.RETRY_SCHEDULE).map((delay) => ({ topic: retryTopic(delay) })),
+      ]),
+      providers: [...securityProviders, EndpointView, DeliveryService, JobsConsumer],
+    };
+  }
+}

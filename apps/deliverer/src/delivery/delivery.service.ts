@@ -1,0 +1,254 @@
+import {
+  decodeJson,
+  deliveryJobSchema,
+  encodeJson,
+  newId,
+  retryTopic,
+  TOPICS,
+  type AttemptEvent,
+  type DeliveryJob,
+} from '@hookpost/contracts';
+import {
+  decryptSecret,
+  nextStep,
+  serialisePayload,
+  signBodyHex,
+  signingSecrets,
+  signStandardWebhook,
+  type AttemptResult,
+  type Keyring,
+} from '@hookpost/domain';
+import {
+  CONFIG,
+  KafkaProducer,
+  LOGGER,
+  type IncomingMessage,
+  type Logger,
+  type OutgoingMessage,
+  type PartialBatch,
+} from '@hookpost/platform';
+import { Inject, Injectable } from '@nestjs/common';
+import { Counter, Histogram } from 'prom-client';
+import type { DelivererConfig } from '../config.js';
+import { EndpointView } from '../endpoints/endpoint-view.js';
+import { WebhookClient } from '../http/webhook-client.js';
+import { SECRET_KEYRING, USER_AGENT } from '../security.js';
+
+const attempts = new Counter({
+  name: 'hookpost_delivery_attempts_total',
+  help: 'Delivery attempts by outcome',
+  labelNames: ['outcome'],
+});
+const deadLetters = new Counter({
+  name: 'hookpost_deliveries_dead_total',
+  help: 'Deliveries that exhausted the retry schedule',
+});
+const httpDuration = new Histogram({
+  name: 'hookpost_delivery_http_duration_seconds',
+  help: 'Time from request start to response headers, per attempt that got a response',
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+});
+
+/**
+ * Delivery attempts: look the subscription up in the deliverer's view, render and sign
+ * the payload (secrets are decrypted here, in memory, and nowhere else), POST it, and
+ * turn the outcome into Kafka messages: the attempt event, and the job's next retry on
+ * its delay topic or, after the last delay, the dead-letter topic.
+ */
+@Injectable()
+export class DeliveryService {
+  constructor(
+    private readonly endpoints: EndpointView,
+    private readonly client: WebhookClient,
+    private readonly producer: KafkaProducer,
+    @Inject(SECRET_KEYRING) private readonly keyring: Keyring,
+    @Inject(CONFIG) private readonly config: DelivererConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  /**
+   * Delivers the due jobs of a batch, in order, up to the first that is not due yet (a
+   * retry topic holds jobs in the order they become due); their outcomes are sent to
+   * Kafka before the batch's offsets are committed.
+   */
+  async deliverDue(
+    messages: IncomingMessage[],
+    heartbeat: () => Promise<void>,
+  ): Promise<void | PartialBatch> {
+    const now = Date.now();
+    const due: DeliveryJob[] = [];
+    let partial: PartialBatch | undefined;
+    for (const [index, message] of messages.entries()) {
+      const decoded = decodeJson(deliveryJobSchema, message.value);
+      if (!decoded.ok) {
+        this.logger.error(
+          { topic: message.topic, offset: message.offset, reason: decoded.detail },
+          'undecodable delivery job',
+        );
+        continue;
+      }
+      const notBefore = decoded.value.notBefore ? Date.parse(decoded.value.notBefore) : 0;
+      if (notBefore > now) {
+        partial = { handled: index, resumeAt: notBefore };
+        break;
+      }
+      due.push(decoded.value);
+    }
+    const beat = setInterval(() => void heartbeat().catch(() => undefined), 3_000);
+    try {
+      const outcomes = await mapConcurrently(due, this.config.DELIVERY_CONCURRENCY, (job) =>
+        this.attempt(job),
+      );
+      await this.producer.send(outcomes.flat());
+    } finally {
+      clearInterval(beat);
+    }
+    return partial;
+  }
+
+  /** One attempt, and what follows from it, as the messages to send. */
+  private async attempt(job: DeliveryJob): Promise<OutgoingMessage[]> {
+    const { event, result } = await this.send(job);
+    const now = new Date();
+    const step = nextStep(job.attempt, result, this.config.RETRY_SCHEDULE, now);
+    const attemptEvent: AttemptEvent = {
+      ...event,
+      nextRetryAt: step.kind === 'retry' ? step.notBefore.toISOString() : null,
+    };
+    attempts.inc({ outcome: attemptEvent.outcome });
+    this.logger.debug(
+      {
+        deliveryId: job.deliveryId,
+        subscriptionId: job.subscriptionId,
+        eventId: job.event.id,
+        attempt: job.attempt,
+        outcome: event.outcome,
+        httpStatus: event.httpStatus,
+      },
+      'delivery attempt',
+    );
+    const out: OutgoingMessage[] = [
+      { topic: TOPICS.deliveryAttempts, key: job.subscriptionId, value: encodeJson(attemptEvent) },
+    ];
+    if (step.kind === 'retry') {
+      const retry: DeliveryJob = {
+        ...job,
+        attempt: step.attempt,
+        notBefore: step.notBefore.toISOString(),
+      };
+      out.push({
+        topic: retryTopic(step.delaySeconds),
+        key: job.subscriptionId,
+        value: encodeJson(retry),
+      });
+    } else if (step.kind === 'dead') {
+      deadLetters.inc();
+      out.push({ topic: TOPICS.deliveriesDead, key: job.subscriptionId, value: encodeJson(job) });
+    }
+    return out;
+  }
+
+  private async send(
+    job: DeliveryJob,
+  ): Promise<{ event: Omit<AttemptEvent, 'nextRetryAt'>; result: AttemptResult }> {
+    const subscription = await this.endpoints.atLeast(job.subscriptionId, job.subscriptionVersion);
+    const attemptedAt = new Date();
+    const base = {
+      attemptId: newId('attempt'),
+      deliveryId: job.deliveryId,
+      subscriptionId: job.subscriptionId,
+      organizationId: job.organizationId,
+      eventId: job.event.id,
+      eventType: job.event.type,
+      attempt: job.attempt,
+      gone: false,
+      attemptedAt: attemptedAt.toISOString(),
+    };
+    // Paused, failed, disabled and deleted subscriptions get nothing, retries included.
+    if (!subscription || subscription.deleted || subscription.status !== 'active') {
+      const why = !subscription
+        ? 'unknown'
+        : subscription.deleted
+          ? 'deleted'
+          : subscription.status;
+      return {
+        event: {
+          ...base,
+          outcome: 'skipped',
+          httpStatus: null,
+          durationMs: 0,
+          error: `subscription ${why}`,
+        },
+        result: { kind: 'skipped' },
+      };
+    }
+
+    const body = serialisePayload(job.event, subscription.format);
+    const secrets = signingSecrets(subscription, attemptedAt).map((s) =>
+      decryptSecret(this.keyring, s, subscription.id),
+    );
+    // Signed afresh for every attempt, so a retry hours later passes the receivers' tolerance.
+    const timestamp = Math.floor(attemptedAt.getTime() / 1000);
+    const headers: Record<string, string> = {
+      ...subscription.headers,
+      'content-type': 'application/json',
+      'user-agent': USER_AGENT,
+      'webhook-id': job.deliveryId,
+      'webhook-timestamp': String(timestamp),
+      'webhook-signature': signStandardWebhook({ id: job.deliveryId, timestamp, body, secrets }),
+      'x-webhook-signature': signBodyHex(body, secrets[0]!),
+    };
+    const response = await this.client.post({ url: subscription.url, headers, body });
+    if (response.kind === 'error') {
+      return {
+        event: {
+          ...base,
+          outcome: 'failed',
+          httpStatus: null,
+          durationMs: response.durationMs,
+          error: response.error,
+        },
+        result: { kind: 'failed' },
+      };
+    }
+    httpDuration.observe(response.durationMs / 1000);
+    const ok = response.status >= 200 && response.status < 300;
+    const gone = response.status === 410;
+    return {
+      event: {
+        ...base,
+        outcome: ok ? 'succeeded' : 'failed',
+        httpStatus: response.status,
+        durationMs: response.durationMs,
+        error: ok
+          ? null
+          : response.status >= 300 && response.status < 400
+            ? `HTTP ${response.status} (redirects are not followed)`
+            : `HTTP ${response.status}`,
+        gone,
+      },
+      result: ok
+        ? { kind: 'succeeded' }
+        : gone
+          ? { kind: 'gone' }
+          : { kind: 'failed', status: response.status, retryAfter: response.retryAfter },
+    };
+  }
+}
+
+async function mapConcurrently<T, R>(
+  items: T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}

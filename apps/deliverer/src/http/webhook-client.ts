@@ -1,0 +1,112 @@
+import { checkEndpointUrl, resolveAndCheck, type EndpointPolicy } from '@hookpost/domain';
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { promisify } from 'node:util';
+import { Agent, request } from 'undici';
+
+export interface WebhookRequest {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export type WebhookResponse =
+  | { kind: 'response'; status: number; retryAfter: string | undefined; durationMs: number }
+  | { kind: 'error'; error: string; durationMs: number };
+
+const lookupAll = promisify(dnsLookup) as unknown as (
+  host: string,
+  options: { all: true; verbatim: true },
+) => Promise<LookupAddress[]>;
+
+/** Bytes of a response body read before the connection is let go. */
+const MAX_RESPONSE_BYTES = 4_096;
+
+/**
+ * POSTs webhooks. Pooled keep-alive connections per origin; redirects are not followed
+ * (undici follows none unless told); at most a few KiB of a response is read; TLS 1.2
+ * or newer. The SSRF check runs at connect time: the host is resolved here, every
+ * address checked, and the socket connects to a checked address, so a DNS answer that
+ * changes between a check and the connect (rebinding) cannot reach a private network.
+ */
+export class WebhookClient {
+  private readonly agent: Agent;
+
+  constructor(
+    private readonly policy: EndpointPolicy,
+    private readonly timeoutMs: number,
+  ) {
+    this.agent = new Agent({
+      connections: 32,
+      keepAliveTimeout: 30_000,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      connect: {
+        timeout: timeoutMs,
+        minVersion: 'TLSv1.2',
+        lookup: (hostname, options, callback) => {
+          resolveAndCheck(hostname, this.policy, async (host) =>
+            (await lookupAll(host, { all: true, verbatim: true })).map((a) => ({
+              address: a.address,
+              family: a.family as 4 | 6,
+            })),
+          ).then(
+            (addresses) => {
+              const wantsAll = (options as { all?: boolean }).all === true;
+              if (wantsAll) (callback as (e: null, a: LookupAddress[]) => void)(null, addresses);
+              else callback(null, addresses[0]!.address, addresses[0]!.family);
+            },
+            (error: Error) => callback(error, '', 0),
+          );
+        },
+      },
+    });
+  }
+
+  async post(webhook: WebhookRequest): Promise<WebhookResponse> {
+    const started = performance.now();
+    const elapsed = () => Math.round(performance.now() - started);
+    // IP literals never reach `lookup`; they are checked here.
+    const checked = checkEndpointUrl(webhook.url, this.policy);
+    if (!checked.ok)
+      return { kind: 'error', error: `${checked.code}: ${checked.message}`, durationMs: elapsed() };
+    try {
+      const response = await request(checked.url, {
+        method: 'POST',
+        headers: webhook.headers,
+        body: webhook.body,
+        dispatcher: this.agent,
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+      await response.body.dump({ limit: MAX_RESPONSE_BYTES }).catch(() => undefined);
+      const retryAfter = response.headers['retry-after'];
+      return {
+        kind: 'response',
+        status: response.statusCode,
+        retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter,
+        durationMs: elapsed(),
+      };
+    } catch (error) {
+      return { kind: 'error', error: describeError(error), durationMs: elapsed() };
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}
+
+/** A short, secret-free reason: the error's code and message, never headers or body. */
+function describeError(error: unknown): string {
+  const { name, code, message, cause } = error as {
+    name?: string;
+    code?: string;
+    message?: string;
+    cause?: unknown;
+  };
+  if (name === 'TimeoutError' || name === 'AbortError') return 'timeout';
+  const inner = cause as { code?: string; message?: string } | undefined;
+  return (
+    [code ?? inner?.code, message ?? inner?.message].filter(Boolean).join(': ').slice(0, 300) ||
+    'request failed'
+  );
+}

@@ -1,0 +1,152 @@
+import {
+  freePort,
+  REPO_ROOT,
+  startService,
+  type RunningService,
+  type ServiceName,
+} from '@hookpost/testing';
+import { randomBytes } from 'node:crypto';
+import { execFileSync, spawnSync } from 'node:child_process';
+
+/**
+ * The whole pipeline as real processes against the broker and database the test run
+ * provides (KAFKA_BROKERS, DATABASE_URL): migrations, then the four services.
+ */
+export interface Pipeline {
+  apiUrl: string;
+  adminToken: string;
+  brokers: string;
+  services: Record<ServiceName, RunningService>;
+  logDir: string;
+  stop(): Promise<void>;
+}
+
+export function requireEnv(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run the tests with npm test`);
+  return value;
+}
+
+export async function startPipeline(extraEnv: Record<string, string> = {}): Promise<Pipeline> {
+  const brokers = requireEnv('KAFKA_BROKERS');
+  const adminToken = randomBytes(32).toString('base64url');
+  const logDir = `${requireEnv('HOOKPOST_TEST_DIR')}/logs-${Date.now()}`;
+  const env: Record<string, string> = {
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'info',
+    KAFKA_BROKERS: brokers,
+    DATABASE_URL: requireEnv('DATABASE_URL'),
+    ADMIN_TOKEN: adminToken,
+    SECRET_ENCRYPTION_KEY: `test:${randomBytes(32).toString('base64')}`,
+    ALLOW_HTTP_ENDPOINTS: 'true',
+    ENDPOINT_ALLOWED_NETWORKS: '127.0.0.1/32',
+    KAFKA_TOPIC_PARTITIONS: '3',
+    ...extraEnv,
+  };
+  const migrate = spawnSync(
+    process.execPath,
+    [`${REPO_ROOT}apps/subscription-api/dist/migrate.js`],
+    {
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+    },
+  );
+  if (migrate.status !== 0)
+    throw new Error(`migrations failed: ${migrate.stderr}${migrate.stdout}`);
+
+  const names: ServiceName[] = ['subscription-api', 'event-ingest', 'matcher', 'deliverer'];
+  const results = await Promise.allSettled(
+    names.map(async (name) => startService(name, env, { port: await freePort(), logDir })),
+  );
+  const started = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed) {
+    // Leave nothing running behind a failed start.
+    await Promise.all(started.map((s) => s.stop()));
+    throw failed.reason;
+  }
+  const services = Object.fromEntries(started.map((s) => [s.name, s])) as Record<
+    ServiceName,
+    RunningService
+  >;
+  return {
+    apiUrl: `http://127.0.0.1:${services['subscription-api'].port}`,
+    adminToken,
+    brokers,
+    services,
+    logDir,
+    async stop() {
+      await Promise.all(started.map((s) => s.stop()));
+    },
+  };
+}
+
+/** Produces messages with kcat, a librdkafka client none of us wrote. */
+export function kcatProduce(
+  brokers: string,
+  topic: string,
+  messages: Array<{ key: string; value: string; headers?: Record<string, string> }>,
+): void {
+  for (const message of messages) {
+    const headerArgs = Object.entries(message.headers ?? {}).flatMap(([k, v]) => [
+      '-H',
+      `${k}=${v}`,
+    ]);
+    execFileSync(
+      requireEnv('KCAT'),
+      ['-P', '-b', brokers, '-t', topic, '-k', message.key, ...headerArgs],
+      {
+        input: message.value,
+        timeout: 30_000,
+      },
+    );
+  }
+}
+
+export async function http(
+  method: string,
+  url: string,
+  token: string,
+  body?: unknown,
+): Promise<{ status: number; headers: Headers; json: Record<string, unknown> }> {
+  const response = await fetch(url, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return {
+    status: response.status,
+    headers: response.headers,
+    json: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+  };
+}
+
+/** Reads every message of a topic with kcat (value, key and headers), stopping at its end. */
+export function kcatConsume(
+  brokers: string,
+  topic: string,
+): Array<{ key: string; value: string; headers: Record<string, string> }> {
+  const out = execFileSync(
+    requireEnv('KCAT'),
+    ['-C', '-b', brokers, '-t', topic, '-o', 'beginning', '-e', '-q', '-J'],
+    { encoding: 'utf8', timeout: 30_000 },
+  );
+  return out
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const record = JSON.parse(line) as {
+        key: string | null;
+        payload: string | null;
+        headers?: string[];
+      };
+      const headers: Record<string, string> = {};
+      const list = record.headers ?? [];
+      for (let i = 0; i + 1 < list.length; i += 2) headers[list[i]!] = list[i + 1]!;
+      return { key: record.key ?? '', value: record.payload ?? '', headers };
+    });
+}

@@ -1,0 +1,180 @@
+import { RecordingReceiver, type ReceivedRequest } from '@hookpost/testing';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Webhook } from 'standardwebhooks';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { http, kcatConsume, kcatProduce, startPipeline, type Pipeline } from './pipeline.js';
+
+/** Retries through the per-delay topics, with a short schedule so the test need not wait. */
+describe('retries', () => {
+  let pipeline: Pipeline;
+  let apiKey: string;
+  let organizationId: string;
+  const receiver = new RecordingReceiver();
+  const calls = new Map<string, number>();
+
+  beforeAll(async () => {
+    await receiver.start();
+    // Each path answers by its own script, indexed by how often it was called.
+    const scripts: Record<string, Array<{ status: number; headers?: Record<string, string> }>> = {
+      '/flaky': [{ status: 500 }, { status: 502 }, { status: 200 }],
+      '/busy': [{ status: 503, headers: { 'retry-after': '3' } }, { status: 200 }],
+      '/down': [{ status: 500 }],
+      '/moved': [{ status: 302, headers: { location: '/landing' } }, { status: 200 }],
+      '/gone': [{ status: 410 }],
+    };
+    receiver.respondWith((request) => {
+      const n = calls.get(request.path) ?? 0;
+      calls.set(request.path, n + 1);
+      const script = scripts[request.path] ?? [{ status: 200 }];
+      return script[Math.min(n, script.length - 1)]!;
+    });
+    pipeline = await startPipeline({ RETRY_SCHEDULE: '2s,4s', AUTO_PAUSE_AFTER_FAILURES: '3' });
+    const org = await http('POST', `${pipeline.apiUrl}/v1/organizations`, pipeline.adminToken, {
+      name: 'Retry Co',
+    });
+    organizationId = org.json.id as string;
+    const key = await http(
+      'POST',
+      `${pipeline.apiUrl}/v1/organizations/${organizationId}/api-keys`,
+      pipeline.adminToken,
+    );
+    apiKey = key.json.key as string;
+  });
+
+  afterAll(async () => {
+    await pipeline?.stop();
+    await receiver.stop();
+  });
+
+  async function subscribeAndSend(
+    path: string,
+  ): Promise<{ secret: string; eventId: string; webhookId: string }> {
+    const created = await http('POST', `${pipeline.apiUrl}/v1/webhooks`, apiKey, {
+      url: `${receiver.url}${path}`,
+      events: ['message.delivered'],
+    });
+    expect(created.status).toBe(201);
+    const eventId = `evt_retry_${path.slice(1)}_000001`;
+    kcatProduce(pipeline.brokers, 'mail-events', [
+      {
+        key: eventId,
+        value: JSON.stringify({
+          id: eventId,
+          type: 'message.delivered',
+          organization_id: organizationId,
+          occurred_at: new Date().toISOString(),
+          data: { message_id: eventId },
+        }),
+      },
+    ]);
+    return { secret: created.json.secret as string, eventId, webhookId: created.json.id as string };
+  }
+
+  const gaps = (requests: ReceivedRequest[]) =>
+    requests.slice(1).map((r, i) => r.receivedAt - requests[i]!.receivedAt);
+
+  it('retries on schedule, never early and less than a second late, with one webhook-id', async () => {
+    const { secret } = await subscribeAndSend('/flaky');
+    const requests = await receiver.waitFor((r) => r.path === '/flaky', 3, 30_000);
+    const [first, second] = gaps(requests);
+    expect(first).toBeGreaterThanOrEqual(2_000);
+    expect(first).toBeLessThan(3_000);
+    expect(second).toBeGreaterThanOrEqual(4_000);
+    expect(second).toBeLessThan(5_000);
+    expect(new Set(requests.map((r) => r.headers['webhook-id'])).size).toBe(1);
+    // Each attempt is signed afresh, and each signature verifies.
+    expect(new Set(requests.map((r) => r.headers['webhook-timestamp'])).size).toBe(3);
+    for (const request of requests) {
+      expect(() =>
+        new Webhook(secret).verify(request.body, {
+          'webhook-id': String(request.headers['webhook-id']),
+          'webhook-timestamp': String(request.headers['webhook-timestamp']),
+          'webhook-signature': String(request.headers['webhook-signature']),
+        }),
+      ).not.toThrow();
+    }
+  });
+
+  it('waits as long as Retry-After asks on a 503', async () => {
+    await subscribeAndSend('/busy');
+    const requests = await receiver.waitFor((r) => r.path === '/busy', 2, 30_000);
+    expect(gaps(requests)[0]).toBeGreaterThanOrEqual(3_000);
+    expect(gaps(requests)[0]).toBeLessThan(4_000);
+  });
+
+  it('does not follow a redirect: it is a failure, retried', async () => {
+    await subscribeAndSend('/moved');
+    await receiver.waitFor((r) => r.path === '/moved', 2, 30_000);
+    expect(receiver.requests.filter((r) => r.path === '/landing')).toHaveLength(0);
+  });
+
+  /** Polls the API until the webhook reaches `status`. */
+  async function statusBecomes(
+    webhookId: string,
+    status: string,
+    timeoutMs = 10_000,
+  ): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const current = (await http('GET', `${pipeline.apiUrl}/v1/webhooks/${webhookId}`, apiKey))
+        .json.status;
+      if (current === status) return;
+      if (Date.now() > deadline)
+        throw new Error(`webhook ${webhookId} is ${String(current)}, not ${status}`);
+      await sleep(200);
+    }
+  }
+
+  it('does not retry a 410, and disables the subscription', async () => {
+    const { webhookId } = await subscribeAndSend('/gone');
+    await receiver.waitFor((r) => r.path === '/gone', 1, 30_000);
+    await statusBecomes(webhookId, 'disabled');
+    await sleep(2_500);
+    expect(receiver.requests.filter((r) => r.path === '/gone')).toHaveLength(1);
+  });
+
+  it('dead-letters a delivery after the last delay, logs every attempt, and pauses a failing subscription', async () => {
+    const { eventId, webhookId } = await subscribeAndSend('/down');
+    await receiver.waitFor((r) => r.path === '/down', 3, 30_000);
+    await sleep(2_000);
+    expect(receiver.requests.filter((r) => r.path === '/down')).toHaveLength(3);
+    const dead = kcatConsume(pipeline.brokers, 'hookpost.deliveries.dlq.v1').map(
+      (m) => JSON.parse(m.value) as { event: { id: string }; attempt: number },
+    );
+    expect(dead.filter((job) => job.event.id === eventId)).toEqual([
+      expect.objectContaining({ attempt: 3 }),
+    ]);
+
+    // Three consecutive failures reach AUTO_PAUSE_AFTER_FAILURES=3: the subscription is failed.
+    await statusBecomes(webhookId, 'failed');
+    const logs = await http(
+      'GET',
+      `${pipeline.apiUrl}/v1/webhooks/${webhookId}/logs?limit=2`,
+      apiKey,
+    );
+    expect(logs.status).toBe(200);
+    const page = logs.json as { data: Array<Record<string, unknown>>; next_cursor: string };
+    expect(page.data.map((a) => a.attempt)).toEqual([3, 2]);
+    expect(page.data[0]).toMatchObject({
+      event_id: eventId,
+      status: 'failed',
+      http_status: 500,
+      next_retry_at: null,
+    });
+    expect(page.data[1]!.next_retry_at).toEqual(expect.any(String));
+    const rest = await http(
+      'GET',
+      `${pipeline.apiUrl}/v1/webhooks/${webhookId}/logs?cursor=${page.next_cursor}`,
+      apiKey,
+    );
+    expect((rest.json.data as Array<{ attempt: number }>).map((a) => a.attempt)).toEqual([1]);
+
+    // Resume clears the failed status.
+    const resumed = await http(
+      'POST',
+      `${pipeline.apiUrl}/v1/webhooks/${webhookId}/resume`,
+      apiKey,
+    );
+    expect(resumed.json).toMatchObject({ status: 'active', active: true });
+  });
+});

@@ -1,0 +1,22 @@
+import { TOPICS } from '@hookpost/contracts';
+import { serviceModules, type Logger } from '@hookpost/platform';
+import { Module, type DynamicModule } from '@nestjs/common';
+import type { IngestConfig } from './config.js';
+import { IngestConsumer } from './ingest/ingest.consumer.js';
+import { OrganizationDirectoryService } from './organizations/organization-directory.js';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: IngestConfig, logger: Logger): DynamicModule {
+    return {
+      module: AppModule,
+      imports: serviceModules('event-ingest', config, logger, [
+        { topic: TOPICS.mailEvents },
+        { topic: TOPICS.canonicalEvents },
+        { topic: TOPICS.mailEventsDeadLetter },
+        { topic: TOPICS.organizationEvents },
+      ]),
+      providers: [OrganizationDirectoryService, IngestConsumer],
+    };
+  }
+}

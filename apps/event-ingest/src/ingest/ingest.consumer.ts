@@ -1,0 +1,152 @@
+import { CONSUMER_GROUPS, encodeJson, HEADERS, TOPICS } from '@hookpost/contracts';
+import {
+  ManagedConsumer,
+  CONFIG,
+  KAFKA,
+  KafkaProducer,
+  LOGGER,
+  Readiness,
+  type IncomingMessage,
+  type Logger,
+  type OutgoingMessage,
+} from '@hookpost/platform';
+import {
+  Inject,
+  Injectable,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
+import type { Kafka } from 'kafkajs';
+import { Counter } from 'prom-client';
+import type { IngestConfig } from '../config.js';
+import { normalize } from '../normalize/normalize.js';
+import { OrganizationDirectoryService } from '../organizations/organization-directory.js';
+
+const ingested = new Counter({
+  name: 'hookpost_ingest_events_total',
+  help: 'Raw mail events accepted, by source format',
+  labelNames: ['format'],
+});
+const rejected = new Counter({
+  name: 'hookpost_ingest_rejects_total',
+  help: 'Raw mail events sent to the dead-letter topic, by reason',
+  labelNames: ['reason'],
+});
+
+/**
+ * mail-events -> canonical events, or the dead-letter topic. A batch's output is sent
+ * (and acknowledged) before its offsets are committed, so a crash repeats work but
+ * never loses it; a bad message is dead-lettered and never stops the batch.
+ */
+@Injectable()
+export class IngestConsumer implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly consumer: ManagedConsumer;
+
+  constructor(
+    @Inject(KAFKA) kafka: Kafka,
+    private readonly producer: KafkaProducer,
+    private readonly directory: OrganizationDirectoryService,
+    @Inject(CONFIG) private readonly config: IngestConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+    readiness: Readiness,
+  ) {
+    this.consumer = new ManagedConsumer(
+      kafka,
+      {
+        name: 'mail-events consumer',
+        groupId: CONSUMER_GROUPS.eventIngest,
+        topics: [TOPICS.mailEvents],
+        fromBeginning: true,
+      },
+      logger,
+      readiness,
+    );
+  }
+
+  onApplicationBootstrap(): void {
+    // Tenancy is judged against the directory: start only once it holds every organisation.
+    this.consumer.start(
+      (messages) => this.handle(messages),
+      () => this.directory.loaded,
+    );
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.consumer.stop();
+  }
+
+  private async handle(messages: IncomingMessage[]): Promise<void> {
+    const options = {
+      maxBytes: this.config.MAX_EVENT_BYTES,
+      now: () => new Date(),
+      organizations: this.directory,
+    };
+    const normalizeOne = (message: IncomingMessage) =>
+      normalize(
+        { value: message.value, organizationHeader: message.headers[HEADERS.organizationId] },
+        options,
+      );
+    let results = messages.map(normalizeOne);
+    // An organisation created a moment ago may still be on its way to the directory.
+    const waitFor = results.flatMap((r, i) =>
+      !r.ok && r.reason === 'unknown_organization' ? [organizationIdOf(messages[i]!) ?? ''] : [],
+    );
+    if (waitFor.length > 0) {
+      await this.directory.awaitAny(waitFor);
+      results = results.map((r, i) =>
+        !r.ok && r.reason === 'unknown_organization' ? normalizeOne(messages[i]!) : r,
+      );
+    }
+    const out: OutgoingMessage[] = [];
+    results.forEach((result, index) => {
+      const message = messages[index]!;
+      if (result.ok) {
+        const { event } = result;
+        out.push({
+          topic: TOPICS.canonicalEvents,
+          // Per-email order: every event of one message lands on one partition.
+          key: typeof event.data.message_id === 'string' ? event.data.message_id : event.id,
+          value: encodeJson(event),
+        });
+        ingested.inc({ format: event.source.format });
+        return;
+      }
+      out.push({
+        topic: TOPICS.mailEventsDeadLetter,
+        key: message.key?.toString() ?? null,
+        value: message.value ?? Buffer.alloc(0),
+        headers: {
+          ...message.headers,
+          [HEADERS.rejectReason]: result.reason,
+          [HEADERS.rejectDetail]: result.detail,
+          [HEADERS.sourceTopic]: message.topic,
+          [HEADERS.sourcePartition]: String(message.partition),
+          [HEADERS.sourceOffset]: message.offset,
+        },
+      });
+      rejected.inc({ reason: result.reason });
+      this.logger.warn(
+        {
+          reason: result.reason,
+          detail: result.detail,
+          partition: message.partition,
+          offset: message.offset,
+        },
+        'rejected mail event',
+      );
+    });
+    await this.producer.send(out);
+  }
+}
+
+/** The organisation a raw message names, if any (for waiting on a just-created one). */
+function organizationIdOf(message: IncomingMessage): string | undefined {
+  try {
+    const json = JSON.parse(message.value?.toString('utf8') ?? '') as { organization_id?: unknown };
+    return typeof json.organization_id === 'string'
+      ? json.organization_id
+      : message.headers[HEADERS.organizationId];
+  } catch {
+    return message.headers[HEADERS.organizationId];
+  }
+}

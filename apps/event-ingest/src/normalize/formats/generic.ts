@@ -1,0 +1,36 @@
+import { defined, isObject, toIso, without, type Json, type Mapped } from './source-event.js';
+
+/**
+ * Shape 4, the generic email-API style (seed 002: `{"id": "evt_...", "type": "delivered",
+ * "created_at", "data": {email_id, from, to, ...}}`) and Robotomail's (seed 004: types such
+ * as `message.complaint`, a `timestamp`).
+ */
+export function isGeneric(json: Json): boolean {
+  return (
+    typeof json.type === 'string' &&
+    isObject(json.data) &&
+    ('created_at' in json || 'timestamp' in json)
+  );
+}
+
+export function mapGeneric(json: Json): Mapped {
+  const data = json.data as Json;
+  const occurredAt = toIso(json.created_at ?? json.timestamp);
+  if (!occurredAt) return { ok: false, detail: 'created_at: expected an ISO-8601 time' };
+  if (typeof json.id !== 'string' || json.id.length === 0 || json.id.length > 200) {
+    return { ok: false, detail: 'id: expected the source event id' };
+  }
+  return {
+    ok: true,
+    event: {
+      format: 'generic',
+      typeName: json.type as string,
+      sourceId: json.id,
+      occurredAt,
+      data: defined({
+        ...without(data, ['email_id']),
+        message_id: data.message_id ?? data.email_id,
+      }),
+    },
+  };
+}

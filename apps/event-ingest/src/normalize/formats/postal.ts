@@ -1,0 +1,37 @@
+import { defined, isObject, toIso, without, type Json, type Mapped } from './source-event.js';
+
+/**
+ * Shape 3, Postal's webhooks (seed 003): `{"event": "MessageSent", "timestamp": 1670907960.48,
+ * "payload": {message: {...}, status, details, output, ...}, "uuid"}`.
+ */
+export function isPostal(json: Json): boolean {
+  return typeof json.event === 'string' && isObject(json.payload);
+}
+
+export function mapPostal(json: Json): Mapped {
+  const payload = json.payload as Json;
+  const occurredAt = toIso(json.timestamp);
+  if (!occurredAt) return { ok: false, detail: 'timestamp: expected seconds since the epoch' };
+  if (typeof json.uuid !== 'string' || json.uuid.length === 0)
+    return { ok: false, detail: 'uuid: missing' };
+  const message = isObject(payload.message) ? payload.message : {};
+  const status = typeof payload.status === 'string' ? payload.status : undefined;
+  return {
+    ok: true,
+    event: {
+      format: 'postal',
+      typeName: json.event as string,
+      sourceId: json.uuid,
+      occurredAt,
+      data: defined({
+        ...without(payload, ['message', 'output']),
+        ...without(message, ['id', 'message_id']),
+        message_id: message.message_id,
+        provider_message_id: message.id,
+        smtp_output: payload.output,
+        // Postal says HardFail / SoftFail where others say hard / soft.
+        bounce_type: status === 'HardFail' ? 'hard' : status === 'SoftFail' ? 'soft' : undefined,
+      }),
+    },
+  };
+}

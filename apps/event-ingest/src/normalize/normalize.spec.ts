@@ -1,0 +1,192 @@
+import { isId } from '@hookpost/contracts';
+import { describe, expect, it } from 'vitest';
+import {
+  genericBounced,
+  genericDelivered,
+  paubox,
+  postalFailed,
+  postalSent,
+  robotomailComplaint,
+} from '@hookpost/testing';
+import { normalize, type NormalizeOptions } from './normalize.js';
+
+const organizations = new Map([
+  ['org_1', ['yourdomain.com', 'fromdomain.com']],
+  ['org_2', ['xxxxxxx.com']],
+]);
+const options: NormalizeOptions = {
+  maxBytes: 4096,
+  now: () => new Date('2026-01-01T00:00:00.000Z'),
+  organizations: {
+    has: (id) => organizations.has(id),
+    byDomain: (domain) => [...organizations].find(([, domains]) => domains.includes(domain))?.[0],
+  },
+};
+const raw = (value: unknown, organizationHeader?: string) => ({
+  value: Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)),
+  organizationHeader,
+});
+
+const canonical = {
+  id: 'evt_0123456789abcdef',
+  type: 'message.delivered',
+  organization_id: 'org_1',
+  occurred_at: '2026-01-01T00:00:00Z',
+  data: { message_id: 'm1', from: 'a@example.com', to: 'b@example.org' },
+};
+
+describe('normalize: the four shapes, with the seeds samples', () => {
+  it('canonical: keeps an evt_ id and the organisation it names', () => {
+    expect(normalize(raw(canonical), options)).toMatchObject({
+      ok: true,
+      event: {
+        id: canonical.id,
+        type: 'message.delivered',
+        organization_id: 'org_1',
+        source: { format: 'canonical' },
+      },
+    });
+  });
+
+  it('Paubox: maps names and fields, and finds the organisation by sender domain', () => {
+    const result = normalize(raw(paubox), options);
+    expect(result).toMatchObject({
+      ok: true,
+      event: {
+        type: 'message.bounced',
+        organization_id: 'org_2',
+        occurred_at: '2022-04-18T20:27:25.379Z',
+        source: { format: 'paubox' },
+        data: {
+          message_id: '<XXX430aa-9b7c-42d5-9614-2e38f5a3f71f@XXXXXXXXX.com>',
+          provider_message_id: 5555555555,
+          subject: 'Hello from the Paubox Email API',
+          to: 'recipient@example.com',
+          source_tracking_id: 'XXXef39e-b376-4a44-b2b9-85bdb406dXXX',
+          outbound_queue_id: 'XXXyFY0y3Yz2XXX',
+          custom_headers: { 'X-Custom-Header': 'value' },
+        },
+      },
+    });
+  });
+
+  it('Postal: delivered and failed, with SMTP output and bounce type', () => {
+    expect(normalize(raw(postalSent), options)).toMatchObject({
+      ok: true,
+      event: {
+        type: 'message.delivered',
+        organization_id: 'org_1',
+        occurred_at: new Date(1670907960484.763).toISOString(),
+        data: {
+          message_id: '20221211224752.067922@hostname.com',
+          provider_message_id: 28,
+          token: 'MWGhl8YadqgK',
+          smtp_output: '250 OK : queued as gh8lPitJTJxlLpUdwuBZzXVHpMwQ\n',
+          sent_with_ssl: true,
+        },
+      },
+    });
+    expect(normalize(raw(postalFailed), options)).toMatchObject({
+      ok: true,
+      event: { type: 'message.bounced', data: { bounce_type: 'hard', smtp_output: '550 \n' } },
+    });
+  });
+
+  it('generic (seed 002): delivered and bounced', () => {
+    expect(normalize(raw(genericDelivered), options)).toMatchObject({
+      ok: true,
+      event: {
+        type: 'message.delivered',
+        organization_id: 'org_1',
+        data: { message_id: 'msg_abc123', delivered_at: '2024-01-15T10:30:05Z' },
+      },
+    });
+    expect(normalize(raw(genericBounced), options)).toMatchObject({
+      ok: true,
+      event: {
+        type: 'message.bounced',
+        data: { bounce_type: 'hard', bounce_code: '550', bounce_message: 'User unknown' },
+      },
+    });
+  });
+
+  it('Robotomail (seed 004): message.complaint is message.complained', () => {
+    expect(normalize(raw(robotomailComplaint), options)).toMatchObject({
+      ok: true,
+      event: { type: 'message.complained' },
+    });
+  });
+
+  it('derives stable event ids from the source ids', () => {
+    for (const sample of [paubox, postalSent, genericDelivered]) {
+      const [first, second] = [normalize(raw(sample), options), normalize(raw(sample), options)];
+      if (!first.ok || !second.ok) throw new Error('expected both accepted');
+      expect(isId('event', first.event.id)).toBe(true);
+      expect(first.event.id).toBe(second.event.id);
+    }
+    const other = normalize(raw({ ...postalSent, uuid: 'another' }), options);
+    const one = normalize(raw(postalSent), options);
+    if (!other.ok || !one.ok) throw new Error('expected both accepted');
+    expect(other.event.id).not.toBe(one.event.id);
+  });
+
+  it('takes the organisation from the header when the message names none', () => {
+    const stranger = {
+      ...genericDelivered,
+      data: { ...genericDelivered.data, from: 'x@unregistered.example' },
+    };
+    expect(normalize(raw(stranger, 'org_2'), options)).toMatchObject({
+      ok: true,
+      event: { organization_id: 'org_2' },
+    });
+    expect(normalize(raw(stranger), options)).toMatchObject({
+      ok: false,
+      reason: 'missing_organization',
+    });
+  });
+
+  it('matches subdomains of a registered domain', () => {
+    const sub = {
+      ...genericDelivered,
+      data: { ...genericDelivered.data, from: 'News <news@mail.yourdomain.com>' },
+    };
+    expect(normalize(raw(sub), options)).toMatchObject({
+      ok: true,
+      event: { organization_id: 'org_1' },
+    });
+  });
+
+  it.each([
+    ['not json', '{', 'not_json'],
+    ['empty', '', 'not_json'],
+    ['an array', '[1,2]', 'unknown_shape'],
+    ['a string', '"delivered"', 'unknown_shape'],
+    ['an unknown shape', '{"hello":"world"}', 'unknown_shape'],
+    ['an unknown type', JSON.stringify({ ...canonical, type: 'message.exploded' }), 'unknown_type'],
+    [
+      'an unknown Paubox event',
+      JSON.stringify({ ...paubox, event_name: 'api_mail_log_exploded' }),
+      'unknown_type',
+    ],
+    [
+      'an unknown organisation',
+      JSON.stringify({ ...canonical, organization_id: 'org_nobody' }),
+      'unknown_organization',
+    ],
+    ['a bad date', JSON.stringify({ ...canonical, occurred_at: 'yesterday' }), 'schema_violation'],
+    ['data not an object', JSON.stringify({ ...canonical, data: 'x' }), 'unknown_shape'],
+    ['a wrong field type', JSON.stringify({ ...canonical, data: { to: 42 } }), 'schema_violation'],
+    [
+      'a Postal event without uuid',
+      JSON.stringify({ ...postalSent, uuid: undefined }),
+      'schema_violation',
+    ],
+    [
+      'too large',
+      JSON.stringify({ ...canonical, data: { subject: 'x'.repeat(5000) } }),
+      'too_large',
+    ],
+  ])('rejects %s', (_name, value, reason) => {
+    expect(normalize(raw(value), options)).toMatchObject({ ok: false, reason });
+  });
+});

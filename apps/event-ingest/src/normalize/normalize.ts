@@ -1,0 +1,159 @@
+import {
+  canonicalEventType,
+  deriveId,
+  describeIssues,
+  EVENT_DATA_SCHEMAS,
+  EVENT_ID_PATTERN,
+  type IngestedEvent,
+} from '@hookpost/contracts';
+import { isCanonical, mapCanonical } from './formats/canonical.js';
+import { isGeneric, mapGeneric } from './formats/generic.js';
+import { isPaubox, mapPaubox } from './formats/paubox.js';
+import { isPostal, mapPostal } from './formats/postal.js';
+import { isObject, type Json, type Mapped, type SourceEvent } from './formats/source-event.js';
+
+/**
+ * Turns one raw `mail-events` message into a canonical event, or says why not. Plain
+ * functions, no Kafka: the consumer decodes, this decides.
+ */
+export const REJECT_REASONS = [
+  'too_large',
+  'not_json',
+  'unknown_shape',
+  'unknown_type',
+  'missing_organization',
+  'unknown_organization',
+  'schema_violation',
+] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
+
+export type NormalizeResult =
+  { ok: true; event: IngestedEvent } | { ok: false; reason: RejectReason; detail: string };
+
+export interface RawMailEvent {
+  value: Buffer | null;
+  /** The Kafka header `organization-id`, for shapes that carry no tenant. */
+  organizationHeader?: string;
+}
+
+/** Which organisations exist, and which sending domain belongs to which. */
+export interface OrganizationDirectory {
+  has(organizationId: string): boolean;
+  byDomain(domain: string): string | undefined;
+}
+
+export interface NormalizeOptions {
+  maxBytes: number;
+  now: () => Date;
+  organizations: OrganizationDirectory;
+}
+
+/** Detected by shape, most specific first: their keys overlap. */
+const FORMATS: Array<{ detect: (json: Json) => boolean; map: (json: Json) => Mapped }> = [
+  { detect: isPaubox, map: mapPaubox },
+  { detect: isPostal, map: mapPostal },
+  { detect: isCanonical, map: mapCanonical },
+  { detect: isGeneric, map: mapGeneric },
+];
+
+export function normalize(raw: RawMailEvent, options: NormalizeOptions): NormalizeResult {
+  const bytes = raw.value;
+  if (bytes === null || bytes.length === 0)
+    return { ok: false, reason: 'not_json', detail: 'empty message' };
+  if (bytes.length > options.maxBytes) {
+    return {
+      ok: false,
+      reason: 'too_large',
+      detail: `${bytes.length} bytes is over the limit of ${options.maxBytes}`,
+    };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString('utf8'));
+  } catch (error) {
+    return { ok: false, reason: 'not_json', detail: (error as Error).message.slice(0, 200) };
+  }
+  if (!isObject(json)) return { ok: false, reason: 'unknown_shape', detail: 'not a JSON object' };
+  const format = FORMATS.find((f) => f.detect(json));
+  if (!format)
+    return { ok: false, reason: 'unknown_shape', detail: 'not a recognised mail event shape' };
+  const mapped = format.map(json);
+  if (!mapped.ok) return { ok: false, reason: 'schema_violation', detail: mapped.detail };
+  return toCanonical(mapped.event, raw, options);
+}
+
+function toCanonical(
+  source: SourceEvent,
+  raw: RawMailEvent,
+  options: NormalizeOptions,
+): NormalizeResult {
+  const type = canonicalEventType(source.typeName);
+  if (!type) {
+    return {
+      ok: false,
+      reason: 'unknown_type',
+      detail: `unknown event type ${JSON.stringify(source.typeName.slice(0, 100))}`,
+    };
+  }
+  const data = EVENT_DATA_SCHEMAS[type].safeParse(source.data);
+  if (!data.success)
+    return { ok: false, reason: 'schema_violation', detail: describeIssues(data.error.issues) };
+
+  const organizationId =
+    source.organizationId ??
+    raw.organizationHeader ??
+    organizationByDomain(type, data.data, options.organizations);
+  if (!organizationId) {
+    return {
+      ok: false,
+      reason: 'missing_organization',
+      detail: 'no organization_id, no organization-id header, and no registered sending domain',
+    };
+  }
+  if (!options.organizations.has(organizationId)) {
+    return {
+      ok: false,
+      reason: 'unknown_organization',
+      detail: `no organisation ${JSON.stringify(organizationId.slice(0, 64))}`,
+    };
+  }
+  // Stable: the same source event always gets the same id, which is what dedupe keys on.
+  const id =
+    source.format === 'canonical' && EVENT_ID_PATTERN.test(source.sourceId)
+      ? source.sourceId
+      : deriveId('event', source.format, source.sourceId);
+  return {
+    ok: true,
+    event: {
+      id,
+      type,
+      organization_id: organizationId,
+      occurred_at: source.occurredAt,
+      data: data.data,
+      received_at: options.now().toISOString(),
+      source: { format: source.format, id: source.sourceId.slice(0, 200) },
+    },
+  };
+}
+
+/** The organisation that registered the sender's domain (the recipient's, for inbound mail). */
+function organizationByDomain(
+  type: string,
+  data: Json,
+  organizations: OrganizationDirectory,
+): string | undefined {
+  const party =
+    type === 'message.received' ? data.to : type === 'domain.dns_error' ? data.domain : data.from;
+  for (const candidate of Array.isArray(party) ? party : [party]) {
+    if (typeof candidate !== 'string') continue;
+    const address = (/<([^>]+)>/.exec(candidate)?.[1] ?? candidate).trim().toLowerCase();
+    let domain = address.slice(address.lastIndexOf('@') + 1);
+    // mail.acme.example is acme.example's too.
+    while (domain.includes('.')) {
+      const found = organizations.byDomain(domain);
+      if (found) return found;
+      domain = domain.slice(domain.indexOf('.') + 1);
+    }
+  }
+  return undefined;
+}

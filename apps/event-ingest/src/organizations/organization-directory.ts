@@ -1,0 +1,73 @@
+import { organizationEventSchema, TOPICS, type OrganizationEvent } from '@hookpost/contracts';
+import { KAFKA, LOGGER, Projection, Readiness, type Logger } from '@hookpost/platform';
+import {
+  Inject,
+  Injectable,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
+import type { Kafka } from 'kafkajs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { OrganizationDirectory } from '../normalize/normalize.js';
+
+/**
+ * Every organisation and its registered sending domains, learnt from subscription-api's
+ * organisation events: how event-ingest tells a known tenant from an unknown one, and
+ * routes events that name none by their sender's domain.
+ */
+@Injectable()
+export class OrganizationDirectoryService
+  implements OrganizationDirectory, OnApplicationBootstrap, BeforeApplicationShutdown
+{
+  private readonly domainsOf = new Map<string, string[]>();
+  private readonly ownerOf = new Map<string, string>();
+  private readonly projection: Projection<OrganizationEvent>;
+
+  constructor(@Inject(KAFKA) kafka: Kafka, @Inject(LOGGER) logger: Logger, readiness: Readiness) {
+    this.projection = new Projection(
+      kafka,
+      {
+        name: 'organization directory',
+        service: 'event-ingest',
+        topics: [TOPICS.organizationEvents],
+        schema: organizationEventSchema,
+      },
+      logger,
+      readiness,
+    );
+  }
+
+  get loaded(): Promise<void> {
+    return this.projection.loaded;
+  }
+
+  onApplicationBootstrap(): void {
+    this.projection.start((event) => {
+      for (const domain of this.domainsOf.get(event.organizationId) ?? [])
+        this.ownerOf.delete(domain);
+      this.domainsOf.set(event.organizationId, event.data.domains);
+      for (const domain of event.data.domains) this.ownerOf.set(domain, event.organizationId);
+    });
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.projection.stop();
+  }
+
+  has(organizationId: string): boolean {
+    return this.domainsOf.has(organizationId);
+  }
+
+  byDomain(domain: string): string | undefined {
+    return this.ownerOf.get(domain);
+  }
+
+  /**
+   * An organisation created a moment ago may not have reached this directory yet (it
+   * travels on another topic): wait for it briefly before calling it unknown.
+   */
+  async awaitAny(organizationIds: string[], timeoutMs = 2_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline && !organizationIds.every((id) => this.has(id))) await sleep(25);
+  }
+}

@@ -1,0 +1,62 @@
+import { subscriptionEventSchema, TOPICS, type SubscriptionEvent } from '@hookpost/contracts';
+import { SubscriptionCatalog, SubscriptionIndex, type Subscription } from '@hookpost/domain';
+import { KAFKA, LOGGER, Projection, Readiness, type Logger } from '@hookpost/platform';
+import {
+  Inject,
+  Injectable,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
+import type { Kafka } from 'kafkajs';
+import { Gauge } from 'prom-client';
+
+const indexed = new Gauge({
+  name: 'hookpost_matcher_subscriptions',
+  help: 'Subscriptions in the matcher index',
+});
+
+/**
+ * The matcher's subscription index: an event-sourced projection of the
+ * subscription-events topic, held whole by every matcher process.
+ */
+@Injectable()
+export class SubscriptionIndexService implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly catalog = new SubscriptionCatalog();
+  private readonly index = new SubscriptionIndex();
+  private readonly projection: Projection<SubscriptionEvent>;
+
+  constructor(@Inject(KAFKA) kafka: Kafka, @Inject(LOGGER) logger: Logger, readiness: Readiness) {
+    this.projection = new Projection(
+      kafka,
+      {
+        name: 'subscription index',
+        service: 'matcher',
+        topics: [TOPICS.subscriptionEvents],
+        schema: subscriptionEventSchema,
+      },
+      logger,
+      readiness,
+    );
+  }
+
+  /** Settles once the index holds every subscription the topic had at start. */
+  get loaded(): Promise<void> {
+    return this.projection.loaded;
+  }
+
+  onApplicationBootstrap(): void {
+    this.projection.start((event) => {
+      const change = this.catalog.apply(event);
+      if (change) this.index.update(change);
+      indexed.set(this.catalog.size);
+    });
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.projection.stop();
+  }
+
+  match(event: Parameters<SubscriptionIndex['match']>[0]): Subscription[] {
+    return this.index.match(event);
+  }
+}

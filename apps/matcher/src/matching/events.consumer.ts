@@ -1,0 +1,112 @@
+import {
+  CONSUMER_GROUPS,
+  decodeJson,
+  deliveryJobSchema,
+  deriveId,
+  encodeJson,
+  ingestedEventSchema,
+  TOPICS,
+  type DeliveryJob,
+} from '@hookpost/contracts';
+import {
+  ManagedConsumer,
+  KAFKA,
+  KafkaProducer,
+  LOGGER,
+  Readiness,
+  type IncomingMessage,
+  type Logger,
+  type OutgoingMessage,
+} from '@hookpost/platform';
+import {
+  Inject,
+  Injectable,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
+import type { Kafka } from 'kafkajs';
+import { Counter } from 'prom-client';
+import { SubscriptionIndexService } from '../index/subscription-index.service.js';
+
+const jobsProduced = new Counter({
+  name: 'hookpost_matcher_jobs_total',
+  help: 'Delivery jobs produced',
+});
+const eventsMatched = new Counter({
+  name: 'hookpost_matcher_events_total',
+  help: 'Canonical events matched, by whether any subscription wanted them',
+  labelNames: ['matched'],
+});
+
+/**
+ * canonical events -> one delivery job per matching subscription, keyed by subscription
+ * id so that one subscription's jobs keep their order. A batch's jobs are acknowledged
+ * by Kafka before its offsets are committed.
+ */
+@Injectable()
+export class EventsConsumer implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly consumer: ManagedConsumer;
+
+  constructor(
+    @Inject(KAFKA) kafka: Kafka,
+    private readonly producer: KafkaProducer,
+    private readonly index: SubscriptionIndexService,
+    @Inject(LOGGER) private readonly logger: Logger,
+    readiness: Readiness,
+  ) {
+    this.consumer = new ManagedConsumer(
+      kafka,
+      {
+        name: 'events consumer',
+        groupId: CONSUMER_GROUPS.matcher,
+        topics: [TOPICS.canonicalEvents],
+        fromBeginning: true,
+      },
+      logger,
+      readiness,
+    );
+  }
+
+  onApplicationBootstrap(): void {
+    // Matching starts only once the index holds every subscription.
+    this.consumer.start(
+      (messages) => this.handle(messages),
+      () => this.index.loaded,
+    );
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.consumer.stop();
+  }
+
+  private async handle(messages: IncomingMessage[]): Promise<void> {
+    const out: OutgoingMessage[] = [];
+    for (const message of messages) {
+      const decoded = decodeJson(ingestedEventSchema, message.value);
+      if (!decoded.ok) {
+        // Only event-ingest writes this topic; an undecodable event is a bug, not input.
+        this.logger.error(
+          { offset: message.offset, partition: message.partition, reason: decoded.detail },
+          'undecodable canonical event',
+        );
+        continue;
+      }
+      const event = decoded.value;
+      const matches = this.index.match(event);
+      eventsMatched.inc({ matched: matches.length > 0 ? 'yes' : 'no' });
+      for (const subscription of matches) {
+        const job: DeliveryJob = deliveryJobSchema.parse({
+          deliveryId: deriveId('delivery', event.id, subscription.id),
+          subscriptionId: subscription.id,
+          organizationId: subscription.organizationId,
+          subscriptionVersion: subscription.version,
+          attempt: 1,
+          event,
+        });
+        out.push({ topic: TOPICS.deliveryJobs, key: subscription.id, value: encodeJson(job) });
+      }
+    }
+    await this.producer.send(out);
+    jobsProduced.inc(out.length);
+  }
+}

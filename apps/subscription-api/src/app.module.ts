@@ -1,0 +1,47 @@
+import { TOPICS } from '@hookpost/contracts';
+import { serviceModules, type Logger } from '@hookpost/platform';
+import { Module, type DynamicModule } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { AdminGuard, ApiKeyGuard } from './auth/guards.js';
+import type { ApiConfig } from './config.js';
+import { DatabaseModule } from './database/database.module.js';
+import { AttemptsConsumer } from './deliveries/attempts.consumer.js';
+import { DeliveryLog } from './deliveries/delivery-log.js';
+import { OutboxRelay } from './event-store/outbox.js';
+import { SubscriptionStore } from './event-store/subscription-store.js';
+import { ErrorFilter } from './http/error.filter.js';
+import { OrganizationsController } from './organizations/organizations.controller.js';
+import { OrganizationsService } from './organizations/organizations.service.js';
+import { securityProviders } from './security.js';
+import { WebhooksController } from './webhooks/webhooks.controller.js';
+import { WebhooksService } from './webhooks/webhooks.service.js';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: ApiConfig, logger: Logger): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ...serviceModules('subscription-api', config, logger, [
+          { topic: TOPICS.subscriptionEvents },
+          { topic: TOPICS.organizationEvents },
+          { topic: TOPICS.deliveryAttempts },
+        ]),
+        DatabaseModule,
+      ],
+      controllers: [OrganizationsController, WebhooksController],
+      providers: [
+        { provide: APP_FILTER, useClass: ErrorFilter },
+        ...securityProviders,
+        AdminGuard,
+        ApiKeyGuard,
+        OutboxRelay,
+        SubscriptionStore,
+        OrganizationsService,
+        WebhooksService,
+        DeliveryLog,
+        AttemptsConsumer,
+      ],
+    };
+  }
+}

@@ -1,0 +1,72 @@
+import { CONFIG } from '@hookpost/platform';
+import {
+  Inject,
+  Injectable,
+  createParamDecorator,
+  type CanActivate,
+  type ExecutionContext,
+} from '@nestjs/common';
+import type { Request } from 'express';
+import { DataSource } from 'typeorm';
+import type { ApiConfig } from '../config.js';
+import { ApiError } from '../http/api-error.js';
+import { bearerToken, hashApiKey, tokensEqual } from './credentials.js';
+
+export interface KeyScope {
+  domains?: string[];
+  mailboxes?: string[];
+}
+
+/** Who is calling with an API key: always one organisation, maybe a narrower scope. */
+export interface Principal {
+  organizationId: string;
+  keyId: string;
+  scope: KeyScope;
+}
+
+type AuthenticatedRequest = Request & { principal?: Principal };
+
+const unauthorized = () => new ApiError(401, 'unauthorized', 'missing or invalid API key');
+
+/** Operator routes: `Authorization: Bearer <ADMIN_TOKEN>`. */
+@Injectable()
+export class AdminGuard implements CanActivate {
+  constructor(@Inject(CONFIG) private readonly config: ApiConfig) {}
+
+  canActivate(context: ExecutionContext): boolean {
+    const token = bearerToken(context.switchToHttp().getRequest<Request>().headers.authorization);
+    if (!token || !tokensEqual(token, this.config.ADMIN_TOKEN)) {
+      throw new ApiError(401, 'unauthorized', 'missing or invalid operator token');
+    }
+    return true;
+  }
+}
+
+/** Customer routes: `Authorization: Bearer <api key>`, not revoked. */
+@Injectable()
+export class ApiKeyGuard implements CanActivate {
+  constructor(private readonly dataSource: DataSource) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
+    const token = bearerToken(request.headers.authorization);
+    if (!token) throw unauthorized();
+    const rows = (await this.dataSource.query(
+      'SELECT id, organization_id, scope FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL',
+      [hashApiKey(token)],
+    )) as Array<{ id: string; organization_id: string; scope: KeyScope }>;
+    const row = rows[0];
+    if (!row) throw unauthorized();
+    request.principal = { organizationId: row.organization_id, keyId: row.id, scope: row.scope };
+    return true;
+  }
+}
+
+/** The authenticated caller of a route guarded by ApiKeyGuard. */
+export const CurrentPrincipal = createParamDecorator(
+  (_: unknown, context: ExecutionContext): Principal => {
+    const principal = context.switchToHttp().getRequest<AuthenticatedRequest>().principal;
+    if (!principal) throw unauthorized();
+    return principal;
+  },
+);

@@ -1,0 +1,21 @@
+import { ALWAYS, checkSasl, checkSecretKey, commonConfigShape, envVar } from '@hookpost/platform';
+import { z } from 'zod';
+
+export const configSchema = z
+  .object({
+    ...commonConfigShape,
+    PORT: envVar.port(3000),
+    GRPC_PORT: envVar.port(50051),
+    DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL'),
+    DATABASE_POOL_SIZE: envVar.int(10, 1, 200),
+    ADMIN_TOKEN: z.string().min(32, 'must be at least 32 characters'),
+    SECRET_ENCRYPTION_KEY: z.string().optional(),
+    SECRET_ROTATION_OVERLAP: envVar.duration('24h'),
+    AUTO_PAUSE_AFTER_FAILURES: envVar.int(10, 1, 1_000_000),
+    ALLOW_HTTP_ENDPOINTS: envVar.bool(false),
+    ENDPOINT_ALLOWED_NETWORKS: z.string().default(''),
+  })
+  .superRefine(checkSasl, ALWAYS)
+  .superRefine(checkSecretKey, ALWAYS);
+
+export type ApiConfig = z.infer<typeof configSchema>;

@@ -1,0 +1,24 @@
+import { DataSource } from 'typeorm';
+import { InitialSchema1764000000000 } from './migrations/1764000000000-initial-schema.js';
+import { DeliveryAttempts1764000000001 } from './migrations/1764000000001-delivery-attempts.js';
+
+/** Every migration, in order. Schema changes are made only by migrations, never `synchronize`. */
+export const MIGRATIONS = [InitialSchema1764000000000, DeliveryAttempts1764000000001];
+
+export function createDataSource(url: string, poolSize: number): DataSource {
+  return new DataSource({
+    type: 'postgres',
+    url,
+    poolSize,
+    synchronize: false,
+    migrationsRun: false,
+    migrations: MIGRATIONS,
+    migrationsTableName: 'schema_migrations',
+    extra: {
+      // Fail fast when the database is away, so callers answer 503 instead of hanging.
+      connectionTimeoutMillis: 3_000,
+      statement_timeout: 10_000,
+      query_timeout: 12_000,
+    },
+  });
+}

@@ -1,0 +1,134 @@
+import {
+  attemptEventSchema,
+  CONSUMER_GROUPS,
+  decodeJson,
+  TOPICS,
+  type AttemptEvent,
+} from '@hookpost/contracts';
+import {
+  CONFIG,
+  KAFKA,
+  LOGGER,
+  ManagedConsumer,
+  Readiness,
+  type IncomingMessage,
+  type Logger,
+} from '@hookpost/platform';
+import {
+  Inject,
+  Injectable,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
+import type { Kafka } from 'kafkajs';
+import { DataSource } from 'typeorm';
+import type { ApiConfig } from '../config.js';
+import { SubscriptionStore } from '../event-store/subscription-store.js';
+import { failureStreaks } from './failure-streaks.js';
+
+/**
+ * The deliverer's attempt events -> the delivery log in Postgres, in batches, and the
+ * consequences for subscriptions: AUTO_PAUSE_AFTER_FAILURES consecutive failures mark a
+ * subscription `failed`, a 410 marks it `disabled`; both are events like any other change.
+ * Re-reading a batch after a crash is harmless: an attempt already logged is not counted again.
+ */
+@Injectable()
+export class AttemptsConsumer implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly consumer: ManagedConsumer;
+
+  constructor(
+    @Inject(KAFKA) kafka: Kafka,
+    private readonly dataSource: DataSource,
+    private readonly store: SubscriptionStore,
+    @Inject(CONFIG) private readonly config: ApiConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+    readiness: Readiness,
+  ) {
+    this.consumer = new ManagedConsumer(
+      kafka,
+      {
+        name: 'attempts consumer',
+        groupId: CONSUMER_GROUPS.subscriptionApiAttempts,
+        topics: [TOPICS.deliveryAttempts],
+        fromBeginning: true,
+      },
+      logger,
+      readiness,
+    );
+  }
+
+  onApplicationBootstrap(): void {
+    this.consumer.start((messages) => this.handle(messages));
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.consumer.stop();
+  }
+
+  private async handle(messages: IncomingMessage[]): Promise<void> {
+    const attempts: AttemptEvent[] = [];
+    for (const message of messages) {
+      const decoded = decodeJson(attemptEventSchema, message.value);
+      if (decoded.ok) attempts.push(decoded.value);
+      else
+        this.logger.error(
+          { offset: message.offset, reason: decoded.detail },
+          'undecodable attempt event',
+        );
+    }
+    if (attempts.length === 0) return;
+    const consequences = await this.dataSource.transaction(async (manager) => {
+      const inserted = (await manager.query(
+        `INSERT INTO delivery_attempts (attempt_id, delivery_id, subscription_id, organization_id, event_id, event_type,
+           attempt, outcome, http_status, duration_ms, error, next_retry_at, attempted_at)
+         SELECT * FROM jsonb_to_recordset($1::jsonb) AS a(
+           "attemptId" text, "deliveryId" text, "subscriptionId" text, "organizationId" text, "eventId" text,
+           "eventType" text, attempt int, outcome text, "httpStatus" int, "durationMs" int, error text,
+           "nextRetryAt" timestamptz, "attemptedAt" timestamptz)
+         ON CONFLICT (attempt_id) DO NOTHING
+         RETURNING attempt_id`,
+        [JSON.stringify(attempts.map((a) => ({ ...a, durationMs: Math.round(a.durationMs) })))],
+      )) as Array<{ attempt_id: string }>;
+      const fresh = new Set(inserted.map((row) => row.attempt_id));
+      const streaks = failureStreaks(attempts.filter((a) => fresh.has(a.attemptId)));
+      const out: Array<{
+        subscriptionId: string;
+        organizationId: string;
+        command: 'mark_failed' | 'disable';
+      }> = [];
+      for (const [subscriptionId, streak] of streaks) {
+        const organizationId = attempts.find(
+          (a) => a.subscriptionId === subscriptionId,
+        )!.organizationId;
+        const [row] = (await manager.query(
+          `INSERT INTO subscription_health (subscription_id, consecutive_failures, last_attempt_at)
+           VALUES ($1, $2, now())
+           ON CONFLICT (subscription_id) DO UPDATE SET
+             consecutive_failures = CASE WHEN $3 THEN $2 ELSE subscription_health.consecutive_failures + $2 END,
+             last_attempt_at = now()
+           RETURNING consecutive_failures`,
+          [subscriptionId, streak.failures, streak.reset],
+        )) as Array<{ consecutive_failures: number }>;
+        if (streak.gone) out.push({ subscriptionId, organizationId, command: 'disable' });
+        else if ((row?.consecutive_failures ?? 0) >= this.config.AUTO_PAUSE_AFTER_FAILURES) {
+          out.push({ subscriptionId, organizationId, command: 'mark_failed' });
+        }
+      }
+      return out;
+    });
+    for (const { subscriptionId, organizationId, command } of consequences) {
+      await this.store
+        .execute(subscriptionId, { type: command }, { organizationId })
+        .then(() =>
+          this.logger.info(
+            { subscriptionId, command },
+            'subscription status changed by its deliveries',
+          ),
+        )
+        .catch((error: unknown) => {
+          // Deleted meanwhile: nothing to pause.
+          if ((error as { code?: string }).code !== 'not_found') throw error;
+        });
+    }
+  }
+}

@@ -1,0 +1,127 @@
+import { KafkaProducer, LOGGER, type Logger } from '@hookpost/platform';
+import {
+  Inject,
+  Injectable,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
+import { Gauge } from 'prom-client';
+import { DataSource, type EntityManager } from 'typeorm';
+
+export interface OutboxMessage {
+  topic: string;
+  key: string | null;
+  value: unknown;
+}
+
+const backlog = new Gauge({
+  name: 'hookpost_outbox_backlog',
+  help: 'Messages written to the outbox and not yet acknowledged by Kafka',
+});
+
+/** Any 64-bit number, the same in every replica: only one relay publishes at a time. */
+const RELAY_LOCK_ID = 7_460_915_311;
+const BATCH = 500;
+const POLL_INTERVAL_MS = 1_000;
+
+/** Adds messages to the outbox inside the caller's transaction. */
+export async function enqueue(manager: EntityManager, messages: OutboxMessage[]): Promise<void> {
+  for (const message of messages) {
+    await manager.query('INSERT INTO outbox (topic, key, value) VALUES ($1, $2, $3)', [
+      message.topic,
+      message.key,
+      JSON.stringify(message.value),
+    ]);
+  }
+}
+
+/**
+ * Carries committed changes to Kafka. A change and its outbox row commit together, so
+ * a change whose Kafka send fails (broker away) is sent later, never lost. Rows are sent
+ * in commit order by one relay at a time (an advisory lock across replicas), so views
+ * see each subscription's versions in order; sent rows are deleted.
+ */
+@Injectable()
+export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> = Promise.resolve();
+  private pending = false;
+  private stopped = false;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly producer: KafkaProducer,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.timer = setInterval(() => void this.kick(), POLL_INTERVAL_MS);
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  /**
+   * Drains the outbox now. Callers that just committed await it, so that a change is in
+   * Kafka when the API answers (the matcher sees it within a second); if Kafka is away,
+   * this resolves anyway and the timer retries.
+   */
+  kick(): Promise<void> {
+    if (this.pending) return this.running;
+    this.pending = true;
+    this.running = this.running.then(async () => {
+      this.pending = false;
+      if (this.stopped && !this.dataSource.isInitialized) return;
+      try {
+        while (await this.drainOnce()) {
+          /* until empty */
+        }
+      } catch (error) {
+        this.logger.warn({ err: error }, 'outbox relay could not publish; will retry');
+      }
+    });
+    return this.running;
+  }
+
+  /** Drains now, waiting at most `timeoutMs` (the timer finishes the job if Kafka is slow). */
+  async kickAndWait(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.kick(),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+    ]);
+    clearTimeout(timer);
+  }
+
+  /** Sends one batch; true when there may be more. */
+  private async drainOnce(): Promise<boolean> {
+    return this.dataSource.transaction(async (manager) => {
+      const [lock] = (await manager.query('SELECT pg_try_advisory_xact_lock($1) AS locked', [
+        RELAY_LOCK_ID,
+      ])) as Array<{ locked: boolean }>;
+      if (!lock?.locked) return false;
+      const rows = (await manager.query(
+        'SELECT id, topic, key, value FROM outbox ORDER BY id LIMIT $1',
+        [BATCH],
+      )) as Array<{ id: string; topic: string; key: string | null; value: unknown }>;
+      if (rows.length === 0) {
+        backlog.set(0);
+        return false;
+      }
+      await this.producer.send(
+        rows.map((row) => ({ topic: row.topic, key: row.key, value: JSON.stringify(row.value) })),
+      );
+      await manager.query('DELETE FROM outbox WHERE id = ANY($1::bigint[])', [
+        rows.map((row) => row.id),
+      ]);
+      const [left] = (await manager.query('SELECT count(*)::int AS count FROM outbox')) as Array<{
+        count: number;
+      }>;
+      backlog.set(left?.count ?? 0);
+      return rows.length === BATCH;
+    });
+  }
+}

@@ -1,0 +1,133 @@
+import { subscriptionEventSchema, TOPICS, type SubscriptionEvent } from '@hookpost/contracts';
+import {
+  decide,
+  evolve,
+  replay,
+  type Subscription,
+  type SubscriptionCommand,
+} from '@hookpost/domain';
+import { Injectable } from '@nestjs/common';
+import { DataSource, type EntityManager } from 'typeorm';
+import { ApiError } from '../http/api-error.js';
+import { enqueue, OutboxRelay } from './outbox.js';
+
+const UNIQUE_VIOLATION = '23505';
+/** How long an API call waits for its change to reach Kafka before answering anyway. */
+const PUBLISH_WAIT_MS = 2_000;
+
+/**
+ * The subscription event store: an append-only table of events, a version sequence per
+ * subscription. A command is decided against the state folded from the stored events;
+ * the new events, the read model row and the outbox rows commit in one transaction.
+ * Two writers deciding on the same version collide on (subscription_id, version): the
+ * loser gets 409, never a lost update.
+ */
+@Injectable()
+export class SubscriptionStore {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly relay: OutboxRelay,
+  ) {}
+
+  async load(
+    subscriptionId: string,
+    manager: EntityManager = this.dataSource.manager,
+  ): Promise<Subscription | undefined> {
+    const rows = (await manager.query(
+      'SELECT event FROM subscription_events WHERE subscription_id = $1 ORDER BY version',
+      [subscriptionId],
+    )) as Array<{ event: unknown }>;
+    return replay(rows.map((row) => subscriptionEventSchema.parse(row.event)));
+  }
+
+  /**
+   * Runs a command. `expectedVersion` (from If-Match) must equal the current version.
+   * Returns the new state (the old one when the command changed nothing).
+   */
+  async execute(
+    subscriptionId: string,
+    command: SubscriptionCommand,
+    options: { organizationId: string; expectedVersion?: number; now?: Date },
+  ): Promise<Subscription> {
+    const result = await this.dataSource
+      .transaction(async (manager) => {
+        const state = await this.load(subscriptionId, manager);
+        // Another organisation's subscription is indistinguishable from a missing one.
+        if (state && state.organizationId !== options.organizationId)
+          throw ApiError.notFound('webhook');
+        if (
+          options.expectedVersion !== undefined &&
+          state &&
+          state.version !== options.expectedVersion
+        ) {
+          throw new ApiError(
+            412,
+            'version_mismatch',
+            `If-Match version ${options.expectedVersion} is not the current version ${state.version}`,
+          );
+        }
+        const events = decide(command, state, options.now ?? new Date());
+        if (events.length === 0) return { state: state!, appended: false };
+        await this.append(manager, events);
+        const next = events.reduce<Subscription | undefined>(evolve, state)!;
+        await this.project(manager, next);
+        return { state: next, appended: true };
+      })
+      .catch((error: unknown) => {
+        if ((error as { code?: string }).code === UNIQUE_VIOLATION) {
+          throw new ApiError(
+            409,
+            'conflict',
+            'the subscription was changed at the same time; read it again and retry',
+          );
+        }
+        throw error;
+      });
+    if (result.appended) await this.relay.kickAndWait(PUBLISH_WAIT_MS);
+    return result.state;
+  }
+
+  private async append(manager: EntityManager, events: SubscriptionEvent[]): Promise<void> {
+    for (const event of events) {
+      await manager.query(
+        `INSERT INTO subscription_events (subscription_id, organization_id, version, type, event, occurred_at)
+         VALUES ($1, $2, $3, $4, $5, $6)`,
+        [
+          event.subscriptionId,
+          event.organizationId,
+          event.version,
+          event.type,
+          JSON.stringify(event),
+          event.occurredAt,
+        ],
+      );
+    }
+    await enqueue(
+      manager,
+      events.map((event) => ({
+        topic: TOPICS.subscriptionEvents,
+        key: event.subscriptionId,
+        value: event,
+      })),
+    );
+  }
+
+  /** The read model: the current state per subscription, for queries. */
+  async project(manager: EntityManager, state: Subscription): Promise<void> {
+    await manager.query(
+      `INSERT INTO subscriptions (id, organization_id, state, status, version, deleted, created_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       ON CONFLICT (id) DO UPDATE SET state = $3, status = $4, version = $5, deleted = $6, updated_at = $8`,
+      [
+        state.id,
+        state.organizationId,
+        JSON.stringify(state),
+        state.status,
+        state.version,
+        state.deleted,
+        state.createdAt,
+        state.updatedAt,
+      ],
+    );
+  }
+}

@@ -1,0 +1,117 @@
+import { SubscriptionError } from '@hookpost/domain';
+import { LOGGER, type Logger } from '@hookpost/platform';
+import {
+  Catch,
+  HttpException,
+  Inject,
+  type ArgumentsHost,
+  type ExceptionFilter,
+} from '@nestjs/common';
+import type { Response } from 'express';
+import { ApiError } from './api-error.js';
+
+interface ErrorBody {
+  error: { code: string; message: string; details: unknown[] };
+}
+
+const STATUS_CODES: Record<number, string> = {
+  400: 'bad_request',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  409: 'conflict',
+  412: 'version_mismatch',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  422: 'validation_failed',
+  429: 'rate_limited',
+  503: 'unavailable',
+};
+
+/** Connection-level database failures: the database is away, not the request bad. */
+function isDatabaseUnavailable(error: unknown): boolean {
+  const { code, message } = error as { code?: string; message?: string };
+  return (
+    [
+      'ECONNREFUSED',
+      'ECONNRESET',
+      'ETIMEDOUT',
+      '57P01',
+      '57P03',
+      '08006',
+      '08001',
+      '08003',
+    ].includes(code ?? '') ||
+    /Connection terminated|timeout exceeded when trying to connect|Connection refused/i.test(
+      message ?? '',
+    )
+  );
+}
+
+/**
+ * Every error leaves as `{"error": {"code", "message", "details"}}`. Only this adapter
+ * maps errors to HTTP statuses; anything unexpected is logged and answered 500 without
+ * internals.
+ */
+@Catch()
+export class ErrorFilter implements ExceptionFilter {
+  constructor(@Inject(LOGGER) private readonly logger: Logger) {}
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const response = host.switchToHttp().getResponse<Response>();
+    const [status, body] = this.toResponse(exception);
+    response.status(status).json(body);
+  }
+
+  private toResponse(exception: unknown): [number, ErrorBody] {
+    if (exception instanceof ApiError) {
+      return [
+        exception.status,
+        { error: { code: exception.code, message: exception.message, details: exception.details } },
+      ];
+    }
+    if (exception instanceof SubscriptionError) {
+      const status = exception.code === 'not_found' ? 404 : 409;
+      const message = exception.code === 'not_found' ? 'webhook not found' : exception.message;
+      return [status, { error: { code: exception.code, message, details: [] } }];
+    }
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      const code = STATUS_CODES[status] ?? (status >= 500 ? 'internal' : 'bad_request');
+      // body-parser's errors: malformed JSON, too large, wrong charset.
+      const cause = exception.cause as { type?: string } | undefined;
+      const message =
+        cause?.type === 'entity.parse.failed'
+          ? 'the request body is not valid JSON'
+          : status === 404
+            ? 'no such route'
+            : exception.message;
+      return [
+        status,
+        {
+          error: {
+            code: cause?.type === 'entity.parse.failed' ? 'invalid_json' : code,
+            message,
+            details: [],
+          },
+        },
+      ];
+    }
+    if (isDatabaseUnavailable(exception)) {
+      this.logger.warn({ err: exception }, 'database unavailable');
+      return [
+        503,
+        {
+          error: {
+            code: 'unavailable',
+            message: 'the database is unavailable; retry shortly',
+            details: [],
+          },
+        },
+      ];
+    }
+    this.logger.error({ err: exception }, 'unhandled error');
+    return [500, { error: { code: 'internal', message: 'internal error', details: [] } }];
+  }
+}

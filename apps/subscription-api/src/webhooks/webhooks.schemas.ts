@@ -1,0 +1,68 @@
+import { PAYLOAD_FORMATS } from '@hookpost/contracts';
+import { z } from 'zod';
+import { domainName, mailbox } from '../organizations/organizations.schemas.js';
+
+/**
+ * The shape of webhook requests. Field rules that need the domain (URL policy, event
+ * filters, custom headers) are checked by WebhooksService, which names the field too.
+ */
+const scope = z.strictObject({
+  domains: z.array(domainName).max(100).default([]),
+  mailboxes: z.array(mailbox).max(100).default([]),
+});
+
+const fields = {
+  url: z.string().max(2048),
+  events: z.array(z.string().max(100)).min(1, 'must name at least one event').max(50),
+  description: z.string().max(500).nullable(),
+  headers: z.record(z.string(), z.unknown()).nullable(),
+  scope,
+  format: z.enum(PAYLOAD_FORMATS),
+};
+
+export const createWebhookSchema = z.strictObject({
+  ...fields,
+  secret: z.string().min(16, 'must be at least 16 characters').max(200).optional(),
+  description: fields.description.optional(),
+  headers: fields.headers.optional(),
+  scope: scope.optional(),
+  format: fields.format.default('standard'),
+});
+export type CreateWebhookInput = z.infer<typeof createWebhookSchema>;
+
+/** PATCH: any subset; `headers: null` clears the custom headers. */
+export const patchWebhookSchema = z.strictObject({
+  url: fields.url.optional(),
+  events: fields.events.optional(),
+  description: fields.description.optional(),
+  headers: fields.headers.optional(),
+  scope: scope.optional(),
+  format: fields.format.optional(),
+});
+export type PatchWebhookInput = z.infer<typeof patchWebhookSchema>;
+
+/** PUT: the whole editable state; what is left out takes its default. */
+export const putWebhookSchema = z.strictObject({
+  url: fields.url,
+  events: fields.events,
+  description: fields.description.default(null),
+  headers: fields.headers.default(null),
+  scope: scope.default({ domains: [], mailboxes: [] }),
+  format: fields.format.default('standard'),
+});
+
+export const listWebhooksQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z
+    .string()
+    .regex(/^wh_[0-9A-HJKMNP-TV-Z]{26}$/, 'must be a next_cursor from a previous page')
+    .optional(),
+});
+
+export const logsQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z
+    .string()
+    .regex(/^att_[0-9A-HJKMNP-TV-Z]{26}$/, 'must be a next_cursor from a previous page')
+    .optional(),
+});

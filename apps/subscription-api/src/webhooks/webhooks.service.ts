@@ -1,0 +1,237 @@
+import { newId, type PayloadFormat, type SubscriptionScope } from '@hookpost/contracts';
+import {
+  checkEndpointUrl,
+  encryptSecret,
+  generateSecret,
+  normalizeEventFilters,
+  resolveAndCheck,
+  validateCustomHeaders,
+  type EndpointPolicy,
+  type Keyring,
+  type Subscription,
+  type SubscriptionCommand,
+} from '@hookpost/domain';
+import { CONFIG } from '@hookpost/platform';
+import { Inject, Injectable } from '@nestjs/common';
+import { isIP } from 'node:net';
+import { lookup } from 'node:dns/promises';
+import { DataSource } from 'typeorm';
+import type { Principal } from '../auth/guards.js';
+import type { ApiConfig } from '../config.js';
+import { SubscriptionStore } from '../event-store/subscription-store.js';
+import { ApiError, type ErrorDetail } from '../http/api-error.js';
+import { ENDPOINT_POLICY, SECRET_KEYRING } from '../security.js';
+import type { CreateWebhookInput, PatchWebhookInput } from './webhooks.schemas.js';
+
+/** A subscription as the API shows it: never its secret (that is shown once, at creation). */
+export interface WebhookView {
+  id: string;
+  url: string;
+  events: string[];
+  active: boolean;
+  status: string;
+  scope: SubscriptionScope;
+  headers: Record<string, string>;
+  format: string;
+  description: string | null;
+  version: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export function toView(subscription: Subscription): WebhookView {
+  return {
+    id: subscription.id,
+    url: subscription.url,
+    events: subscription.events,
+    active: subscription.status === 'active',
+    status: subscription.status,
+    scope: subscription.scope,
+    headers: subscription.headers,
+    format: subscription.format,
+    description: subscription.description,
+    version: subscription.version,
+    created_at: subscription.createdAt,
+    updated_at: subscription.updatedAt,
+  };
+}
+
+interface EditableFields {
+  url: string;
+  events: string[];
+  headers: Record<string, string>;
+  scope: SubscriptionScope;
+  format: PayloadFormat;
+  description: string | null;
+}
+
+async function resolveHost(host: string) {
+  const answers = await lookup(host, { all: true, verbatim: true });
+  return answers.map((answer) => ({ address: answer.address, family: answer.family as 4 | 6 }));
+}
+
+@Injectable()
+export class WebhooksService {
+  constructor(
+    private readonly store: SubscriptionStore,
+    private readonly dataSource: DataSource,
+    @Inject(SECRET_KEYRING) private readonly keyring: Keyring,
+    @Inject(ENDPOINT_POLICY) private readonly policy: EndpointPolicy,
+    @Inject(CONFIG) private readonly config: ApiConfig,
+  ) {}
+
+  async create(
+    principal: Principal,
+    input: CreateWebhookInput,
+  ): Promise<WebhookView & { secret: string }> {
+    const fields = await this.validate({
+      ...input,
+      headers: input.headers ?? null,
+      scope: input.scope ?? { domains: [], mailboxes: [] },
+      description: input.description ?? null,
+    });
+    const id = newId('webhook');
+    const secret = input.secret ?? generateSecret();
+    const subscription = await this.store.execute(
+      id,
+      {
+        type: 'create',
+        subscriptionId: id,
+        organizationId: principal.organizationId,
+        ...(fields as EditableFields),
+        secret: this.encrypt(secret, id),
+      },
+      { organizationId: principal.organizationId },
+    );
+    return { ...toView(subscription), secret };
+  }
+
+  async get(principal: Principal, id: string): Promise<WebhookView> {
+    const rows = (await this.dataSource.query(
+      'SELECT state FROM subscriptions WHERE id = $1 AND organization_id = $2 AND NOT deleted',
+      [id, principal.organizationId],
+    )) as Array<{ state: Subscription }>;
+    // Another organisation's subscription is indistinguishable from a missing one.
+    if (!rows[0]) throw ApiError.notFound('webhook');
+    return toView(rows[0].state);
+  }
+
+  /** Newest first would shift under inserts; ids are time-ordered, so pages go by id. */
+  async list(principal: Principal, limit: number, cursor?: string) {
+    const rows = (await this.dataSource.query(
+      `SELECT state FROM subscriptions
+       WHERE organization_id = $1 AND NOT deleted AND ($2::text IS NULL OR id > $2)
+       ORDER BY id LIMIT $3`,
+      [principal.organizationId, cursor ?? null, limit + 1],
+    )) as Array<{ state: Subscription }>;
+    const page = rows.slice(0, limit).map((row) => toView(row.state));
+    return { data: page, next_cursor: rows.length > limit ? page[page.length - 1]!.id : null };
+  }
+
+  async update(
+    principal: Principal,
+    id: string,
+    input: PatchWebhookInput,
+    expectedVersion?: number,
+  ) {
+    const changes = await this.validate(input);
+    return this.run(principal, id, { type: 'update', changes }, expectedVersion);
+  }
+
+  async remove(principal: Principal, id: string, expectedVersion?: number): Promise<void> {
+    await this.run(principal, id, { type: 'delete' }, expectedVersion);
+  }
+
+  /** Resume also clears a `failed` status, and with it the failure streak that caused it. */
+  async setActive(principal: Principal, id: string, active: boolean): Promise<WebhookView> {
+    const view = await this.run(principal, id, { type: active ? 'resume' : 'pause' });
+    if (active) {
+      await this.dataSource.query(
+        'UPDATE subscription_health SET consecutive_failures = 0 WHERE subscription_id = $1',
+        [id],
+      );
+    }
+    return view;
+  }
+
+  /** A new secret; the old one keeps signing for SECRET_ROTATION_OVERLAP. */
+  async rotateSecret(principal: Principal, id: string, given?: string) {
+    const secret = given ?? generateSecret();
+    const expiresAt = new Date(Date.now() + this.config.SECRET_ROTATION_OVERLAP).toISOString();
+    const view = await this.run(principal, id, {
+      type: 'rotate_secret',
+      secret: this.encrypt(secret, id),
+      previousSecretExpiresAt: expiresAt,
+    });
+    return { ...view, secret, previous_secret_expires_at: expiresAt };
+  }
+
+  private async run(
+    principal: Principal,
+    id: string,
+    command: SubscriptionCommand,
+    expectedVersion?: number,
+  ) {
+    const subscription = await this.store.execute(id, command, {
+      organizationId: principal.organizationId,
+      expectedVersion,
+    });
+    return toView(subscription);
+  }
+
+  /** Bound to the subscription id: a ciphertext copied to another subscription fails to decrypt. */
+  private encrypt(secret: string, subscriptionId: string): string {
+    return encryptSecret(this.keyring, secret, subscriptionId);
+  }
+
+  /** The contract's field rules; every bad field is named, all at once. */
+  private async validate(input: PatchWebhookInput): Promise<Partial<EditableFields>> {
+    const details: ErrorDetail[] = [];
+    const out: Partial<EditableFields> = {};
+    if (input.url !== undefined) {
+      const url = await this.checkUrl(input.url, details);
+      if (url) out.url = url;
+    }
+    if (input.events !== undefined) {
+      const events = normalizeEventFilters(input.events);
+      if (events.ok) out.events = events.filters;
+      else
+        details.push(
+          ...events.errors.map((e) => ({ field: 'events', code: e.code, message: e.message })),
+        );
+    }
+    if (input.headers !== undefined) {
+      const headers = validateCustomHeaders(input.headers);
+      if (headers.ok) out.headers = headers.headers;
+      else
+        details.push(
+          ...headers.errors.map((e) => ({ field: 'headers', code: e.code, message: e.message })),
+        );
+    }
+    if (input.scope !== undefined) out.scope = input.scope;
+    if (input.format !== undefined) out.format = input.format;
+    if (input.description !== undefined) out.description = input.description;
+    if (details.length > 0) throw ApiError.validation(details);
+    return out;
+  }
+
+  /** The URL rules of the contract, at save time: syntax, scheme, and where the host resolves. */
+  private async checkUrl(raw: string, details: ErrorDetail[]): Promise<string | undefined> {
+    const checked = checkEndpointUrl(raw, this.policy);
+    if (!checked.ok) {
+      details.push({ field: 'url', code: checked.code, message: checked.message });
+      return undefined;
+    }
+    const host = checked.url.hostname.replace(/^\[|\]$/g, '');
+    if (isIP(host) === 0) {
+      try {
+        await resolveAndCheck(host, this.policy, resolveHost);
+      } catch (error) {
+        const { code, message } = error as { code?: string; message: string };
+        details.push({ field: 'url', code: code ?? 'unresolvable_host', message });
+        return undefined;
+      }
+    }
+    return checked.url.toString();
+  }
+}
