@@ -3,6 +3,7 @@ import { retryDelays } from '@hookpost/domain';
 import { serviceModules, type Logger } from '@hookpost/platform';
 import { Module, type DynamicModule } from '@nestjs/common';
 import type { DelivererConfig } from './config.js';
+import { DEFAULT_BREAKER_SETTINGS, EndpointBreakers } from './delivery/breakers.js';
 import { DeliveryService } from './delivery/delivery.service.js';
 import { JobsConsumer } from './delivery/jobs.consumer.js';
 import { EndpointView } from './endpoints/endpoint-view.js';
@@ -20,7 +21,22 @@ export class AppModule {
         { topic: TOPICS.deliveriesDead },
         ...retryDelays(config.RETRY_SCHEDULE).map((delay) => ({ topic: retryTopic(delay) })),
       ]),
-      providers: [...securityProviders, EndpointView, DeliveryService, JobsConsumer],
+      providers: [
+        ...securityProviders,
+        EndpointView,
+        {
+          provide: EndpointBreakers,
+          useFactory: () =>
+            new EndpointBreakers({
+              ...DEFAULT_BREAKER_SETTINGS,
+              errorThresholdPercentage: config.BREAKER_ERROR_THRESHOLD_PERCENT,
+              volumeThreshold: config.BREAKER_VOLUME_THRESHOLD,
+              resetTimeoutMs: config.BREAKER_RESET_TIMEOUT_MS,
+            }),
+        },
+        DeliveryService,
+        JobsConsumer,
+      ],
     };
   }
 }

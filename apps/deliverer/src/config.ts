@@ -38,6 +38,15 @@ export const configSchema = z
     ENDPOINT_ALLOWED_NETWORKS: z.string().default(''),
     /** Requests in flight across all endpoints. */
     DELIVERY_CONCURRENCY: envVar.int(256, 1, 10_000),
+    /** Requests in flight to any one endpoint, so that one endpoint cannot take the pool. */
+    ENDPOINT_CONCURRENCY: envVar.int(16, 1, 1_000),
+    /** Jobs of one partition in flight at once (started and not yet committed). */
+    MAX_IN_FLIGHT_PER_PARTITION: envVar.int(1_000, 1, 100_000),
+    /** Failure share (in a 30 s window of at least BREAKER_VOLUME_THRESHOLD requests) that opens an endpoint's breaker. */
+    BREAKER_ERROR_THRESHOLD_PERCENT: envVar.int(50, 1, 100),
+    BREAKER_VOLUME_THRESHOLD: envVar.int(5, 1, 10_000),
+    /** Time a breaker stays open before one trial request. */
+    BREAKER_RESET_TIMEOUT_MS: envVar.int(30_000, 100, 3_600_000),
   })
   .superRefine(checkSasl, ALWAYS)
   .superRefine(checkSecretKey, ALWAYS);

@@ -12,3 +12,7 @@ export * from './service/background.js';
 export * from './kafka/managed-consumer.js';
 export * from './kafka/projection.js';
 export * from './service/service-modules.js';
+export * from './kafka/windowed-consumer.js';
+export * from './kafka/offset-window.js';
+export * from './kafka/coalescing-producer.js';
+export * from './concurrency/limiter.js';

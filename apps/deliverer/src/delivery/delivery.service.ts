@@ -19,18 +19,21 @@ import {
   type Keyring,
 } from '@hookpost/domain';
 import {
+  CoalescingProducer,
   CONFIG,
   KafkaProducer,
+  KeyedLimiter,
+  Limiter,
   LOGGER,
   type IncomingMessage,
   type Logger,
   type OutgoingMessage,
-  type PartialBatch,
 } from '@hookpost/platform';
 import { Inject, Injectable } from '@nestjs/common';
 import { Counter, Histogram } from 'prom-client';
 import type { DelivererConfig } from '../config.js';
 import { EndpointView } from '../endpoints/endpoint-view.js';
+import { EndpointBreakers } from './breakers.js';
 import { WebhookClient } from '../http/webhook-client.js';
 import { SECRET_KEYRING, USER_AGENT } from '../security.js';
 
@@ -57,53 +60,51 @@ const httpDuration = new Histogram({
  */
 @Injectable()
 export class DeliveryService {
+  private readonly pool: Limiter;
+  private readonly perEndpoint: KeyedLimiter;
+  private readonly out: CoalescingProducer;
+
   constructor(
     private readonly endpoints: EndpointView,
     private readonly client: WebhookClient,
-    private readonly producer: KafkaProducer,
+    private readonly breakers: EndpointBreakers,
+    producer: KafkaProducer,
     @Inject(SECRET_KEYRING) private readonly keyring: Keyring,
     @Inject(CONFIG) private readonly config: DelivererConfig,
     @Inject(LOGGER) private readonly logger: Logger,
-  ) {}
+  ) {
+    this.pool = new Limiter(config.DELIVERY_CONCURRENCY);
+    this.perEndpoint = new KeyedLimiter(config.ENDPOINT_CONCURRENCY);
+    this.out = new CoalescingProducer(producer);
+  }
 
   /**
-   * Delivers the due jobs of a batch, in order, up to the first that is not due yet (a
-   * retry topic holds jobs in the order they become due); their outcomes are sent to
-   * Kafka before the batch's offsets are committed.
+   * Takes one job from Kafka: a job that is not due yet (a retry) is handed back with its
+   * due time; any other starts its attempt at once, and the returned promise settles when
+   * the attempt's outcome is acknowledged by Kafka, so that its offset may be committed.
    */
-  async deliverDue(
-    messages: IncomingMessage[],
-    heartbeat: () => Promise<void>,
-  ): Promise<void | PartialBatch> {
-    const now = Date.now();
-    const due: DeliveryJob[] = [];
-    let partial: PartialBatch | undefined;
-    for (const [index, message] of messages.entries()) {
-      const decoded = decodeJson(deliveryJobSchema, message.value);
-      if (!decoded.ok) {
-        this.logger.error(
-          { topic: message.topic, offset: message.offset, reason: decoded.detail },
-          'undecodable delivery job',
-        );
-        continue;
-      }
-      const notBefore = decoded.value.notBefore ? Date.parse(decoded.value.notBefore) : 0;
-      if (notBefore > now) {
-        partial = { handled: index, resumeAt: notBefore };
-        break;
-      }
-      due.push(decoded.value);
-    }
-    const beat = setInterval(() => void heartbeat().catch(() => undefined), 3_000);
-    try {
-      const outcomes = await mapConcurrently(due, this.config.DELIVERY_CONCURRENCY, (job) =>
-        this.attempt(job),
+  dispatch(message: IncomingMessage): Promise<void> | { notBefore: number } {
+    const decoded = decodeJson(deliveryJobSchema, message.value);
+    if (!decoded.ok) {
+      this.logger.error(
+        { topic: message.topic, offset: message.offset, reason: decoded.detail },
+        'undecodable delivery job',
       );
-      await this.producer.send(outcomes.flat());
-    } finally {
-      clearInterval(beat);
+      return Promise.resolve();
     }
-    return partial;
+    const job = decoded.value;
+    const notBefore = job.notBefore ? Date.parse(job.notBefore) : 0;
+    if (notBefore > Date.now()) return { notBefore };
+    return this.deliver(job);
+  }
+
+  private async deliver(job: DeliveryJob): Promise<void> {
+    // The endpoint's turn first, then a slot of the shared pool: a job queued behind its
+    // endpoint's cap holds no slot that a healthy endpoint could use.
+    const outcome = await this.perEndpoint.run(job.subscriptionId, () =>
+      this.pool.run(() => this.attempt(job)),
+    );
+    await this.out.send(outcome);
   }
 
   /** One attempt, and what follows from it, as the messages to send. */
@@ -198,7 +199,25 @@ export class DeliveryService {
       'webhook-signature': signStandardWebhook({ id: job.deliveryId, timestamp, body, secrets }),
       'x-webhook-signature': signBodyHex(body, secrets[0]!),
     };
-    const response = await this.client.post({ url: subscription.url, headers, body });
+    const guarded = await this.breakers.run(
+      subscription.id,
+      () => this.client.post({ url: subscription.url, headers, body }),
+      // Only signs of a sick endpoint open its breaker; a 4xx is an answer, not an outage.
+      (r) => r.kind === 'error' || r.status >= 500 || r.status === 429,
+    );
+    if (guarded.kind === 'open') {
+      return {
+        event: {
+          ...base,
+          outcome: 'short_circuited',
+          httpStatus: null,
+          durationMs: 0,
+          error: 'not sent: the circuit breaker for this endpoint is open',
+        },
+        result: { kind: 'failed' },
+      };
+    }
+    const response = guarded.value;
     if (response.kind === 'error') {
       return {
         event: {
@@ -234,21 +253,4 @@ export class DeliveryService {
           : { kind: 'failed', status: response.status, retryAfter: response.retryAfter },
     };
   }
-}
-
-async function mapConcurrently<T, R>(
-  items: T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }

@@ -1,6 +1,15 @@
 import { CONSUMER_GROUPS, retryTopic, TOPICS } from '@hookpost/contracts';
 import { retryDelays } from '@hookpost/domain';
-import { CONFIG, KAFKA, LOGGER, ManagedConsumer, Readiness, type Logger } from '@hookpost/platform';
+import {
+  CONFIG,
+  KAFKA,
+  LOGGER,
+  ManagedConsumer,
+  Readiness,
+  WindowedConsumer,
+  type Dispatch,
+  type Logger,
+} from '@hookpost/platform';
 import {
   Inject,
   Injectable,
@@ -11,49 +20,52 @@ import type { Kafka } from 'kafkajs';
 import type { DelivererConfig } from '../config.js';
 import { EndpointView } from '../endpoints/endpoint-view.js';
 import { WebhookClient } from '../http/webhook-client.js';
+import { EndpointBreakers } from './breakers.js';
 import { DeliveryService } from './delivery.service.js';
 
 /**
  * Two consumers feed the same delivery path: new jobs, and the retry topics (one per
- * delay). A retry partition whose head job is not due yet is paused until it is, never
- * slept on. Offsets are committed only after a batch's outcomes are acknowledged by
- * Kafka: a crash repeats attempts (same webhook-id), never drops one.
+ * delay). Both keep many jobs of a partition in flight (see WindowedConsumer), so a slow
+ * endpoint does not hold up the jobs queued behind its own. A retry partition whose head
+ * job is not due yet is paused until it is, never slept on. Offsets are committed only
+ * below the first job whose outcome Kafka has not acknowledged: a crash repeats attempts
+ * (same webhook-id), never drops one.
  */
 @Injectable()
 export class JobsConsumer implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private readonly jobs: ManagedConsumer;
-  private readonly retries: ManagedConsumer;
+  private readonly jobs: ManagedConsumer<Dispatch>;
+  private readonly retries: ManagedConsumer<Dispatch>;
 
   constructor(
     @Inject(KAFKA) kafka: Kafka,
     private readonly deliveries: DeliveryService,
     private readonly endpoints: EndpointView,
     private readonly client: WebhookClient,
+    private readonly breakers: EndpointBreakers,
     @Inject(CONFIG) config: DelivererConfig,
     @Inject(LOGGER) logger: Logger,
     readiness: Readiness,
   ) {
+    const consumer = (groupId: string, topics: string[]) =>
+      new WindowedConsumer(
+        kafka,
+        {
+          groupId,
+          topics,
+          fromBeginning: true,
+          maxInFlightPerPartition: config.MAX_IN_FLIGHT_PER_PARTITION,
+        },
+        logger,
+      );
     this.jobs = new ManagedConsumer(
-      kafka,
-      {
-        name: 'delivery-jobs consumer',
-        groupId: CONSUMER_GROUPS.deliverer,
-        topics: [TOPICS.deliveryJobs],
-        fromBeginning: true,
-        partitionsConsumedConcurrently: 8,
-      },
+      'delivery-jobs consumer',
+      consumer(CONSUMER_GROUPS.deliverer, [TOPICS.deliveryJobs]),
       logger,
       readiness,
     );
     this.retries = new ManagedConsumer(
-      kafka,
-      {
-        name: 'retry consumer',
-        groupId: CONSUMER_GROUPS.delivererRetry,
-        topics: retryDelays(config.RETRY_SCHEDULE).map(retryTopic),
-        fromBeginning: true,
-        partitionsConsumedConcurrently: 8,
-      },
+      'retry consumer',
+      consumer(CONSUMER_GROUPS.delivererRetry, retryDelays(config.RETRY_SCHEDULE).map(retryTopic)),
       logger,
       readiness,
     );
@@ -63,7 +75,7 @@ export class JobsConsumer implements OnApplicationBootstrap, BeforeApplicationSh
     // Jobs are judged against the endpoint view: start only once it holds every subscription.
     for (const consumer of [this.jobs, this.retries]) {
       consumer.start(
-        (messages, context) => this.deliveries.deliverDue(messages, context.heartbeat),
+        (message) => this.deliveries.dispatch(message),
         () => this.endpoints.loaded,
       );
     }
@@ -72,5 +84,6 @@ export class JobsConsumer implements OnApplicationBootstrap, BeforeApplicationSh
   async beforeApplicationShutdown(): Promise<void> {
     await Promise.all([this.jobs.stop(), this.retries.stop()]);
     await this.client.close();
+    this.breakers.close();
   }
 }

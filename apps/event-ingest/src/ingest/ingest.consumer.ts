@@ -1,6 +1,8 @@
 import { CONSUMER_GROUPS, encodeJson, HEADERS, TOPICS } from '@hookpost/contracts';
 import {
+  BatchConsumer,
   ManagedConsumer,
+  type BatchHandler,
   CONFIG,
   KAFKA,
   KafkaProducer,
@@ -40,7 +42,7 @@ const rejected = new Counter({
  */
 @Injectable()
 export class IngestConsumer implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private readonly consumer: ManagedConsumer;
+  private readonly consumer: ManagedConsumer<BatchHandler>;
 
   constructor(
     @Inject(KAFKA) kafka: Kafka,
@@ -51,13 +53,12 @@ export class IngestConsumer implements OnApplicationBootstrap, BeforeApplication
     readiness: Readiness,
   ) {
     this.consumer = new ManagedConsumer(
-      kafka,
-      {
-        name: 'mail-events consumer',
-        groupId: CONSUMER_GROUPS.eventIngest,
-        topics: [TOPICS.mailEvents],
-        fromBeginning: true,
-      },
+      'mail-events consumer',
+      new BatchConsumer(
+        kafka,
+        { groupId: CONSUMER_GROUPS.eventIngest, topics: [TOPICS.mailEvents], fromBeginning: true },
+        logger,
+      ),
       logger,
       readiness,
     );

@@ -9,7 +9,9 @@ import {
   type DeliveryJob,
 } from '@hookpost/contracts';
 import {
+  BatchConsumer,
   ManagedConsumer,
+  type BatchHandler,
   KAFKA,
   KafkaProducer,
   LOGGER,
@@ -45,7 +47,7 @@ const eventsMatched = new Counter({
  */
 @Injectable()
 export class EventsConsumer implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private readonly consumer: ManagedConsumer;
+  private readonly consumer: ManagedConsumer<BatchHandler>;
 
   constructor(
     @Inject(KAFKA) kafka: Kafka,
@@ -55,13 +57,12 @@ export class EventsConsumer implements OnApplicationBootstrap, BeforeApplication
     readiness: Readiness,
   ) {
     this.consumer = new ManagedConsumer(
-      kafka,
-      {
-        name: 'events consumer',
-        groupId: CONSUMER_GROUPS.matcher,
-        topics: [TOPICS.canonicalEvents],
-        fromBeginning: true,
-      },
+      'events consumer',
+      new BatchConsumer(
+        kafka,
+        { groupId: CONSUMER_GROUPS.matcher, topics: [TOPICS.canonicalEvents], fromBeginning: true },
+        logger,
+      ),
       logger,
       readiness,
     );

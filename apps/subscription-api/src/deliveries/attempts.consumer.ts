@@ -6,6 +6,8 @@ import {
   type AttemptEvent,
 } from '@hookpost/contracts';
 import {
+  BatchConsumer,
+  type BatchHandler,
   CONFIG,
   KAFKA,
   LOGGER,
@@ -34,7 +36,7 @@ import { failureStreaks } from './failure-streaks.js';
  */
 @Injectable()
 export class AttemptsConsumer implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private readonly consumer: ManagedConsumer;
+  private readonly consumer: ManagedConsumer<BatchHandler>;
 
   constructor(
     @Inject(KAFKA) kafka: Kafka,
@@ -45,13 +47,16 @@ export class AttemptsConsumer implements OnApplicationBootstrap, BeforeApplicati
     readiness: Readiness,
   ) {
     this.consumer = new ManagedConsumer(
-      kafka,
-      {
-        name: 'attempts consumer',
-        groupId: CONSUMER_GROUPS.subscriptionApiAttempts,
-        topics: [TOPICS.deliveryAttempts],
-        fromBeginning: true,
-      },
+      'attempts consumer',
+      new BatchConsumer(
+        kafka,
+        {
+          groupId: CONSUMER_GROUPS.subscriptionApiAttempts,
+          topics: [TOPICS.deliveryAttempts],
+          fromBeginning: true,
+        },
+        logger,
+      ),
       logger,
       readiness,
     );

@@ -193,7 +193,11 @@ function fromHeaders(headers: IHeaders | undefined): Record<string, string> {
   return out;
 }
 
-function toIncoming(topic: string, partition: number, message: KafkaMessage): IncomingMessage {
+export function toIncoming(
+  topic: string,
+  partition: number,
+  message: KafkaMessage,
+): IncomingMessage {
   return {
     topic,
     partition,

@@ -1,31 +1,34 @@
-import type { Kafka } from 'kafkajs';
 import type { Readiness } from '../health/readiness.js';
 import type { Logger } from '../logging/logger.js';
 import { startInBackground } from '../service/background.js';
-import { BatchConsumer, type BatchConsumerOptions, type BatchHandler } from './kafka.js';
+
+/** What ManagedConsumer needs of a consumer (BatchConsumer, WindowedConsumer). */
+export interface ConsumerEngine<H> {
+  readonly isReady: boolean;
+  start(handler: H): Promise<void>;
+  stop(): Promise<void>;
+}
 
 /**
  * A service's consumer with its lifecycle: readiness registered under `name`, started
  * in the background (after `after`, e.g. a view catching up) so the service's HTTP
  * endpoints answer at once, and stopped cleanly even while still starting.
  */
-export class ManagedConsumer {
-  private readonly consumer: BatchConsumer;
+export class ManagedConsumer<H> {
   private stopping = false;
 
   constructor(
-    kafka: Kafka,
-    private readonly options: BatchConsumerOptions & { name: string },
+    private readonly name: string,
+    private readonly consumer: ConsumerEngine<H>,
     private readonly logger: Logger,
     readiness: Readiness,
   ) {
-    this.consumer = new BatchConsumer(kafka, options, logger);
-    readiness.register(options.name, () => this.consumer.isReady);
+    readiness.register(name, () => this.consumer.isReady);
   }
 
-  start(handler: BatchHandler, after: () => Promise<void> = () => Promise.resolve()): void {
+  start(handler: H, after: () => Promise<void> = () => Promise.resolve()): void {
     startInBackground(
-      this.options.name,
+      this.name,
       async () => {
         await after();
         if (!this.stopping) await this.consumer.start(handler);

@@ -1,0 +1,63 @@
+import { register } from 'prom-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DEFAULT_BREAKER_SETTINGS, EndpointBreakers } from './breakers.js';
+
+const failing = () => Promise.resolve({ status: 503 });
+const healthy = () => Promise.resolve({ status: 200 });
+const unhealthy = (r: { status: number }) => r.status >= 500;
+
+describe('EndpointBreakers', () => {
+  let breakers: EndpointBreakers;
+  afterEach(() => breakers.close());
+
+  it('opens for a failing endpoint only, and then sends nothing to it', async () => {
+    breakers = new EndpointBreakers({ ...DEFAULT_BREAKER_SETTINGS, volumeThreshold: 3 });
+    for (let i = 0; i < 3; i++) {
+      expect(await breakers.run('sick', failing, unhealthy)).toEqual({
+        kind: 'sent',
+        value: { status: 503 },
+      });
+    }
+    let sent = 0;
+    const result = await breakers.run('sick', () => (sent++, healthy()), unhealthy);
+    expect(result).toEqual({ kind: 'open' });
+    expect(sent).toBe(0);
+    expect(await breakers.run('well', healthy, unhealthy)).toEqual({
+      kind: 'sent',
+      value: { status: 200 },
+    });
+    expect(breakers.counts()).toEqual({ closed: 1, open: 1, half_open: 0 });
+  });
+
+  it('lets one trial through after the reset timeout and closes on success', async () => {
+    breakers = new EndpointBreakers({
+      ...DEFAULT_BREAKER_SETTINGS,
+      volumeThreshold: 1,
+      resetTimeoutMs: 50,
+    });
+    await breakers.run('flaky', failing, unhealthy);
+    expect((await breakers.run('flaky', healthy, unhealthy)).kind).toBe('open');
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(breakers.counts().half_open).toBe(1);
+    expect((await breakers.run('flaky', healthy, unhealthy)).kind).toBe('sent');
+    expect(breakers.counts()).toEqual({ closed: 1, open: 0, half_open: 0 });
+  });
+
+  it('counts a thrown error as a failure and passes it on', async () => {
+    breakers = new EndpointBreakers({ ...DEFAULT_BREAKER_SETTINGS, volumeThreshold: 1 });
+    await expect(
+      breakers.run('broken', () => Promise.reject(new Error('bug')), unhealthy),
+    ).rejects.toThrow('bug');
+    expect((await breakers.run('broken', healthy, unhealthy)).kind).toBe('open');
+  });
+
+  it('drops idle closed breakers, and reports counts by state, not per endpoint', async () => {
+    breakers = new EndpointBreakers({ ...DEFAULT_BREAKER_SETTINGS, idleMs: 30 });
+    for (let i = 0; i < 50; i++) await breakers.run(`endpoint-${i}`, healthy, unhealthy);
+    const metrics = await register.getSingleMetricAsString('hookpost_circuit_breakers');
+    expect(metrics).toContain('hookpost_circuit_breakers{state="closed"} 50');
+    expect(metrics.match(/^hookpost_circuit_breakers\{/gm)).toHaveLength(3);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(breakers.counts().closed).toBe(0);
+  });
+});

@@ -1,0 +1,148 @@
+import { EventEmitter } from 'node:events';
+import CircuitBreaker from 'opossum';
+import { Gauge } from 'prom-client';
+
+export interface BreakerSettings {
+  /** Failure share in the window at which the breaker opens. */
+  errorThresholdPercentage: number;
+  /** Requests the window must hold before the breaker may open. */
+  volumeThreshold: number;
+  /** Length of the rolling window. */
+  windowMs: number;
+  /** Buckets the window is divided into; one shared timer rotates every breaker's buckets. */
+  buckets: number;
+  /** Time open before one trial request is let through (half-open). */
+  resetTimeoutMs: number;
+  /** A closed breaker unused this long is dropped; its endpoint gets a fresh one next time. */
+  idleMs: number;
+}
+
+export const DEFAULT_BREAKER_SETTINGS: BreakerSettings = {
+  errorThresholdPercentage: 50,
+  volumeThreshold: 5,
+  windowMs: 30_000,
+  buckets: 6,
+  resetTimeoutMs: 30_000,
+  idleMs: 10 * 60_000,
+};
+
+type Run = () => Promise<unknown>;
+
+/** Thrown inside the breaker so that an unhealthy answer counts as a failure. */
+class Unhealthy {
+  constructor(readonly value: unknown) {}
+}
+
+export type Guarded<T> = { kind: 'sent'; value: T } | { kind: 'open' };
+
+/** The breakers whose states the gauge reports (the service has one set). */
+let reported: (() => Record<string, number>) | undefined;
+
+new Gauge({
+  name: 'hookpost_circuit_breakers',
+  help: 'Endpoint circuit breakers by state (counts, not a series per endpoint)',
+  labelNames: ['state'],
+  collect() {
+    const counts = reported?.() ?? { closed: 0, open: 0, half_open: 0 };
+    for (const [state, count] of Object.entries(counts)) this.set({ state }, count);
+  },
+});
+
+/**
+ * One opossum breaker per endpoint, sized for thousands of endpoints: no per-breaker
+ * interval timers (one shared emitter rotates every window; snapshots and latency
+ * percentiles are off; the action has no opossum timeout because the HTTP client has its
+ * own), and closed breakers left idle are dropped. Open breakers hold one reset timer
+ * each, so the timers scale with failing endpoints, not with all of them.
+ */
+export class EndpointBreakers {
+  private readonly breakers = new Map<
+    string,
+    { breaker: CircuitBreaker<[Run], unknown>; lastUsed: number }
+  >();
+  private readonly rotation = new EventEmitter().setMaxListeners(0);
+  private readonly timers: NodeJS.Timeout[];
+
+  constructor(private readonly settings: BreakerSettings = DEFAULT_BREAKER_SETTINGS) {
+    this.timers = [
+      setInterval(() => this.rotation.emit('rotate'), settings.windowMs / settings.buckets),
+      setInterval(() => this.evictIdle(), Math.min(settings.idleMs, 60_000)),
+    ];
+    this.timers.forEach((timer) => timer.unref());
+    reported = () => this.counts();
+  }
+
+  /**
+   * Runs `send` through the endpoint's breaker. An answer that `unhealthy` flags, or a
+   * rejection, counts as a failure; while the breaker is open nothing is sent.
+   */
+  async run<T>(
+    endpoint: string,
+    send: () => Promise<T>,
+    unhealthy: (value: T) => boolean,
+  ): Promise<Guarded<T>> {
+    const entry = this.entry(endpoint);
+    entry.lastUsed = Date.now();
+    try {
+      const value = (await entry.breaker.fire(async () => {
+        const result = await send();
+        if (unhealthy(result)) throw new Unhealthy(result);
+        return result;
+      })) as T;
+      return { kind: 'sent', value };
+    } catch (error) {
+      if (error instanceof Unhealthy) return { kind: 'sent', value: error.value as T };
+      if ((error as { code?: string }).code === 'EOPENBREAKER') return { kind: 'open' };
+      throw error;
+    }
+  }
+
+  counts(): Record<'closed' | 'open' | 'half_open', number> {
+    const counts = { closed: 0, open: 0, half_open: 0 };
+    for (const { breaker } of this.breakers.values()) {
+      if (breaker.halfOpen) counts.half_open++;
+      else if (breaker.opened) counts.open++;
+      else counts.closed++;
+    }
+    return counts;
+  }
+
+  close(): void {
+    reported = undefined;
+    this.timers.forEach((timer) => clearInterval(timer));
+    for (const { breaker } of this.breakers.values()) breaker.shutdown();
+    this.breakers.clear();
+  }
+
+  private entry(endpoint: string) {
+    let entry = this.breakers.get(endpoint);
+    if (!entry) {
+      const s = this.settings;
+      const breaker = new CircuitBreaker<[Run], unknown>((run) => run(), {
+        name: endpoint,
+        timeout: false,
+        errorThresholdPercentage: s.errorThresholdPercentage,
+        volumeThreshold: s.volumeThreshold,
+        rollingCountTimeout: s.windowMs,
+        rollingCountBuckets: s.buckets,
+        resetTimeout: s.resetTimeoutMs,
+        rollingPercentilesEnabled: false,
+        enableSnapshots: false,
+        rotateBucketController: this.rotation,
+      });
+      entry = { breaker, lastUsed: Date.now() };
+      this.breakers.set(endpoint, entry);
+    }
+    return entry;
+  }
+
+  private evictIdle(): void {
+    const cutoff = Date.now() - this.settings.idleMs;
+    for (const [endpoint, { breaker, lastUsed }] of this.breakers) {
+      if (lastUsed < cutoff && breaker.closed) {
+        breaker.shutdown();
+        this.breakers.delete(endpoint);
+      }
+    }
+  }
+}

@@ -1,0 +1,203 @@
+import type { Consumer, Kafka } from 'kafkajs';
+import type { Logger } from '../logging/logger.js';
+import { toIncoming, type IncomingMessage } from './kafka.js';
+import { OffsetWindow } from './offset-window.js';
+
+/**
+ * What to do with one message: start work on it (the promise settles when the work and
+ * everything it produced are done), or leave it and the rest of its partition until
+ * `notBefore` (ms since the epoch), because it is not due yet.
+ */
+export type Dispatch = (message: IncomingMessage) => Promise<void> | { notBefore: number };
+
+export interface WindowedConsumerOptions {
+  groupId: string;
+  topics: string[];
+  fromBeginning: boolean;
+  /** Messages of one partition in flight at once; fetching that partition waits beyond it. */
+  maxInFlightPerPartition: number;
+  /** How often finished work is committed. */
+  commitIntervalMs?: number;
+  sessionTimeoutMs?: number;
+}
+
+interface PartitionState {
+  topic: string;
+  partition: number;
+  window: OffsetWindow;
+  committed: bigint | undefined;
+}
+
+/**
+ * Consumes with many messages of a partition in flight at once, so one slow message does
+ * not hold up the ones behind it. Each message is resolved (fetching moves on) as soon as
+ * its work starts, and the partition is committed on a timer, only below its lowest
+ * unfinished message: a crash repeats work, never skips it. Heartbeats go on while the
+ * handler waits for room in a full window.
+ *
+ * After a rebalance kafkajs fetches from the committed offsets again, so every partition
+ * starts a fresh window and late finishes of the old one are ignored: work in flight at
+ * that moment may be repeated, which at-least-once allows.
+ */
+export class WindowedConsumer {
+  private readonly consumer: Consumer;
+  private readonly partitions = new Map<string, PartitionState>();
+  private joined = false;
+  private crashed = false;
+  private stopping = false;
+  private commitTimer: NodeJS.Timeout | undefined;
+  private readonly pending = new Set<Promise<void>>();
+
+  constructor(
+    kafka: Kafka,
+    private readonly options: WindowedConsumerOptions,
+    private readonly logger: Logger,
+  ) {
+    this.consumer = kafka.consumer({
+      groupId: options.groupId,
+      sessionTimeout: options.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: 3_000,
+      maxWaitTimeInMs: 50,
+      allowAutoTopicCreation: false,
+    });
+    this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
+      this.joined = true;
+      this.crashed = false;
+      this.partitions.clear();
+    });
+    this.consumer.on(this.consumer.events.CRASH, (event) => {
+      this.crashed = !event.payload.restart;
+      this.partitions.clear();
+      this.logger.error({ err: event.payload.error, groupId: options.groupId }, 'consumer crashed');
+    });
+    this.consumer.on(this.consumer.events.STOP, () => (this.joined = false));
+  }
+
+  get isReady(): boolean {
+    return this.joined && !this.crashed;
+  }
+
+  /** Work started and not finished, across partitions. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  async start(dispatch: Dispatch): Promise<void> {
+    await this.consumer.connect();
+    await this.consumer.subscribe({
+      topics: this.options.topics,
+      fromBeginning: this.options.fromBeginning,
+    });
+    this.commitTimer = setInterval(
+      () => void this.commit(),
+      this.options.commitIntervalMs ?? 200,
+    ).unref();
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      // A partition waiting for room in its window must not hold up the others.
+      partitionsConsumedConcurrently: 16,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale, pause }) => {
+        const state = this.partitionState(batch.topic, batch.partition);
+        for (const raw of batch.messages) {
+          if (this.stopping || !isRunning() || isStale()) return;
+          const message = toIncoming(batch.topic, batch.partition, raw);
+          const outcome = dispatch(message);
+          if (!(outcome instanceof Promise)) {
+            // Not due: stop here and fetch this message again when it is.
+            const resume = pause();
+            setTimeout(resume, Math.max(0, outcome.notBefore - Date.now())).unref();
+            break;
+          }
+          this.track(state, BigInt(message.offset), outcome);
+          resolveOffset(raw.offset);
+          while (
+            state.window.inFlight >= this.options.maxInFlightPerPartition &&
+            !this.stopping &&
+            isRunning()
+          ) {
+            await state.window.changed(3_000);
+            await heartbeat();
+          }
+        }
+        await heartbeat();
+      },
+    });
+  }
+
+  /**
+   * Stops fetching, gives work in flight until `graceMs` to finish, commits what finished,
+   * and leaves the group. Work still unfinished is not committed: it is repeated by
+   * whichever consumer gets the partition next.
+   */
+  async stop(graceMs = 7_000): Promise<void> {
+    this.stopping = true;
+    if (this.joined) {
+      this.consumer.pause(this.options.topics.map((topic) => ({ topic })));
+      const deadline = new Promise((resolve) => setTimeout(resolve, graceMs).unref());
+      await Promise.race([Promise.allSettled([...this.pending]), deadline]);
+      await this.commit();
+    }
+    clearInterval(this.commitTimer);
+    await this.consumer.disconnect();
+  }
+
+  private partitionState(topic: string, partition: number): PartitionState {
+    const key = `${topic}\u0000${partition}`;
+    let state = this.partitions.get(key);
+    if (!state) {
+      state = { topic, partition, window: new OffsetWindow(), committed: undefined };
+      this.partitions.set(key, state);
+    }
+    return state;
+  }
+
+  private track(state: PartitionState, offset: bigint, work: Promise<void>): void {
+    state.window.add(offset);
+    const done = work.then(
+      () => state.window.finish(offset),
+      (error: unknown) => {
+        // The work could not be completed (e.g. its results could not be produced): leave the
+        // offset unfinished so it is never committed past, and fetch it again.
+        this.logger.error(
+          { err: error, topic: state.topic, partition: state.partition, offset: String(offset) },
+          'message handling failed; it will be retried',
+        );
+        this.partitions.delete(`${state.topic}\u0000${state.partition}`);
+        if (!this.stopping) {
+          try {
+            this.consumer.seek({
+              topic: state.topic,
+              partition: state.partition,
+              offset: String(offset),
+            });
+          } catch {
+            // Not running any more: the next consumer of the partition starts from the commit.
+          }
+        }
+      },
+    );
+    this.pending.add(done);
+    void done.finally(() => this.pending.delete(done));
+  }
+
+  private async commit(): Promise<void> {
+    const offsets: Array<{ topic: string; partition: number; offset: string }> = [];
+    const states: Array<[PartitionState, bigint]> = [];
+    for (const state of this.partitions.values()) {
+      const point = state.window.commitPoint();
+      if (point !== undefined && (state.committed === undefined || point > state.committed)) {
+        offsets.push({ topic: state.topic, partition: state.partition, offset: String(point) });
+        states.push([state, point]);
+      }
+    }
+    if (offsets.length === 0) return;
+    try {
+      await this.consumer.commitOffsets(offsets);
+      for (const [state, point] of states) state.committed = point;
+    } catch (error) {
+      // Retried on the next tick; a rebalance in between starts fresh windows anyway.
+      this.logger.warn({ err: error, groupId: this.options.groupId }, 'offset commit failed');
+    }
+  }
+}
