@@ -18,6 +18,8 @@ export interface Pipeline {
   brokers: string;
   services: Record<ServiceName, RunningService>;
   logDir: string;
+  /** Stops one service with `signal` (SIGKILL for a crash) and starts it again. */
+  restart(name: ServiceName, signal?: NodeJS.Signals): Promise<RunningService>;
   stop(): Promise<void>;
 }
 
@@ -69,16 +71,41 @@ export async function startPipeline(extraEnv: Record<string, string> = {}): Prom
     ServiceName,
     RunningService
   >;
+  const running = new Set(started);
   return {
     apiUrl: `http://127.0.0.1:${services['subscription-api'].port}`,
     adminToken,
     brokers,
     services,
     logDir,
+    async restart(name, signal = 'SIGTERM') {
+      const old = services[name];
+      await old.stop(signal);
+      running.delete(old);
+      const fresh = await startService(name, env, { port: old.port, logDir });
+      running.add(fresh);
+      services[name] = fresh;
+      return fresh;
+    },
     async stop() {
-      await Promise.all(started.map((s) => s.stop()));
+      await Promise.all([...running].map((s) => s.stop()));
     },
   };
+}
+
+/**
+ * Produces many messages through one kcat process: one message per line, the key before
+ * a tab. Values must be single-line (compact JSON is).
+ */
+export function kcatProduceMany(
+  brokers: string,
+  topic: string,
+  messages: Array<{ key: string; value: string }>,
+): void {
+  execFileSync(requireEnv('KCAT'), ['-P', '-b', brokers, '-t', topic, '-K', '\t'], {
+    input: messages.map((m) => `${m.key}\t${m.value}`).join('\n') + '\n',
+    timeout: 60_000,
+  });
 }
 
 /** Produces messages with kcat, a librdkafka client none of us wrote. */

@@ -1,4 +1,9 @@
-import { checkEndpointUrl, resolveAndCheck, type EndpointPolicy } from '@hookpost/domain';
+import {
+  checkEndpointUrl,
+  resolveAndCheck,
+  type EndpointPolicy,
+  type Resolver,
+} from '@hookpost/domain';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { promisify } from 'node:util';
 import { Agent, request } from 'undici';
@@ -18,6 +23,12 @@ const lookupAll = promisify(dnsLookup) as unknown as (
   options: { all: true; verbatim: true },
 ) => Promise<LookupAddress[]>;
 
+const systemResolver: Resolver = async (host) =>
+  (await lookupAll(host, { all: true, verbatim: true })).map((a) => ({
+    address: a.address,
+    family: a.family as 4 | 6,
+  }));
+
 /** Bytes of a response body read before the connection is let go. */
 const MAX_RESPONSE_BYTES = 4_096;
 
@@ -34,6 +45,7 @@ export class WebhookClient {
   constructor(
     private readonly policy: EndpointPolicy,
     private readonly timeoutMs: number,
+    resolve: Resolver = systemResolver,
   ) {
     this.agent = new Agent({
       connections: 32,
@@ -44,12 +56,7 @@ export class WebhookClient {
         timeout: timeoutMs,
         minVersion: 'TLSv1.2',
         lookup: (hostname, options, callback) => {
-          resolveAndCheck(hostname, this.policy, async (host) =>
-            (await lookupAll(host, { all: true, verbatim: true })).map((a) => ({
-              address: a.address,
-              family: a.family as 4 | 6,
-            })),
-          ).then(
+          resolveAndCheck(hostname, this.policy, resolve).then(
             (addresses) => {
               const wantsAll = (options as { all?: boolean }).all === true;
               if (wantsAll) (callback as (e: null, a: LookupAddress[]) => void)(null, addresses);

@@ -1,0 +1,199 @@
+import { RecordingReceiver, type ReceivedRequest } from '@hookpost/testing';
+import { createHmac } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Webhook } from 'standardwebhooks';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { http, kcatProduceMany, startPipeline, type Pipeline } from './pipeline.js';
+
+/**
+ * The deliverer as receivers see it: payload formats and headers, signatures through a
+ * secret rotation, isolation from a dead endpoint, and at-least-once across a crash.
+ */
+describe('delivery', () => {
+  let pipeline: Pipeline;
+  let apiKey: string;
+  let organizationId: string;
+  const receiver = new RecordingReceiver();
+  const run = Date.now().toString(36);
+
+  beforeAll(async () => {
+    await receiver.start();
+    receiver.respondWith((request) => {
+      if (request.path === '/hang') return { status: 200, delayMs: 60_000 };
+      if (request.path === '/crash') return { status: 200, delayMs: 20 };
+      return { status: 204 };
+    });
+    pipeline = await startPipeline({ RETRY_SCHEDULE: '2s,4s', DELIVERY_TIMEOUT_MS: '10000' });
+    const org = await http('POST', `${pipeline.apiUrl}/v1/organizations`, pipeline.adminToken, {
+      name: 'Delivery Co',
+    });
+    organizationId = org.json.id as string;
+    const key = await http(
+      'POST',
+      `${pipeline.apiUrl}/v1/organizations/${organizationId}/api-keys`,
+      pipeline.adminToken,
+    );
+    apiKey = key.json.key as string;
+  });
+
+  // Every subscription here takes message.delivered: remove each test's, so the next test's
+  // events go only where it expects them.
+  const created: string[] = [];
+  afterEach(async () => {
+    for (const id of created.splice(0)) {
+      await http('DELETE', `${pipeline.apiUrl}/v1/webhooks/${id}`, apiKey);
+    }
+  });
+
+  afterAll(async () => {
+    await pipeline?.stop();
+    await receiver.stop();
+  });
+
+  async function subscribe(path: string, extra: Record<string, unknown> = {}) {
+    const response = await http('POST', `${pipeline.apiUrl}/v1/webhooks`, apiKey, {
+      url: `${receiver.url}${path}`,
+      events: ['message.delivered'],
+      ...extra,
+    });
+    expect(response.status, JSON.stringify(response.json)).toBe(201);
+    created.push(response.json.id as string);
+    return { id: response.json.id as string, secret: response.json.secret as string };
+  }
+
+  function delivered(name: string) {
+    const id = `evt_${run}_${name}`;
+    return {
+      key: id,
+      value: JSON.stringify({
+        id,
+        type: 'message.delivered',
+        organization_id: organizationId,
+        occurred_at: new Date().toISOString(),
+        data: { message_id: id, from: 'news@delivery.example', to: 'ann@example.org' },
+      }),
+    };
+  }
+
+  const verify = (secret: string, request: ReceivedRequest) =>
+    new Webhook(secret).verify(request.body, {
+      'webhook-id': String(request.headers['webhook-id']),
+      'webhook-timestamp': String(request.headers['webhook-timestamp']),
+      'webhook-signature': String(request.headers['webhook-signature']),
+    });
+  const seed002 = (secret: string, body: string) =>
+    `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+
+  it('sends each payload format as compact JSON with every header, signed', async () => {
+    const headers = { 'X-Customer-Tag': 'blue', Authorization: 'Bearer receiver-token' };
+    const subs = {
+      standard: await subscribe('/fmt/standard', { headers }),
+      paubox: await subscribe('/fmt/paubox', { headers, format: 'paubox' }),
+      postal: await subscribe('/fmt/postal', { headers, format: 'postal' }),
+    };
+    await sleep(1_000);
+    const event = delivered('formats');
+    kcatProduceMany(pipeline.brokers, 'mail-events', [event]);
+    const requests = await receiver.waitFor((r) => r.path.startsWith('/fmt/'), 3, 20_000);
+    const byFormat = Object.fromEntries(requests.map((r) => [r.path.slice(5), r]));
+    const source = JSON.parse(event.value) as { id: string; occurred_at: string; data: object };
+
+    for (const [format, { secret }] of Object.entries(subs)) {
+      const request = byFormat[format]!;
+      expect(request.body).toBe(JSON.stringify(JSON.parse(request.body)));
+      expect(request.headers['content-type']).toBe('application/json');
+      expect(request.headers['user-agent']).toMatch(/^Hookpost\//);
+      expect(request.headers['x-customer-tag']).toBe('blue');
+      expect(request.headers.authorization).toBe('Bearer receiver-token');
+      expect(request.headers['webhook-id']).toMatch(/^del_/);
+      expect(verify(secret, request)).toBeTruthy();
+      expect(request.headers['x-webhook-signature']).toBe(seed002(secret, request.body));
+    }
+    expect(JSON.parse(byFormat.standard!.body)).toEqual({
+      id: source.id,
+      type: 'message.delivered',
+      timestamp: source.occurred_at,
+      data: source.data,
+    });
+    expect(JSON.parse(byFormat.paubox!.body)).toEqual({
+      event_name: 'api_mail_log_delivered',
+      payload: { ...source.data, time: source.occurred_at },
+    });
+    expect(JSON.parse(byFormat.postal!.body)).toEqual({
+      event: 'MessageSent',
+      timestamp: Date.parse(source.occurred_at) / 1000,
+      payload: source.data,
+      uuid: source.id,
+    });
+  });
+
+  it('signs with both secrets during a rotation overlap', async () => {
+    const { id, secret: oldSecret } = await subscribe('/rotation');
+    kcatProduceMany(pipeline.brokers, 'mail-events', [delivered('before-rotation')]);
+    const [before] = await receiver.waitFor((r) => r.path === '/rotation', 1, 20_000);
+    expect(String(before!.headers['webhook-signature']).split(' ')).toHaveLength(1);
+
+    const rotated = await http(
+      'POST',
+      `${pipeline.apiUrl}/v1/webhooks/${id}/rotate-secret`,
+      apiKey,
+      {},
+    );
+    expect(rotated.status).toBe(200);
+    const newSecret = rotated.json.secret as string;
+    expect(newSecret).not.toBe(oldSecret);
+    // Changes reach the pipeline within a second of the call returning.
+    await sleep(1_000);
+    kcatProduceMany(pipeline.brokers, 'mail-events', [delivered('after-rotation')]);
+    const [, after] = await receiver.waitFor((r) => r.path === '/rotation', 2, 20_000);
+
+    expect(String(after!.headers['webhook-signature']).split(' ')).toHaveLength(2);
+    // Receivers still on the old secret and those already on the new one both accept it.
+    expect(verify(oldSecret, after!)).toBeTruthy();
+    expect(verify(newSecret, after!)).toBeTruthy();
+    expect(after!.headers['x-webhook-signature']).toBe(seed002(newSecret, after!.body));
+    expect(() => verify(`whsec_${Buffer.alloc(32, 7).toString('base64')}`, after!)).toThrow();
+  });
+
+  it('keeps delivering promptly to a healthy endpoint while another never answers', async () => {
+    await subscribe('/hang');
+    await subscribe('/healthy');
+    await sleep(1_000);
+    const events = Array.from({ length: 100 }, (_, i) => delivered(`isolation-${i}`));
+    const producedAt = Date.now();
+    kcatProduceMany(pipeline.brokers, 'mail-events', events);
+    const healthy = await receiver.waitFor((r) => r.path === '/healthy', 100, 30_000);
+    const slowest = Math.max(...healthy.map((r) => r.receivedAt)) - producedAt;
+    // The dead endpoint's requests take the full 10 s timeout; none of that shows here.
+    expect(slowest).toBeLessThan(5_000);
+    // The dead endpoint gets at most its cap of requests at once, not the whole pool.
+    const hung = receiver.requests.filter((r) => r.path === '/hang');
+    expect(hung.length).toBeLessThanOrEqual(16);
+  });
+
+  it('delivers everything at least once across a deliverer crash, duplicates with one webhook-id', async () => {
+    await subscribe('/crash');
+    await sleep(1_000);
+    const total = 400;
+    const events = Array.from({ length: total }, (_, i) => delivered(`crash-${i}`));
+    kcatProduceMany(pipeline.brokers, 'mail-events', events);
+    await receiver.waitFor((r) => r.path === '/crash', 60, 30_000);
+    await pipeline.restart('deliverer', 'SIGKILL');
+
+    const deadline = Date.now() + 90_000;
+    const seen = new Map<string, Set<string>>();
+    while (Date.now() < deadline) {
+      seen.clear();
+      for (const request of receiver.requests.filter((r) => r.path === '/crash')) {
+        const eventId = (JSON.parse(request.body) as { id: string }).id;
+        const ids = seen.get(eventId) ?? new Set<string>();
+        ids.add(String(request.headers['webhook-id']));
+        seen.set(eventId, ids);
+      }
+      if (seen.size === total) break;
+      await sleep(500);
+    }
+    expect(seen.size).toBe(total);
+    for (const ids of seen.values()) expect(ids.size).toBe(1);
+  });
+});
