@@ -1,5 +1,6 @@
 import { RecordingReceiver, type ReceivedRequest } from '@hookpost/testing';
 import { createHmac } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -169,6 +170,27 @@ describe('delivery', () => {
     // The dead endpoint gets at most its cap of requests at once, not the whole pool.
     const hung = receiver.requests.filter((r) => r.path === '/hang');
     expect(hung.length).toBeLessThanOrEqual(16);
+  });
+
+  it('stops within 10 s on SIGTERM while requests hang, and hands them back', async () => {
+    await subscribe('/hang');
+    await sleep(1_000);
+    const before = receiver.requests.filter((r) => r.path === '/hang').length;
+    kcatProduceMany(pipeline.brokers, 'mail-events', [delivered('sigterm')]);
+    await receiver.waitFor((r) => r.path === '/hang', before + 1, 20_000);
+    const started = Date.now();
+    const deliverer = pipeline.services.deliverer;
+    const code = await deliverer.stop('SIGTERM');
+    expect(Date.now() - started).toBeLessThan(10_000);
+    // A clean stop: Nest re-raises the signal once shut down; a crash would exit with 1.
+    expect({ code, signal: deliverer.process.signalCode }).toEqual({
+      code: null,
+      signal: 'SIGTERM',
+    });
+    const log = readFileSync(deliverer.logFile, 'utf8');
+    expect(log).toContain('"message":"stopped"');
+    expect(log).not.toMatch(/"level":(50|60)/);
+    await pipeline.restart('deliverer');
   });
 
   it('delivers everything at least once across a deliverer crash, duplicates with one webhook-id', async () => {

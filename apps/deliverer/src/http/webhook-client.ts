@@ -97,8 +97,9 @@ export class WebhookClient {
     }
   }
 
+  /** Aborts what is still in flight: by now its jobs were handed back uncommitted. */
   async close(): Promise<void> {
-    await this.agent.close();
+    await this.agent.destroy();
   }
 }
 

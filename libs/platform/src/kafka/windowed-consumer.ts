@@ -130,7 +130,7 @@ export class WindowedConsumer {
    * and leaves the group. Work still unfinished is not committed: it is repeated by
    * whichever consumer gets the partition next.
    */
-  async stop(graceMs = 7_000): Promise<void> {
+  async stop(graceMs = 5_000): Promise<void> {
     this.stopping = true;
     if (this.joined) {
       this.consumer.pause(this.options.topics.map((topic) => ({ topic })));

@@ -1,0 +1,160 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKafka, ensureTopics, KafkaProducer } from './kafka.js';
+import { WindowedConsumer } from './windowed-consumer.js';
+
+/** The windowed consumer against the real broker of the test run, on one partition. */
+const brokers = process.env.KAFKA_BROKERS;
+if (!brokers) throw new Error('KAFKA_BROKERS is not set: run the tests with npm test');
+
+const logger = pino({ level: 'silent' });
+const kafka = createKafka(
+  { brokers: brokers.split(','), clientId: 'windowed-int-test', ssl: false },
+  logger,
+);
+const producer = new KafkaProducer(kafka);
+
+async function freshTopic(count: number): Promise<string> {
+  const topic = `int-windowed-${randomUUID()}`;
+  await ensureTopics(kafka, [{ topic }], { partitions: 1, replicationFactor: 1 }, logger);
+  await producer.send(
+    Array.from({ length: count }, (_, i) => ({ topic, key: null, value: String(i) })),
+  );
+  return topic;
+}
+
+async function committed(groupId: string, topic: string): Promise<string | undefined> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const [entry] = await admin.fetchOffsets({ groupId, topics: [topic] });
+  await admin.disconnect();
+  return entry?.partitions[0]?.offset;
+}
+
+async function until(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await sleep(20);
+  }
+}
+
+describe('WindowedConsumer', () => {
+  beforeAll(() => producer.connect());
+  afterAll(() => producer.disconnect());
+
+  it('works past a slow message of the same partition, and commits only below it', async () => {
+    const topic = await freshTopic(20);
+    const groupId = `int-${randomUUID()}`;
+    const consumer = new WindowedConsumer(
+      kafka,
+      { groupId, topics: [topic], fromBeginning: true, maxInFlightPerPartition: 100 },
+      logger,
+    );
+    const finished: number[] = [];
+    let releaseSlow!: () => void;
+    const slow = new Promise<void>((resolve) => (releaseSlow = resolve));
+    void consumer.start((message) => {
+      const n = Number(message.value!.toString());
+      return (n === 5 ? slow : Promise.resolve()).then(() => void finished.push(n));
+    });
+    // Everything but the slow message finishes while it is still in flight.
+    await until(() => finished.length === 19);
+    expect(finished).not.toContain(5);
+    await sleep(500);
+    expect(await committed(groupId, topic)).toBe('5');
+
+    releaseSlow();
+    await until(() => finished.length === 20);
+    await sleep(500);
+    expect(await committed(groupId, topic)).toBe('20');
+    await consumer.stop();
+  });
+
+  it('holds no more than its window of one partition in flight', async () => {
+    const topic = await freshTopic(30);
+    const consumer = new WindowedConsumer(
+      kafka,
+      {
+        groupId: `int-${randomUUID()}`,
+        topics: [topic],
+        fromBeginning: true,
+        maxInFlightPerPartition: 4,
+      },
+      logger,
+    );
+    let inFlight = 0;
+    let peak = 0;
+    let done = 0;
+    void consumer.start(async () => {
+      peak = Math.max(peak, ++inFlight);
+      await sleep(30);
+      inFlight--;
+      done++;
+    });
+    await until(() => done === 30);
+    await consumer.stop();
+    expect(peak).toBe(4);
+  });
+
+  it('repeats unfinished work after a stop, and nothing that was committed', async () => {
+    const topic = await freshTopic(10);
+    const groupId = `int-${randomUUID()}`;
+    const options = {
+      groupId,
+      topics: [topic],
+      fromBeginning: true,
+      maxInFlightPerPartition: 100,
+    };
+    const first = new WindowedConsumer(kafka, options, logger);
+    const firstSeen: number[] = [];
+    void first.start((message) => {
+      const n = Number(message.value!.toString());
+      firstSeen.push(n);
+      // Message 7 never finishes: a stop hands it (and what follows) back.
+      return n === 7 ? new Promise<void>(() => undefined) : Promise.resolve();
+    });
+    await until(() => firstSeen.length === 10);
+    await first.stop(300);
+    expect(await committed(groupId, topic)).toBe('7');
+
+    const second = new WindowedConsumer(kafka, options, logger);
+    const secondSeen: number[] = [];
+    void second.start((message) => {
+      secondSeen.push(Number(message.value!.toString()));
+      return Promise.resolve();
+    });
+    await until(() => secondSeen.length === 3);
+    await second.stop();
+    expect(secondSeen).toEqual([7, 8, 9]);
+  });
+
+  it('leaves a message that is not due, and takes it again when it is', async () => {
+    const topic = await freshTopic(3);
+    const consumer = new WindowedConsumer(
+      kafka,
+      {
+        groupId: `int-${randomUUID()}`,
+        topics: [topic],
+        fromBeginning: true,
+        maxInFlightPerPartition: 100,
+      },
+      logger,
+    );
+    const dueAt = Date.now() + 1_500;
+    const taken: Array<{ n: number; at: number }> = [];
+    void consumer.start((message) => {
+      const n = Number(message.value!.toString());
+      if (n === 1 && Date.now() < dueAt) return { notBefore: dueAt };
+      taken.push({ n, at: Date.now() });
+      return Promise.resolve();
+    });
+    await until(() => taken.length === 3);
+    await consumer.stop();
+    expect(taken.map((t) => t.n)).toEqual([0, 1, 2]);
+    expect(taken[1]!.at).toBeGreaterThanOrEqual(dueAt);
+    expect(taken[1]!.at - dueAt).toBeLessThan(1_000);
+  });
+});
