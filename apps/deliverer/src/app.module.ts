@@ -15,7 +15,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: serviceModules('deliverer', config, logger, [
-        { topic: TOPICS.subscriptionEvents },
+        { topic: TOPICS.subscriptionState, config: { 'cleanup.policy': 'compact' } },
         { topic: TOPICS.deliveryJobs },
         { topic: TOPICS.deliveryAttempts },
         { topic: TOPICS.deliveriesDead },

@@ -160,7 +160,7 @@ export function kcatConsume(
   const out = execFileSync(
     requireEnv('KCAT'),
     ['-C', '-b', brokers, '-t', topic, '-o', 'beginning', '-e', '-q', '-J'],
-    { encoding: 'utf8', timeout: 30_000 },
+    { encoding: 'utf8', timeout: 30_000, maxBuffer: 512 * 1024 * 1024 },
   );
   return out
     .split('\n')

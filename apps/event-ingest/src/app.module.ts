@@ -2,6 +2,7 @@ import { TOPICS } from '@hookpost/contracts';
 import { serviceModules, type Logger } from '@hookpost/platform';
 import { Module, type DynamicModule } from '@nestjs/common';
 import type { IngestConfig } from './config.js';
+import { DedupeStore } from './dedupe/dedupe.store.js';
 import { IngestConsumer } from './ingest/ingest.consumer.js';
 import { OrganizationDirectoryService } from './organizations/organization-directory.js';
 
@@ -16,7 +17,7 @@ export class AppModule {
         { topic: TOPICS.mailEventsDeadLetter },
         { topic: TOPICS.organizationEvents },
       ]),
-      providers: [OrganizationDirectoryService, IngestConsumer],
+      providers: [DedupeStore, OrganizationDirectoryService, IngestConsumer],
     };
   }
 }

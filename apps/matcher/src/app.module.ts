@@ -12,7 +12,7 @@ export class AppModule {
       module: AppModule,
       imports: serviceModules('matcher', config, logger, [
         { topic: TOPICS.canonicalEvents },
-        { topic: TOPICS.subscriptionEvents },
+        { topic: TOPICS.subscriptionState, config: { 'cleanup.policy': 'compact' } },
         { topic: TOPICS.deliveryJobs },
       ]),
       providers: [SubscriptionIndexService, EventsConsumer],

@@ -24,6 +24,7 @@ export class AppModule {
       imports: [
         ...serviceModules('subscription-api', config, logger, [
           { topic: TOPICS.subscriptionEvents },
+          { topic: TOPICS.subscriptionState, config: { 'cleanup.policy': 'compact' } },
           { topic: TOPICS.organizationEvents },
           { topic: TOPICS.deliveryAttempts },
         ]),

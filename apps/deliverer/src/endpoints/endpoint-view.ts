@@ -1,4 +1,4 @@
-import { subscriptionEventSchema, TOPICS, type SubscriptionEvent } from '@hookpost/contracts';
+import { subscriptionStateSchema, TOPICS, type SubscriptionState } from '@hookpost/contracts';
 import { SubscriptionCatalog, type Subscription } from '@hookpost/domain';
 import { KAFKA, LOGGER, Projection, Readiness, type Logger } from '@hookpost/platform';
 import {
@@ -12,12 +12,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
  * The deliverer's own view of every subscription (URL, format, headers, encrypted
- * secrets, status), folded from the subscription-events topic.
+ * secrets, status), loaded from the compacted subscription-state topic.
  */
 @Injectable()
 export class EndpointView implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly catalog = new SubscriptionCatalog();
-  private readonly projection: Projection<SubscriptionEvent>;
+  private readonly projection: Projection<SubscriptionState>;
 
   constructor(@Inject(KAFKA) kafka: Kafka, @Inject(LOGGER) logger: Logger, readiness: Readiness) {
     this.projection = new Projection(
@@ -25,8 +25,8 @@ export class EndpointView implements OnApplicationBootstrap, BeforeApplicationSh
       {
         name: 'subscription view',
         service: 'deliverer',
-        topics: [TOPICS.subscriptionEvents],
-        schema: subscriptionEventSchema,
+        topics: [TOPICS.subscriptionState],
+        schema: subscriptionStateSchema,
       },
       logger,
       readiness,
@@ -39,7 +39,7 @@ export class EndpointView implements OnApplicationBootstrap, BeforeApplicationSh
   }
 
   onApplicationBootstrap(): void {
-    this.projection.start((event) => this.catalog.apply(event));
+    this.projection.start((state, key) => key !== null && this.catalog.put(key, state));
   }
 
   async beforeApplicationShutdown(): Promise<void> {

@@ -21,6 +21,7 @@ import {
 import type { Kafka } from 'kafkajs';
 import { Counter } from 'prom-client';
 import type { IngestConfig } from '../config.js';
+import { DedupeStore } from '../dedupe/dedupe.store.js';
 import { normalize } from '../normalize/normalize.js';
 import { OrganizationDirectoryService } from '../organizations/organization-directory.js';
 
@@ -29,6 +30,10 @@ const ingested = new Counter({
   help: 'Raw mail events accepted, by source format',
   labelNames: ['format'],
 });
+const duplicates = new Counter({
+  name: 'hookpost_ingest_duplicates_total',
+  help: 'Raw mail events dropped as copies of an event already ingested',
+});
 const rejected = new Counter({
   name: 'hookpost_ingest_rejects_total',
   help: 'Raw mail events sent to the dead-letter topic, by reason',
@@ -36,7 +41,8 @@ const rejected = new Counter({
 });
 
 /**
- * mail-events -> canonical events, or the dead-letter topic. A batch's output is sent
+ * mail-events -> canonical events, or the dead-letter topic; copies of an event already
+ * ingested are dropped (DedupeStore). A batch's output is sent
  * (and acknowledged) before its offsets are committed, so a crash repeats work but
  * never loses it; a bad message is dead-lettered and never stops the batch.
  */
@@ -48,6 +54,7 @@ export class IngestConsumer implements OnApplicationBootstrap, BeforeApplication
     @Inject(KAFKA) kafka: Kafka,
     private readonly producer: KafkaProducer,
     private readonly directory: OrganizationDirectoryService,
+    private readonly dedupe: DedupeStore,
     @Inject(CONFIG) private readonly config: IngestConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     readiness: Readiness,
@@ -98,9 +105,23 @@ export class IngestConsumer implements OnApplicationBootstrap, BeforeApplication
         !r.ok && r.reason === 'unknown_organization' ? normalizeOne(messages[i]!) : r,
       );
     }
+    // Copies of events already ingested (within DEDUPE_WINDOW) go no further.
+    const accepted = results.flatMap((r, index) => (r.ok ? [{ event: r.event, index }] : []));
+    const copies = await this.dedupe.duplicates(
+      accepted.map(({ event, index }) => ({
+        eventId: event.id,
+        topic: messages[index]!.topic,
+        partition: messages[index]!.partition,
+        offset: messages[index]!.offset,
+      })),
+    );
+    const dropped = new Set([...copies].map((i) => accepted[i]!.index));
+    duplicates.inc(dropped.size);
+
     const out: OutgoingMessage[] = [];
     results.forEach((result, index) => {
       const message = messages[index]!;
+      if (dropped.has(index)) return;
       if (result.ok) {
         const { event } = result;
         out.push({

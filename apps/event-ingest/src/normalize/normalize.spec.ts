@@ -8,7 +8,7 @@ import {
   postalSent,
   robotomailComplaint,
 } from '@hookpost/testing';
-import { normalize, type NormalizeOptions } from './normalize.js';
+import { nestingDepth, normalize, type NormalizeOptions } from './normalize.js';
 
 const organizations = new Map([
   ['org_1', ['yourdomain.com', 'fromdomain.com']],
@@ -188,5 +188,26 @@ describe('normalize: the four shapes, with the seeds samples', () => {
     ],
   ])('rejects %s', (_name, value, reason) => {
     expect(normalize(raw(value), options)).toMatchObject({ ok: false, reason });
+  });
+});
+
+describe('nestingDepth', () => {
+  it('counts arrays and objects, not brackets inside strings', () => {
+    expect(nestingDepth(Buffer.from('{"a":[1,{"b":2}]}'), 32)).toBe(3);
+    expect(nestingDepth(Buffer.from('{"a":"[[[[{{{{ \\" [[["}'), 32)).toBe(1);
+    expect(nestingDepth(Buffer.from('"plain"'), 32)).toBe(0);
+  });
+
+  it('stops as soon as the limit is passed', () => {
+    const deep = Buffer.from('['.repeat(100_000) + ']'.repeat(100_000));
+    expect(nestingDepth(deep, 32)).toBe(33);
+  });
+});
+
+describe('normalize, hostile input', () => {
+  it('rejects deep nesting before parsing, and never throws', () => {
+    const deepData = `{"id":"evt_x","type":"message.delivered","organization_id":"org_x","occurred_at":"2026-01-01T00:00:00Z","data":${'{"a":'.repeat(5_000)}1${'}'.repeat(5_000)}}`;
+    const result = normalize({ value: Buffer.from(deepData) }, { ...options, maxBytes: 1_000_000 });
+    expect(result).toMatchObject({ ok: false, reason: 'schema_violation' });
   });
 });

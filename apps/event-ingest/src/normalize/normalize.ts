@@ -56,7 +56,48 @@ const FORMATS: Array<{ detect: (json: Json) => boolean; map: (json: Json) => Map
   { detect: isGeneric, map: mapGeneric },
 ];
 
+/** Deeper than any mail event needs; shallow enough for every recursive step after. */
+export const MAX_NESTING = 32;
+
+/**
+ * How deep the arrays and objects of a JSON text nest, counted without parsing (outside
+ * strings), stopping as soon as `limit` is passed.
+ */
+export function nestingDepth(bytes: Uint8Array, limit: number): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const byte = bytes[i]!;
+    if (inString) {
+      if (byte === 0x5c)
+        i++; // backslash: skip the escaped character
+      else if (byte === 0x22) inString = false;
+    } else if (byte === 0x22) inString = true;
+    else if (byte === 0x5b || byte === 0x7b) {
+      if (++depth > deepest && (deepest = depth) > limit) return deepest;
+    } else if (byte === 0x5d || byte === 0x7d) depth--;
+  }
+  return deepest;
+}
+
+/**
+ * Normalises one raw message. Never throws: anything unexpected while handling one
+ * message rejects that message (it goes to the dead-letter topic), never the batch.
+ */
 export function normalize(raw: RawMailEvent, options: NormalizeOptions): NormalizeResult {
+  try {
+    return normalizeUnsafe(raw, options);
+  } catch (error) {
+    return {
+      ok: false,
+      reason: 'schema_violation',
+      detail: `could not be processed: ${String((error as Error).message).slice(0, 200)}`,
+    };
+  }
+}
+
+function normalizeUnsafe(raw: RawMailEvent, options: NormalizeOptions): NormalizeResult {
   const bytes = raw.value;
   if (bytes === null || bytes.length === 0)
     return { ok: false, reason: 'not_json', detail: 'empty message' };
@@ -65,6 +106,16 @@ export function normalize(raw: RawMailEvent, options: NormalizeOptions): Normali
       ok: false,
       reason: 'too_large',
       detail: `${bytes.length} bytes is over the limit of ${options.maxBytes}`,
+    };
+  }
+  // Checked before parsing: every later step (validation, serialising) recurses, and a
+  // message nested thousands deep would overflow the stack there.
+  const depth = nestingDepth(bytes, MAX_NESTING);
+  if (depth > MAX_NESTING) {
+    return {
+      ok: false,
+      reason: 'schema_violation',
+      detail: `nested deeper than ${MAX_NESTING} levels`,
     };
   }
   let json: unknown;

@@ -43,6 +43,7 @@ export class OrganizationDirectoryService
 
   onApplicationBootstrap(): void {
     this.projection.start((event) => {
+      if (!event) return;
       for (const domain of this.domainsOf.get(event.organizationId) ?? [])
         this.ownerOf.delete(domain);
       this.domainsOf.set(event.organizationId, event.data.domains);

@@ -1,4 +1,4 @@
-import { subscriptionEventSchema, TOPICS, type SubscriptionEvent } from '@hookpost/contracts';
+import { subscriptionStateSchema, TOPICS, type SubscriptionState } from '@hookpost/contracts';
 import { SubscriptionCatalog, SubscriptionIndex, type Subscription } from '@hookpost/domain';
 import { KAFKA, LOGGER, Projection, Readiness, type Logger } from '@hookpost/platform';
 import {
@@ -16,14 +16,15 @@ const indexed = new Gauge({
 });
 
 /**
- * The matcher's subscription index: an event-sourced projection of the
- * subscription-events topic, held whole by every matcher process.
+ * The matcher's subscription index, held whole by every matcher process: loaded from the
+ * compacted subscription-state topic (one record per subscription, however many changes
+ * it had) and kept current by it.
  */
 @Injectable()
 export class SubscriptionIndexService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly catalog = new SubscriptionCatalog();
   private readonly index = new SubscriptionIndex();
-  private readonly projection: Projection<SubscriptionEvent>;
+  private readonly projection: Projection<SubscriptionState>;
 
   constructor(@Inject(KAFKA) kafka: Kafka, @Inject(LOGGER) logger: Logger, readiness: Readiness) {
     this.projection = new Projection(
@@ -31,8 +32,8 @@ export class SubscriptionIndexService implements OnApplicationBootstrap, BeforeA
       {
         name: 'subscription index',
         service: 'matcher',
-        topics: [TOPICS.subscriptionEvents],
-        schema: subscriptionEventSchema,
+        topics: [TOPICS.subscriptionState],
+        schema: subscriptionStateSchema,
       },
       logger,
       readiness,
@@ -45,8 +46,9 @@ export class SubscriptionIndexService implements OnApplicationBootstrap, BeforeA
   }
 
   onApplicationBootstrap(): void {
-    this.projection.start((event) => {
-      const change = this.catalog.apply(event);
+    this.projection.start((state, key) => {
+      if (key === null) return;
+      const change = this.catalog.put(key, state);
       if (change) this.index.update(change);
       indexed.set(this.catalog.size);
     });

@@ -1,9 +1,14 @@
 import { DataSource } from 'typeorm';
 import { InitialSchema1764000000000 } from './migrations/1764000000000-initial-schema.js';
 import { DeliveryAttempts1764000000001 } from './migrations/1764000000001-delivery-attempts.js';
+import { IngestDedupe1764000000002 } from './migrations/1764000000002-ingest-dedupe.js';
 
 /** Every migration, in order. Schema changes are made only by migrations, never `synchronize`. */
-export const MIGRATIONS = [InitialSchema1764000000000, DeliveryAttempts1764000000001];
+export const MIGRATIONS = [
+  InitialSchema1764000000000,
+  DeliveryAttempts1764000000001,
+  IngestDedupe1764000000002,
+];
 
 export function createDataSource(url: string, poolSize: number): DataSource {
   return new DataSource({

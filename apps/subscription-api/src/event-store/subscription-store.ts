@@ -71,6 +71,8 @@ export class SubscriptionStore {
         await this.append(manager, events);
         const next = events.reduce<Subscription | undefined>(evolve, state)!;
         await this.project(manager, next);
+        // The views (matcher, deliverer) load the compacted state topic, not the history.
+        await enqueue(manager, [{ topic: TOPICS.subscriptionState, key: next.id, value: next }]);
         return { state: next, appended: true };
       })
       .catch((error: unknown) => {

@@ -96,6 +96,31 @@ export const subscriptionEventSchema = z.discriminatedUnion('type', [
 export type SubscriptionEvent = z.infer<typeof subscriptionEventSchema>;
 export type SubscriptionEventType = SubscriptionEvent['type'];
 
+/**
+ * A subscription as it stands after its latest event, as published to the compacted
+ * subscription-state topic. `version` is that of the latest event: a view keeps the
+ * highest version it has seen.
+ */
+export const subscriptionStateSchema = z.object({
+  id: z.string(),
+  organizationId: z.string(),
+  url: z.string(),
+  events: z.array(z.string()),
+  scope: scopeSchema,
+  headers: z.record(z.string(), z.string()),
+  format: z.enum(PAYLOAD_FORMATS),
+  description: z.string().nullable(),
+  status: z.enum(SUBSCRIPTION_STATUSES),
+  secret: encryptedSecret,
+  previousSecret: z.object({ secret: encryptedSecret, expiresAt: z.string() }).nullable(),
+  version: z.number().int().positive(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  deleted: z.boolean(),
+});
+
+export type SubscriptionState = z.infer<typeof subscriptionStateSchema>;
+
 export const organizationEventSchema = z.discriminatedUnion('type', [
   z.object({
     eventId: z.string(),

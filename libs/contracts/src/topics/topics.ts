@@ -13,6 +13,12 @@ export const TOPICS = {
   organizationEvents: 'hookpost.organization-events.v1',
   /** Subscription and organisation changes from the event store (via the outbox). */
   subscriptionEvents: 'hookpost.subscription-events.v1',
+  /**
+   * The current state of every subscription (SubscriptionState), keyed by subscription id,
+   * compacted: views load it in time proportional to the subscriptions that exist, not to
+   * every change ever made. A deleted subscription's key gets a tombstone (null value).
+   */
+  subscriptionState: 'hookpost.subscription-state.v1',
   /** One job per (event, matching subscription), keyed by subscription id. */
   deliveryJobs: 'hookpost.delivery-jobs.v1',
   /** Every delivery attempt's outcome, keyed by subscription id. */

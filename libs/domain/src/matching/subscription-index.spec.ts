@@ -1,7 +1,7 @@
 import type { IngestedEvent } from '@hookpost/contracts';
 import { describe, expect, it } from 'vitest';
 import { SubscriptionCatalog } from '../subscriptions/catalog.js';
-import { decide, type CreateCommand } from '../subscriptions/subscription.js';
+import { decide, evolve, type CreateCommand } from '../subscriptions/subscription.js';
 import { SubscriptionIndex } from './subscription-index.js';
 
 const now = new Date('2026-01-01T00:00:00Z');
@@ -10,8 +10,10 @@ function setup() {
   const catalog = new SubscriptionCatalog();
   const index = new SubscriptionIndex();
   const apply = (events: ReturnType<typeof decide>) => {
+    // As the API publishes them: each event's resulting state, on the state topic.
     for (const event of events) {
-      const change = catalog.apply(event);
+      const state = evolve(catalog.get(event.subscriptionId), event);
+      const change = catalog.put(event.subscriptionId, state ?? null);
       if (change) index.update(change);
     }
   };

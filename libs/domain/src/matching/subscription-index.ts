@@ -3,51 +3,102 @@ import { expandEventFilters } from '../event-filters/event-filters.js';
 import type { CatalogChange } from '../subscriptions/catalog.js';
 import type { Subscription } from '../subscriptions/subscription.js';
 
+/** The subscriptions of one organisation and event type, by what they are scoped to. */
+interface Bucket {
+  unscoped: Map<string, Subscription>;
+  byDomain: Map<string, Map<string, Subscription>>;
+  byMailbox: Map<string, Map<string, Subscription>>;
+  size: number;
+}
+
 /**
  * Finds the subscriptions an event goes to: same organisation, active, listening to the
  * event's type, and, when scoped, covering its sender (or, for inbound mail, its
- * recipient). Indexed by organisation and concrete type, so the cost of a match grows
- * with the number of candidates, not with the number of subscriptions.
+ * recipient). Indexed by organisation, concrete type and scope (domain or mailbox), so a
+ * match looks only at subscriptions that match: its cost grows with the number of
+ * matches, not with the number of subscriptions.
  */
 export class SubscriptionIndex {
-  private readonly byOrgAndType = new Map<string, Map<EventType, Map<string, Subscription>>>();
+  private readonly byOrgAndType = new Map<string, Map<EventType, Bucket>>();
 
   /** Keeps the index in step with a catalog change. */
   update(change: CatalogChange): void {
     if (change.before) this.remove(change.before);
-    if (!change.after.deleted && change.after.status === 'active') this.add(change.after);
+    if (change.after && !change.after.deleted && change.after.status === 'active')
+      this.add(change.after);
   }
 
   match(event: Pick<IngestedEvent, 'organization_id' | 'type' | 'data'>): Subscription[] {
-    const candidates = this.byOrgAndType.get(event.organization_id)?.get(event.type);
-    if (!candidates) return [];
+    const bucket = this.byOrgAndType.get(event.organization_id)?.get(event.type);
+    if (!bucket) return [];
+    const out = [...bucket.unscoped.values()];
+    if (bucket.byDomain.size === 0 && bucket.byMailbox.size === 0) return out;
+    const scoped = new Map<string, Subscription>();
     const party = scopeParty(event);
-    const out: Subscription[] = [];
-    for (const subscription of candidates.values()) {
-      if (inScope(subscription, party)) out.push(subscription);
+    for (const mailbox of party.mailboxes) {
+      for (const [id, s] of bucket.byMailbox.get(mailbox) ?? []) scoped.set(id, s);
     }
-    return out;
+    for (const domain of party.domains) {
+      // A domain scope covers its subdomains: look up the domain and each parent.
+      for (let d: string | undefined = domain; d; d = parentDomain(d)) {
+        for (const [id, s] of bucket.byDomain.get(d) ?? []) scoped.set(id, s);
+      }
+    }
+    return scoped.size === 0 ? out : [...out, ...scoped.values()];
   }
 
   private add(subscription: Subscription): void {
     let byType = this.byOrgAndType.get(subscription.organizationId);
     if (!byType) this.byOrgAndType.set(subscription.organizationId, (byType = new Map()));
+    const { domains, mailboxes } = subscription.scope;
     for (const type of expandEventFilters(subscription.events)) {
       let bucket = byType.get(type);
-      if (!bucket) byType.set(type, (bucket = new Map()));
-      bucket.set(subscription.id, subscription);
+      if (!bucket) {
+        bucket = { unscoped: new Map(), byDomain: new Map(), byMailbox: new Map(), size: 0 };
+        byType.set(type, bucket);
+      }
+      bucket.size++;
+      if (domains.length === 0 && mailboxes.length === 0) {
+        bucket.unscoped.set(subscription.id, subscription);
+        continue;
+      }
+      for (const domain of domains) addTo(bucket.byDomain, domain, subscription);
+      for (const mailbox of mailboxes) addTo(bucket.byMailbox, mailbox, subscription);
     }
   }
 
   private remove(subscription: Subscription): void {
     const byType = this.byOrgAndType.get(subscription.organizationId);
     if (!byType) return;
-    for (const [type, bucket] of byType) {
-      bucket.delete(subscription.id);
-      if (bucket.size === 0) byType.delete(type);
+    for (const type of expandEventFilters(subscription.events)) {
+      const bucket = byType.get(type);
+      if (!bucket) continue;
+      bucket.unscoped.delete(subscription.id);
+      for (const domain of subscription.scope.domains)
+        removeFrom(bucket.byDomain, domain, subscription.id);
+      for (const mailbox of subscription.scope.mailboxes)
+        removeFrom(bucket.byMailbox, mailbox, subscription.id);
+      if (--bucket.size === 0) byType.delete(type);
     }
     if (byType.size === 0) this.byOrgAndType.delete(subscription.organizationId);
   }
+}
+
+function addTo(map: Map<string, Map<string, Subscription>>, key: string, s: Subscription): void {
+  let entries = map.get(key);
+  if (!entries) map.set(key, (entries = new Map()));
+  entries.set(s.id, s);
+}
+
+function removeFrom(map: Map<string, Map<string, Subscription>>, key: string, id: string): void {
+  const entries = map.get(key);
+  if (entries?.delete(id) && entries.size === 0) map.delete(key);
+}
+
+/** `mail.acme.example` -> `acme.example`; undefined for a single label. */
+function parentDomain(domain: string): string | undefined {
+  const dot = domain.indexOf('.');
+  return dot === -1 ? undefined : domain.slice(dot + 1);
 }
 
 interface Party {
@@ -68,15 +119,4 @@ function scopeParty(event: Pick<IngestedEvent, 'type' | 'data'>): Party {
 function bareAddress(text: string): string {
   const angle = /<([^>]+)>/.exec(text);
   return (angle?.[1] ?? text).trim().toLowerCase();
-}
-
-function inScope(subscription: Subscription, party: Party): boolean {
-  const { domains, mailboxes } = subscription.scope;
-  if (domains.length === 0 && mailboxes.length === 0) return true;
-  return (
-    party.mailboxes.some((m) => mailboxes.includes(m)) ||
-    party.domains.some(
-      (d) => domains.includes(d) || domains.some((scoped) => d.endsWith(`.${scoped}`)),
-    )
-  );
 }

@@ -2,7 +2,7 @@ import type {
   PayloadFormat,
   SubscriptionEvent,
   SubscriptionScope,
-  SubscriptionStatus,
+  SubscriptionState,
 } from '@hookpost/contracts';
 
 /**
@@ -11,25 +11,7 @@ import type {
  * appends what `decide` returns, and every view (API read model, matcher index,
  * deliverer endpoint table) folds the same events with the same `evolve`.
  */
-export interface Subscription {
-  id: string;
-  organizationId: string;
-  url: string;
-  events: string[];
-  scope: SubscriptionScope;
-  headers: Record<string, string>;
-  format: PayloadFormat;
-  description: string | null;
-  status: SubscriptionStatus;
-  /** Encrypted; the deliverer alone decrypts. */
-  secret: string;
-  /** The rotated-out secret, still signing until `expiresAt`. */
-  previousSecret: { secret: string; expiresAt: string } | null;
-  version: number;
-  createdAt: string;
-  updatedAt: string;
-  deleted: boolean;
-}
+export type Subscription = SubscriptionState;
 
 export class SubscriptionError extends Error {
   constructor(

@@ -1,4 +1,4 @@
-import {
+import kafkajs, {
   Kafka,
   logLevel,
   Partitioners,
@@ -256,6 +256,38 @@ export class KafkaProducer {
   }
 }
 
+/**
+ * A handler's own error (a database away, a send that failed) is not a KafkaJS error, and
+ * kafkajs would stop the consumer for good on it. Rethrown as retriable, the batch is
+ * retried with backoff and, if it keeps failing, the consumer restarts: nothing is
+ * committed past it either way.
+ */
+export function retriable(error: unknown): Error {
+  // Not a named ESM export: kafkajs builds its exports object by spreading, which Node's
+  // CommonJS export detection cannot see.
+  return new kafkajs.KafkaJSError(error instanceof Error ? error : String(error), {
+    retriable: true,
+  });
+}
+
+/**
+ * A consumer that crashed and will not restart leaves the service alive but deaf: exit
+ * instead (through the graceful shutdown), so that the orchestrator starts a fresh one.
+ */
+export function onConsumerCrash(
+  logger: Logger,
+  groupId: string,
+  payload: { error: Error; restart: boolean },
+): void {
+  if (payload.restart) {
+    logger.warn({ err: payload.error, groupId }, 'consumer failed; restarting it');
+    return;
+  }
+  logger.fatal({ err: payload.error, groupId }, 'consumer crashed and cannot restart; exiting');
+  process.exitCode = 1;
+  process.kill(process.pid, 'SIGTERM');
+}
+
 export interface BatchContext {
   /** Keeps the group membership alive during long work. */
   heartbeat(): Promise<void>;
@@ -320,7 +352,7 @@ export class BatchConsumer {
     });
     this.consumer.on(this.consumer.events.CRASH, (event) => {
       this.crashed = !event.payload.restart;
-      this.logger.error({ err: event.payload.error, groupId: options.groupId }, 'consumer crashed');
+      onConsumerCrash(this.logger, options.groupId, event.payload);
     });
     this.consumer.on(this.consumer.events.STOP, () => (this.joined = false));
   }
@@ -352,7 +384,9 @@ export class BatchConsumer {
       }) => {
         if (batch.messages.length === 0 || !isRunning() || isStale()) return;
         const messages = batch.messages.map((m) => toIncoming(batch.topic, batch.partition, m));
-        const partial = await handler(messages, { heartbeat, isRunning });
+        const partial = await handler(messages, { heartbeat, isRunning }).catch((error) => {
+          throw retriable(error);
+        });
         const handled = partial ? partial.handled : messages.length;
         if (handled > 0) resolveOffset(messages[handled - 1]!.offset);
         if (commit) await commitOffsetsIfNecessary();

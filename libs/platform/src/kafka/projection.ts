@@ -45,15 +45,21 @@ export class Projection<T> {
     return this.caughtUp.promise;
   }
 
-  start(apply: (value: T) => void): void {
+  /** `apply` gets each value in order with its key; a tombstone (null value) as null. */
+  start(apply: (value: T | null, key: string | null) => void): void {
     startInBackground(
       this.options.name,
       async () => {
         const started = Date.now();
         await this.view.start((messages) => {
           for (const message of messages) {
+            const key = message.key?.toString('utf8') ?? null;
+            if (message.value === null) {
+              apply(null, key);
+              continue;
+            }
             const decoded = decodeJson(this.options.schema, message.value);
-            if (decoded.ok) apply(decoded.value);
+            if (decoded.ok) apply(decoded.value, key);
             else
               this.logger.error(
                 { topic: message.topic, offset: message.offset, reason: decoded.detail },

@@ -1,6 +1,6 @@
 import type { Consumer, Kafka } from 'kafkajs';
 import type { Logger } from '../logging/logger.js';
-import { toIncoming, type IncomingMessage } from './kafka.js';
+import { onConsumerCrash, retriable, toIncoming, type IncomingMessage } from './kafka.js';
 import { OffsetWindow } from './offset-window.js';
 
 /**
@@ -68,7 +68,7 @@ export class WindowedConsumer {
     this.consumer.on(this.consumer.events.CRASH, (event) => {
       this.crashed = !event.payload.restart;
       this.partitions.clear();
-      this.logger.error({ err: event.payload.error, groupId: options.groupId }, 'consumer crashed');
+      onConsumerCrash(this.logger, options.groupId, event.payload);
     });
     this.consumer.on(this.consumer.events.STOP, () => (this.joined = false));
   }
@@ -102,7 +102,12 @@ export class WindowedConsumer {
         for (const raw of batch.messages) {
           if (this.stopping || !isRunning() || isStale()) return;
           const message = toIncoming(batch.topic, batch.partition, raw);
-          const outcome = dispatch(message);
+          let outcome: ReturnType<Dispatch>;
+          try {
+            outcome = dispatch(message);
+          } catch (error) {
+            throw retriable(error);
+          }
           if (!(outcome instanceof Promise)) {
             // Not due: stop here and fetch this message again when it is.
             const resume = pause();

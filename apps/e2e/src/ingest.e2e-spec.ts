@@ -1,0 +1,215 @@
+import { hostileMailEvents, RecordingReceiver } from '@hookpost/testing';
+import { Kafka, logLevel } from 'kafkajs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { http, kcatConsume, kcatProduceMany, startPipeline, type Pipeline } from './pipeline.js';
+
+/**
+ * event-ingest and matcher on the real broker: hostile input, dedupe across a restart,
+ * scope and wildcard matching, and subscription changes taking effect within a second.
+ */
+describe('ingest and matching', () => {
+  let pipeline: Pipeline;
+  let apiKey: string;
+  let organizationId: string;
+  const receiver = new RecordingReceiver();
+  const run = Date.now().toString(36);
+  const created: string[] = [];
+
+  beforeAll(async () => {
+    await receiver.start();
+    pipeline = await startPipeline();
+    const org = await http('POST', `${pipeline.apiUrl}/v1/organizations`, pipeline.adminToken, {
+      name: 'Ingest Co',
+      domains: [`ingest-${run}.example`, `other-${run}.example`],
+    });
+    expect(org.status, JSON.stringify(org.json)).toBe(201);
+    organizationId = org.json.id as string;
+    const key = await http(
+      'POST',
+      `${pipeline.apiUrl}/v1/organizations/${organizationId}/api-keys`,
+      pipeline.adminToken,
+    );
+    apiKey = key.json.key as string;
+  });
+
+  afterEach(async () => {
+    for (const id of created.splice(0)) {
+      await http('DELETE', `${pipeline.apiUrl}/v1/webhooks/${id}`, apiKey);
+    }
+  });
+
+  afterAll(async () => {
+    await pipeline?.stop();
+    await receiver.stop();
+  });
+
+  async function subscribe(path: string, extra: Record<string, unknown> = {}) {
+    const response = await http('POST', `${pipeline.apiUrl}/v1/webhooks`, apiKey, {
+      url: `${receiver.url}${path}`,
+      events: ['message.delivered'],
+      ...extra,
+    });
+    expect(response.status, JSON.stringify(response.json)).toBe(201);
+    created.push(response.json.id as string);
+    return response.json.id as string;
+  }
+
+  function event(name: string, overrides: Record<string, unknown> = {}, data = {}) {
+    const id = `evt_${run}_${name}`;
+    return {
+      key: id,
+      value: JSON.stringify({
+        id,
+        type: 'message.delivered',
+        organization_id: organizationId,
+        occurred_at: new Date().toISOString(),
+        data: {
+          message_id: id,
+          from: `news@ingest-${run}.example`,
+          to: 'ann@example.org',
+          ...data,
+        },
+        ...overrides,
+      }),
+    };
+  }
+
+  const idsAt = (path: string) =>
+    receiver.requests.filter((r) => r.path === path).map((r) => JSON.parse(r.body).id as string);
+
+  it('dead-letters every hostile message with a reason, and delivers the valid ones around them', async () => {
+    await subscribe('/corpus');
+    await sleep(1_000);
+    const corpus = hostileMailEvents({ organizationId, maxEventBytes: 262_144 });
+    expect(corpus.length).toBeGreaterThanOrEqual(50);
+    const kafka = new Kafka({
+      clientId: 'e2e-hostile',
+      brokers: pipeline.brokers.split(','),
+      logLevel: logLevel.NOTHING,
+    });
+    const producer = kafka.producer();
+    await producer.connect();
+    const valid = (i: number) => event(`corpus-valid-${i}`);
+    const messages = corpus.flatMap((bad, i) => [
+      { key: `hostile-${run}-${i}`, value: bad.value, headers: bad.headers },
+      ...(i % 10 === 0 ? [valid(i)] : []),
+    ]);
+    await producer.send({ topic: 'mail-events', messages });
+    await producer.disconnect();
+
+    const validCount = messages.length - corpus.length;
+    await receiver.waitFor((r) => r.path === '/corpus', validCount, 30_000);
+    const deadline = Date.now() + 30_000;
+    let reasons = new Map<string, string>();
+    while (Date.now() < deadline) {
+      reasons = new Map(
+        kcatConsume(pipeline.brokers, 'hookpost.mail-events.dlq.v1')
+          .filter((m) => m.key.startsWith(`hostile-${run}-`))
+          .map((m) => [m.key, m.headers['hookpost-reject-reason'] ?? '']),
+      );
+      if (reasons.size === corpus.length) break;
+      await sleep(500);
+    }
+    const missing = corpus.filter((_, i) => !reasons.has(`hostile-${run}-${i}`)).map((c) => c.name);
+    expect(missing).toEqual([]);
+    for (const reason of reasons.values()) {
+      expect(reason).toMatch(
+        /^(too_large|not_json|unknown_shape|unknown_type|missing_organization|unknown_organization|schema_violation)$/,
+      );
+    }
+    expect(idsAt('/corpus')).toHaveLength(validCount);
+    // Every service is still up.
+    for (const service of Object.values(pipeline.services)) {
+      expect(service.process.exitCode, service.name).toBeNull();
+    }
+  });
+
+  it('delivers a source event once, even when a copy arrives after an ingest restart', async () => {
+    await subscribe('/dedupe');
+    await sleep(1_000);
+    const original = event('dedupe-original');
+    // Two copies in one batch.
+    kcatProduceMany(pipeline.brokers, 'mail-events', [original, original]);
+    await receiver.waitFor((r) => r.path === '/dedupe', 1, 20_000);
+
+    await pipeline.restart('event-ingest', 'SIGKILL');
+    const sentinel = event('dedupe-sentinel');
+    kcatProduceMany(pipeline.brokers, 'mail-events', [original, sentinel]);
+    await receiver.waitFor((r) => r.path === '/dedupe', 2, 60_000);
+    await sleep(1_000);
+    expect(idsAt('/dedupe').sort()).toEqual(
+      [JSON.parse(original.value).id, JSON.parse(sentinel.value).id].sort(),
+    );
+  });
+
+  it('matches on wildcards and on the sender or recipient scope', async () => {
+    await subscribe('/wild', { events: ['message.*'] });
+    await subscribe('/domain', {
+      events: ['message.*'],
+      scope: { domains: [`ingest-${run}.example`] },
+    });
+    await subscribe('/mailbox', {
+      events: ['message.delivered', 'message.received'],
+      scope: { mailboxes: ['ann@example.org'] },
+    });
+    await sleep(1_000);
+    kcatProduceMany(pipeline.brokers, 'mail-events', [
+      event('scope-own-domain', { type: 'message.bounced' }),
+      event('scope-other-domain', {}, { from: `news@other-${run}.example` }),
+      event('scope-received', { type: 'message.received' }, { from: 'x@far.example' }),
+      event('scope-sentinel', {}, { from: 'Ann <ANN@example.org>' }),
+    ]);
+    await receiver.waitFor((r) => r.path === '/wild', 4, 20_000);
+    await receiver.waitFor((r) => r.path === '/mailbox', 2, 20_000);
+    await sleep(1_000);
+    const names = (path: string) =>
+      idsAt(path)
+        .map((id) => id.replace(`evt_${run}_scope-`, ''))
+        .sort();
+    expect(names('/wild')).toEqual(['other-domain', 'own-domain', 'received', 'sentinel']);
+    // Outbound events match on the sender's domain; inbound (received) on the recipient.
+    expect(names('/domain')).toEqual(['own-domain']);
+    expect(names('/mailbox')).toEqual(['received', 'sentinel']);
+  });
+
+  it('applies subscription changes within a second of the API call returning', async () => {
+    const id = await subscribe('/changes');
+    const other = await subscribe('/changes-witness');
+    await sleep(1_000);
+    const send = (name: string) => kcatProduceMany(pipeline.brokers, 'mail-events', [event(name)]);
+    // After each change: one second, then an event; the witness shows it went through.
+    const step = async (name: string) => {
+      await sleep(1_000);
+      send(name);
+      const witnessed = receiver.requests.filter((r) => r.path === '/changes-witness').length;
+      await receiver.waitFor((r) => r.path === '/changes-witness', witnessed + 1, 20_000);
+      await sleep(500);
+    };
+    const call = async (method: string, path: string, body?: unknown) => {
+      const response = await http(
+        method,
+        `${pipeline.apiUrl}/v1/webhooks/${id}${path}`,
+        apiKey,
+        body,
+      );
+      expect(response.status, JSON.stringify(response.json)).toBeLessThan(300);
+    };
+
+    await call('POST', '/pause');
+    await step('changes-paused');
+    await call('POST', '/resume');
+    await step('changes-resumed');
+    await call('PATCH', '', { events: ['message.bounced'] });
+    await step('changes-refiltered');
+    await call('PATCH', '', { events: ['message.delivered'] });
+    await step('changes-refiltered-back');
+    await call('DELETE', '');
+    created.splice(created.indexOf(id), 1);
+    await step('changes-deleted');
+
+    const names = idsAt('/changes').map((i) => i.replace(`evt_${run}_changes-`, ''));
+    expect(names).toEqual(['resumed', 'refiltered-back']);
+    expect(other).toBeTruthy();
+  });
+});

@@ -1,0 +1,127 @@
+import { CONFIG, LOGGER, Readiness, type Logger } from '@hookpost/platform';
+import {
+  Inject,
+  Injectable,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import pg from 'pg';
+import { Counter } from 'prom-client';
+import type { IngestConfig } from '../config.js';
+
+/** Where an event was read: its id and the Kafka position of the message that carried it. */
+export interface Sighting {
+  eventId: string;
+  topic: string;
+  partition: number;
+  offset: string;
+}
+
+const purged = new Counter({
+  name: 'hookpost_ingest_dedupe_purged_total',
+  help: 'Dedupe records removed after DEDUPE_WINDOW',
+});
+
+const PURGE_EVERY_MS = 10 * 60_000;
+const PURGE_CHUNK = 10_000;
+
+/**
+ * Drops repeated source events (SPEC section 2: the same event produced twice is delivered
+ * once). Event ids are derived from the source's own id, so a copy has the same id. The
+ * first sighting of each id is recorded in Postgres with its Kafka position; a later copy
+ * at another position is a duplicate, while the same position read again (a redelivery
+ * after a crash or rebalance, before its offset was committed) is processed again, so
+ * nothing is lost. Records older than DEDUPE_WINDOW are purged: copies further apart than
+ * that are delivered twice, with the same webhook-id.
+ */
+@Injectable()
+export class DedupeStore implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly pool: pg.Pool;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    @Inject(CONFIG) private readonly config: IngestConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+    readiness: Readiness,
+  ) {
+    this.pool = new pg.Pool({
+      connectionString: config.DATABASE_URL,
+      max: config.DATABASE_POOL_SIZE,
+      connectionTimeoutMillis: 5_000,
+    });
+    // An idle client's error (database restarted) must not crash the process.
+    this.pool.on('error', (error) => this.logger.warn({ err: error }, 'database connection lost'));
+    readiness.register('database', async () => {
+      await this.pool.query('SELECT 1');
+      return true;
+    });
+  }
+
+  onApplicationBootstrap(): void {
+    this.timer = setInterval(() => void this.purge(), PURGE_EVERY_MS).unref();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.timer);
+    await this.pool.end();
+  }
+
+  /** Records the batch's first sightings; returns the indexes of the copies to drop. */
+  async duplicates(sightings: Sighting[]): Promise<Set<number>> {
+    const drop = new Set<number>();
+    const first = new Map<string, number>();
+    sightings.forEach((s, index) => {
+      // Two copies in one batch: the later one is the duplicate.
+      if (first.has(s.eventId)) drop.add(index);
+      else first.set(s.eventId, index);
+    });
+    if (first.size === 0) return drop;
+    const unique = [...first.values()].map((index) => sightings[index]!);
+    const { rows } = await this.pool.query<{ event_id: string }>(
+      `WITH input AS (
+         SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[])
+           AS t(event_id, source_topic, source_partition, source_offset)
+       ), inserted AS (
+         INSERT INTO ingested_events (event_id, source_topic, source_partition, source_offset)
+         SELECT * FROM input
+         ON CONFLICT (event_id) DO NOTHING
+         RETURNING event_id
+       )
+       SELECT i.event_id FROM input i
+       WHERE NOT EXISTS (SELECT 1 FROM inserted n WHERE n.event_id = i.event_id)
+         AND NOT EXISTS (
+           SELECT 1 FROM ingested_events e
+           WHERE e.event_id = i.event_id AND e.source_topic = i.source_topic
+             AND e.source_partition = i.source_partition AND e.source_offset = i.source_offset)`,
+      [
+        unique.map((s) => s.eventId),
+        unique.map((s) => s.topic),
+        unique.map((s) => s.partition),
+        unique.map((s) => s.offset),
+      ],
+    );
+    for (const { event_id } of rows) drop.add(first.get(event_id)!);
+    return drop;
+  }
+
+  /** Removes records older than the window, a chunk at a time (no long lock). */
+  async purge(): Promise<number> {
+    let total = 0;
+    try {
+      for (;;) {
+        const { rowCount } = await this.pool.query(
+          `DELETE FROM ingested_events WHERE event_id IN (
+             SELECT event_id FROM ingested_events
+             WHERE first_seen_at < now() - make_interval(secs => $1) LIMIT $2)`,
+          [this.config.DEDUPE_WINDOW / 1000, PURGE_CHUNK],
+        );
+        total += rowCount ?? 0;
+        if ((rowCount ?? 0) < PURGE_CHUNK) break;
+      }
+      purged.inc(total);
+    } catch (error) {
+      this.logger.warn({ err: error }, 'dedupe purge failed; will retry');
+    }
+    return total;
+  }
+}
