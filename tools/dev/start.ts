@@ -86,11 +86,15 @@ async function main(): Promise<void> {
     step('migrate', process.execPath, ['apps/subscription-api/dist/migrate.js'], env);
     for (const service of SERVICES) {
       const log = createWriteStream(`${logDir}/${service.name}.log`, { flags: 'a' });
-      const child = spawnChild(process.execPath, [`apps/${service.name}/dist/main.js`], {
-        cwd: ROOT,
-        env: { ...env, PORT: String(service.port) },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const child = spawnChild(
+        process.execPath,
+        ['--max-semi-space-size=8', `apps/${service.name}/dist/main.js`],
+        {
+          cwd: ROOT,
+          env: { ...env, PORT: String(service.port) },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       child.stdout?.pipe(log);
       child.stderr?.pipe(log);
       child.once('exit', (code) => {

@@ -7,6 +7,8 @@ import type { ApiConfig } from './config.js';
 import { DatabaseModule } from './database/database.module.js';
 import { AttemptsConsumer } from './deliveries/attempts.consumer.js';
 import { DeliveryLog } from './deliveries/delivery-log.js';
+import { DeliveryLogRetention } from './deliveries/retention.js';
+import { EventTypesController } from './event-types/event-types.controller.js';
 import { OutboxRelay } from './event-store/outbox.js';
 import { SubscriptionStore } from './event-store/subscription-store.js';
 import { ErrorFilter } from './http/error.filter.js';
@@ -30,7 +32,7 @@ export class AppModule {
         ]),
         DatabaseModule,
       ],
-      controllers: [OrganizationsController, WebhooksController],
+      controllers: [OrganizationsController, WebhooksController, EventTypesController],
       providers: [
         { provide: APP_FILTER, useClass: ErrorFilter },
         ...securityProviders,
@@ -42,6 +44,7 @@ export class AppModule {
         WebhooksService,
         DeliveryLog,
         AttemptsConsumer,
+        DeliveryLogRetention,
       ],
     };
   }

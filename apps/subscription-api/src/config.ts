@@ -12,6 +12,8 @@ export const configSchema = z
     SECRET_ENCRYPTION_KEY: z.string().optional(),
     SECRET_ROTATION_OVERLAP: envVar.duration('24h'),
     AUTO_PAUSE_AFTER_FAILURES: envVar.int(10, 1, 1_000_000),
+    /** How long delivery attempts stay in the log (logs, retry, replay). */
+    DELIVERY_LOG_RETENTION: envVar.duration('30d'),
     ALLOW_HTTP_ENDPOINTS: envVar.bool(false),
     ENDPOINT_ALLOWED_NETWORKS: z.string().default(''),
   })

@@ -36,11 +36,16 @@ export async function startService(
   mkdirSync(options.logDir, { recursive: true });
   const logFile = `${options.logDir}/${name}.log`;
   const log = createWriteStream(logFile, { flags: 'a' });
-  const child = spawn(process.execPath, [`${REPO_ROOT}apps/${name}/dist/main.js`], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, ...env, PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    // As the image runs them (see Dockerfile).
+    ['--max-semi-space-size=8', `${REPO_ROOT}apps/${name}/dist/main.js`],
+    {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env, PORT: String(port) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   child.stdout.pipe(log);
   child.stderr.pipe(log);
   // A test run that ends abruptly must not leave services behind.

@@ -1,5 +1,10 @@
 import { subscriptionStateSchema, TOPICS, type SubscriptionState } from '@hookpost/contracts';
-import { SubscriptionCatalog, SubscriptionIndex, type Subscription } from '@hookpost/domain';
+import {
+  matchable,
+  SubscriptionCatalog,
+  SubscriptionIndex,
+  type Matchable,
+} from '@hookpost/domain';
 import { KAFKA, LOGGER, Projection, Readiness, type Logger } from '@hookpost/platform';
 import {
   Inject,
@@ -22,7 +27,7 @@ const indexed = new Gauge({
  */
 @Injectable()
 export class SubscriptionIndexService implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private readonly catalog = new SubscriptionCatalog();
+  private readonly catalog = new SubscriptionCatalog<Matchable>();
   private readonly index = new SubscriptionIndex();
   private readonly projection: Projection<SubscriptionState>;
 
@@ -48,7 +53,9 @@ export class SubscriptionIndexService implements OnApplicationBootstrap, BeforeA
   onApplicationBootstrap(): void {
     this.projection.start((state, key) => {
       if (key === null) return;
-      const change = this.catalog.put(key, state);
+      // Only what matching needs is kept: with 100,000 subscriptions, secrets, URLs and
+      // headers would more than double the index's memory.
+      const change = this.catalog.put(key, state && matchable(state));
       if (change) this.index.update(change);
       indexed.set(this.catalog.size);
     });
@@ -58,7 +65,7 @@ export class SubscriptionIndexService implements OnApplicationBootstrap, BeforeA
     await this.projection.stop();
   }
 
-  match(event: Parameters<SubscriptionIndex['match']>[0]): Subscription[] {
+  match(event: Parameters<SubscriptionIndex['match']>[0]): Matchable[] {
     return this.index.match(event);
   }
 }

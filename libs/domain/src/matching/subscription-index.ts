@@ -3,11 +3,23 @@ import { expandEventFilters } from '../event-filters/event-filters.js';
 import type { CatalogChange } from '../subscriptions/catalog.js';
 import type { Subscription } from '../subscriptions/subscription.js';
 
+/** What matching needs of a subscription; the matcher keeps only this much of each. */
+export type Matchable = Pick<
+  Subscription,
+  'id' | 'organizationId' | 'events' | 'scope' | 'status' | 'deleted' | 'version'
+>;
+
+/** The part of a subscription's state that matching uses. */
+export function matchable(state: Subscription): Matchable {
+  const { id, organizationId, events, scope, status, deleted, version } = state;
+  return { id, organizationId, events, scope, status, deleted, version };
+}
+
 /** The subscriptions of one organisation and event type, by what they are scoped to. */
 interface Bucket {
-  unscoped: Map<string, Subscription>;
-  byDomain: Map<string, Map<string, Subscription>>;
-  byMailbox: Map<string, Map<string, Subscription>>;
+  unscoped: Map<string, Matchable>;
+  byDomain: Map<string, Map<string, Matchable>>;
+  byMailbox: Map<string, Map<string, Matchable>>;
   size: number;
 }
 
@@ -22,18 +34,18 @@ export class SubscriptionIndex {
   private readonly byOrgAndType = new Map<string, Map<EventType, Bucket>>();
 
   /** Keeps the index in step with a catalog change. */
-  update(change: CatalogChange): void {
+  update(change: CatalogChange<Matchable>): void {
     if (change.before) this.remove(change.before);
     if (change.after && !change.after.deleted && change.after.status === 'active')
       this.add(change.after);
   }
 
-  match(event: Pick<IngestedEvent, 'organization_id' | 'type' | 'data'>): Subscription[] {
+  match(event: Pick<IngestedEvent, 'organization_id' | 'type' | 'data'>): Matchable[] {
     const bucket = this.byOrgAndType.get(event.organization_id)?.get(event.type);
     if (!bucket) return [];
     const out = [...bucket.unscoped.values()];
     if (bucket.byDomain.size === 0 && bucket.byMailbox.size === 0) return out;
-    const scoped = new Map<string, Subscription>();
+    const scoped = new Map<string, Matchable>();
     const party = scopeParty(event);
     for (const mailbox of party.mailboxes) {
       for (const [id, s] of bucket.byMailbox.get(mailbox) ?? []) scoped.set(id, s);
@@ -47,7 +59,7 @@ export class SubscriptionIndex {
     return scoped.size === 0 ? out : [...out, ...scoped.values()];
   }
 
-  private add(subscription: Subscription): void {
+  private add(subscription: Matchable): void {
     let byType = this.byOrgAndType.get(subscription.organizationId);
     if (!byType) this.byOrgAndType.set(subscription.organizationId, (byType = new Map()));
     const { domains, mailboxes } = subscription.scope;
@@ -67,7 +79,7 @@ export class SubscriptionIndex {
     }
   }
 
-  private remove(subscription: Subscription): void {
+  private remove(subscription: Matchable): void {
     const byType = this.byOrgAndType.get(subscription.organizationId);
     if (!byType) return;
     for (const type of expandEventFilters(subscription.events)) {
@@ -84,13 +96,13 @@ export class SubscriptionIndex {
   }
 }
 
-function addTo(map: Map<string, Map<string, Subscription>>, key: string, s: Subscription): void {
+function addTo(map: Map<string, Map<string, Matchable>>, key: string, s: Matchable): void {
   let entries = map.get(key);
   if (!entries) map.set(key, (entries = new Map()));
   entries.set(s.id, s);
 }
 
-function removeFrom(map: Map<string, Map<string, Subscription>>, key: string, id: string): void {
+function removeFrom(map: Map<string, Map<string, Matchable>>, key: string, id: string): void {
   const entries = map.get(key);
   if (entries?.delete(id) && entries.size === 0) map.delete(key);
 }

@@ -1,10 +1,9 @@
-import type { SubscriptionState } from '@hookpost/contracts';
 import type { Subscription } from './subscription.js';
 
-export interface CatalogChange {
-  before: Subscription | undefined;
+export interface CatalogChange<T = Subscription> {
+  before: T | undefined;
   /** Undefined when the subscription was removed (a tombstone). */
-  after: Subscription | undefined;
+  after: T | undefined;
 }
 
 /**
@@ -13,12 +12,13 @@ export interface CatalogChange {
  * ignored, so repeats and replays are harmless. A deleted subscription stays, marked
  * `deleted`, so that jobs still on their way for it are dropped at once rather than
  * waited on as if its creation were still to come; a tombstone (null) removes it.
+ * Views that need less than the whole state (the matcher) keep a slimmer `T`.
  */
-export class SubscriptionCatalog {
-  private readonly subscriptions = new Map<string, Subscription>();
+export class SubscriptionCatalog<T extends { version: number } = Subscription> {
+  private readonly subscriptions = new Map<string, T>();
 
   /** Takes the latest state of subscription `id`; returns what changed, if anything. */
-  put(id: string, state: SubscriptionState | null): CatalogChange | undefined {
+  put(id: string, state: T | null): CatalogChange<T> | undefined {
     const before = this.subscriptions.get(id);
     if (state === null) {
       if (!before) return undefined;
@@ -30,7 +30,7 @@ export class SubscriptionCatalog {
     return { before, after: state };
   }
 
-  get(id: string): Subscription | undefined {
+  get(id: string): T | undefined {
     return this.subscriptions.get(id);
   }
 

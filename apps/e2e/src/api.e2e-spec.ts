@@ -1,0 +1,106 @@
+import pg from 'pg';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { http, requireEnv, startPipeline, type Pipeline } from './pipeline.js';
+
+/** subscription-api routes beyond the webhooks themselves. */
+describe('subscription-api', () => {
+  let pipeline: Pipeline;
+  let apiKey: string;
+  const db = new pg.Client({ connectionString: requireEnv('DATABASE_URL') });
+
+  beforeAll(async () => {
+    pipeline = await startPipeline({ DELIVERY_LOG_RETENTION: '4s' });
+    await db.connect();
+    const org = await http('POST', `${pipeline.apiUrl}/v1/organizations`, pipeline.adminToken, {
+      name: 'Catalogue Co',
+    });
+    const key = await http(
+      'POST',
+      `${pipeline.apiUrl}/v1/organizations/${org.json.id}/api-keys`,
+      pipeline.adminToken,
+    );
+    apiKey = key.json.key as string;
+  });
+
+  afterAll(async () => {
+    await db.end();
+    await pipeline?.stop();
+  });
+
+  it('serves the event catalogue with a JSON Schema per type, page by page', async () => {
+    const all = await http('GET', `${pipeline.apiUrl}/v1/event-types?limit=100`, apiKey);
+    expect(all.status).toBe(200);
+    const types = all.json.data as Array<{
+      name: string;
+      description: string;
+      aliases: string[];
+      schema: { type?: string; properties?: Record<string, unknown> };
+    }>;
+    expect(types.map((t) => t.name)).toEqual(
+      expect.arrayContaining(['message.delivered', 'message.bounced', 'message.received']),
+    );
+    expect(all.json.next_cursor).toBeNull();
+    for (const type of types) {
+      expect(type.description.length, type.name).toBeGreaterThan(0);
+      expect(type.schema.type, type.name).toBe('object');
+    }
+    const delivered = types.find((t) => t.name === 'message.delivered')!;
+    expect(delivered.aliases).toEqual(
+      expect.arrayContaining(['api_mail_log_delivered', 'MessageSent']),
+    );
+    // The schema of the webhook body: the envelope, and `data` with its canonical fields.
+    const properties = delivered.schema.properties as Record<
+      string,
+      { properties?: Record<string, unknown> }
+    >;
+    expect(Object.keys(properties)).toEqual(['id', 'type', 'timestamp', 'data']);
+    expect(Object.keys(properties.data?.properties ?? {})).toEqual(
+      expect.arrayContaining(['message_id', 'from', 'to']),
+    );
+
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await http(
+        'GET',
+        `${pipeline.apiUrl}/v1/event-types?limit=4${cursor ? `&cursor=${cursor}` : ''}`,
+        apiKey,
+      );
+      expect(page.status).toBe(200);
+      seen.push(...(page.json.data as Array<{ name: string }>).map((t) => t.name));
+      cursor = page.json.next_cursor as string | null;
+    } while (cursor);
+    expect(seen).toEqual(types.map((t) => t.name));
+
+    const bad = await http('GET', `${pipeline.apiUrl}/v1/event-types?cursor=nope`, apiKey);
+    expect(bad.status).toBe(422);
+    expect(JSON.stringify(bad.json)).toContain('cursor');
+    const anonymous = await http('GET', `${pipeline.apiUrl}/v1/event-types`, 'not-a-key');
+    expect(anonymous.status).toBe(401);
+  });
+
+  it('purges delivery attempts older than DELIVERY_LOG_RETENTION', async () => {
+    const insert = (id: string, age: string) =>
+      db.query(
+        `INSERT INTO delivery_attempts (attempt_id, delivery_id, subscription_id, organization_id,
+           event_id, event_type, attempt, outcome, http_status, duration_ms, error, next_retry_at, attempted_at)
+         VALUES ($1, 'del_x', 'wh_x', 'org_x', 'evt_x', 'message.delivered', 1, 'succeeded', 200, 5,
+           NULL, NULL, now() - $2::interval)`,
+        [id, age],
+      );
+    const run = Date.now().toString(36);
+    await insert(`att_old_${run}`, '1 hour');
+    await insert(`att_new_${run}`, '0 seconds');
+    const left = async () =>
+      (
+        await db.query<{ attempt_id: string }>(
+          'SELECT attempt_id FROM delivery_attempts WHERE attempt_id = ANY($1)',
+          [[`att_old_${run}`, `att_new_${run}`]],
+        )
+      ).rows.map((r) => r.attempt_id);
+    const deadline = Date.now() + 10_000;
+    while ((await left()).includes(`att_old_${run}`) && Date.now() < deadline) await sleep(200);
+    expect(await left()).toEqual([`att_new_${run}`]);
+  });
+});

@@ -1,0 +1,68 @@
+import { CONFIG, LOGGER, type Logger } from '@hookpost/platform';
+import {
+  Inject,
+  Injectable,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
+import { Counter } from 'prom-client';
+import { DataSource } from 'typeorm';
+import type { ApiConfig } from '../config.js';
+
+const purged = new Counter({
+  name: 'hookpost_delivery_log_purged_total',
+  help: 'Delivery attempts removed from the log after DELIVERY_LOG_RETENTION',
+});
+
+const CHUNK = 5_000;
+
+/**
+ * Removes delivery attempts older than DELIVERY_LOG_RETENTION, on a timer, a chunk at a
+ * time so that no long lock holds up the attempts consumer. Runs in every replica;
+ * concurrent purges only share the work.
+ */
+@Injectable()
+export class DeliveryLogRetention implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly dataSource: DataSource,
+    @Inject(CONFIG) private readonly config: ApiConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    // Often enough that nothing outlives the retention by more than half of it (10 min at most).
+    const every = Math.min(10 * 60_000, Math.max(1_000, this.config.DELIVERY_LOG_RETENTION / 2));
+    this.timer = setInterval(() => {
+      this.running = this.purge();
+    }, every).unref();
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  async purge(): Promise<number> {
+    let total = 0;
+    try {
+      for (;;) {
+        const [, count] = (await this.dataSource.query(
+          `DELETE FROM delivery_attempts WHERE attempt_id IN (
+             SELECT attempt_id FROM delivery_attempts
+             WHERE attempted_at < now() - make_interval(secs => $1) LIMIT $2)`,
+          [this.config.DELIVERY_LOG_RETENTION / 1000, CHUNK],
+        )) as [unknown, number];
+        total += count;
+        if (count < CHUNK) break;
+      }
+      purged.inc(total);
+      if (total > 0) this.logger.info({ purged: total }, 'delivery log purged');
+    } catch (error) {
+      this.logger.warn({ err: error }, 'delivery log purge failed; will retry');
+    }
+    return total;
+  }
+}

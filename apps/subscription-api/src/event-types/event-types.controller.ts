@@ -1,0 +1,43 @@
+import {
+  EVENT_DESCRIPTIONS,
+  EVENT_TYPE_ALIASES,
+  EVENT_TYPES,
+  payloadJsonSchema,
+  type EventType,
+} from '@hookpost/contracts';
+import { Controller, Get, Query, UseGuards } from '@nestjs/common';
+import { z } from 'zod';
+import { ApiKeyGuard } from '../auth/guards.js';
+import { ZodPipe } from '../http/zod.pipe.js';
+
+const listQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(50),
+  cursor: z.enum(EVENT_TYPES, { message: 'must be a next_cursor from a previous page' }).optional(),
+});
+
+/** The names each canonical type is also known by in the source formats (seeds). */
+const aliasesOf = new Map<EventType, string[]>();
+for (const [alias, type] of Object.entries(EVENT_TYPE_ALIASES)) {
+  aliasesOf.set(type, [...(aliasesOf.get(type) ?? []), alias]);
+}
+
+/** The event catalogue: every type a subscription can ask for, with its payload's JSON Schema. */
+@Controller('v1/event-types')
+@UseGuards(ApiKeyGuard)
+export class EventTypesController {
+  @Get()
+  list(@Query(new ZodPipe(listQuery)) query: z.infer<typeof listQuery>) {
+    const start = query.cursor ? EVENT_TYPES.indexOf(query.cursor) + 1 : 0;
+    const page = EVENT_TYPES.slice(start, start + query.limit);
+    const last = page[page.length - 1];
+    return {
+      data: page.map((name) => ({
+        name,
+        description: EVENT_DESCRIPTIONS[name],
+        aliases: aliasesOf.get(name) ?? [],
+        schema: payloadJsonSchema(name),
+      })),
+      next_cursor: last && start + page.length < EVENT_TYPES.length ? last : null,
+    };
+  }
+}
