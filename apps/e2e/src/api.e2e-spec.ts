@@ -1,3 +1,5 @@
+import { REPO_ROOT } from '@hookpost/testing';
+import { spawnSync } from 'node:child_process';
 import pg from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -78,6 +80,59 @@ describe('subscription-api', () => {
     expect(JSON.stringify(bad.json)).toContain('cursor');
     const anonymous = await http('GET', `${pipeline.apiUrl}/v1/event-types`, 'not-a-key');
     expect(anonymous.status).toBe(401);
+  });
+
+  it('rebuilds the read model from the event store, equal to the live one', async () => {
+    const org = await http('POST', `${pipeline.apiUrl}/v1/organizations`, pipeline.adminToken, {
+      name: 'Rebuild Co',
+    });
+    const organizationId = org.json.id as string;
+    const key = await http(
+      'POST',
+      `${pipeline.apiUrl}/v1/organizations/${organizationId}/api-keys`,
+      pipeline.adminToken,
+    );
+    const orgKey = key.json.key as string;
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const created = await http('POST', `${pipeline.apiUrl}/v1/webhooks`, orgKey, {
+        url: `http://127.0.0.1:9/rebuild/${i}`,
+        events: ['message.delivered'],
+      });
+      expect(created.status, JSON.stringify(created.json)).toBe(201);
+      ids.push(created.json.id as string);
+    }
+    const url = (id: string, path = '') => `${pipeline.apiUrl}/v1/webhooks/${id}${path}`;
+    await http('PATCH', url(ids[0]!), orgKey, { events: ['message.*'], description: 'changed' });
+    await http('POST', url(ids[1]!, '/pause'), orgKey);
+    await http('POST', url(ids[2]!, '/rotate-secret'), orgKey, {});
+    await http('DELETE', url(ids[3]!), orgKey);
+
+    const snapshot = async () =>
+      (
+        await db.query(
+          `SELECT id, state, status, version, deleted, created_at, updated_at FROM subscriptions
+           WHERE organization_id = $1 ORDER BY id`,
+          [organizationId],
+        )
+      ).rows;
+    const live = await snapshot();
+    expect(live).toHaveLength(4);
+    // Damage the read model: a lost row and a wrong one.
+    await db.query('DELETE FROM subscriptions WHERE id = $1', [ids[0]]);
+    await db.query(`UPDATE subscriptions SET status = 'active', version = 1 WHERE id = $1`, [
+      ids[1],
+    ]);
+    expect(await snapshot()).not.toEqual(live);
+
+    const rebuild = spawnSync(
+      process.execPath,
+      [`${REPO_ROOT}apps/subscription-api/dist/rebuild-projections.js`],
+      { env: { ...process.env, DATABASE_URL: requireEnv('DATABASE_URL') }, encoding: 'utf8' },
+    );
+    expect(rebuild.status, rebuild.stderr + rebuild.stdout).toBe(0);
+    expect(rebuild.stdout).toContain('subscription read model rebuilt');
+    expect(await snapshot()).toEqual(live);
   });
 
   it('purges delivery attempts older than DELIVERY_LOG_RETENTION', async () => {

@@ -10,6 +10,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { ApiError } from '../http/api-error.js';
 import { enqueue, OutboxRelay } from './outbox.js';
+import { projectSubscription } from './read-model.js';
 
 const UNIQUE_VIOLATION = '23505';
 /** How long an API call waits for its change to reach Kafka before answering anyway. */
@@ -70,7 +71,7 @@ export class SubscriptionStore {
         if (events.length === 0) return { state: state!, appended: false };
         await this.append(manager, events);
         const next = events.reduce<Subscription | undefined>(evolve, state)!;
-        await this.project(manager, next);
+        await projectSubscription(manager, next);
         // The views (matcher, deliverer) load the compacted state topic, not the history.
         await enqueue(manager, [{ topic: TOPICS.subscriptionState, key: next.id, value: next }]);
         return { state: next, appended: true };
@@ -111,25 +112,6 @@ export class SubscriptionStore {
         key: event.subscriptionId,
         value: event,
       })),
-    );
-  }
-
-  /** The read model: the current state per subscription, for queries. */
-  async project(manager: EntityManager, state: Subscription): Promise<void> {
-    await manager.query(
-      `INSERT INTO subscriptions (id, organization_id, state, status, version, deleted, created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-       ON CONFLICT (id) DO UPDATE SET state = $3, status = $4, version = $5, deleted = $6, updated_at = $8`,
-      [
-        state.id,
-        state.organizationId,
-        JSON.stringify(state),
-        state.status,
-        state.version,
-        state.deleted,
-        state.createdAt,
-        state.updatedAt,
-      ],
     );
   }
 }
