@@ -181,8 +181,9 @@ describe('ingest and matching', () => {
     // After each change: one second, then an event; the witness shows it went through.
     const step = async (name: string) => {
       await sleep(1_000);
-      send(name);
+      // Counted before sending: the delivery can arrive before kcat has even exited.
       const witnessed = receiver.requests.filter((r) => r.path === '/changes-witness').length;
+      send(name);
       await receiver.waitFor((r) => r.path === '/changes-witness', witnessed + 1, 20_000);
       await sleep(500);
     };
