@@ -3,7 +3,8 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
-import { format } from 'prettier';
+import { format, resolveConfig } from 'prettier';
+import { parse, stringify } from 'yaml';
 
 /**
  * Helm for the deployment tools, with nothing installed by hand: there is no Debian
@@ -14,6 +15,7 @@ import { format } from 'prettier';
 export const ROOT = new URL('../../', import.meta.url).pathname;
 export const CHART = `${ROOT}k8s/chart/hookpost`;
 export const MANIFESTS = `${ROOT}k8s/manifests/hookpost.yaml`;
+export const ALERTS = `${ROOT}deploy/observability/alerts.yaml`;
 /** The release name and namespace the committed plain manifests are rendered with. */
 export const RENDER_RELEASE = 'hookpost';
 export const RENDER_NAMESPACE = 'hookpost';
@@ -107,18 +109,28 @@ export function helm(args: string[]): HelmResult {
   return { status: result.status ?? 1, stdout: result.stdout, stderr: result.stderr };
 }
 
-/** `helm template` of the chart; throws with helm's message when a template fails. */
-export function template(valuesFiles: string[] = [], namespace = RENDER_NAMESPACE): string {
+/** `helm template` of a chart; throws with helm's message when a template fails. */
+export function template(
+  valuesFiles: string[] = [],
+  extraArgs: string[] = [],
+  chart = CHART,
+): string {
   const result = helm([
     'template',
     RENDER_RELEASE,
-    CHART,
+    chart,
     '--namespace',
-    namespace,
+    RENDER_NAMESPACE,
     ...valuesFiles.flatMap((file) => ['--values', file]),
+    ...extraArgs,
   ]);
   if (result.status !== 0) throw new Error(result.stderr.trim() || 'helm template failed');
   return result.stdout;
+}
+
+/** Formats text as `prettier --write` would format the file at that path (project config included). */
+async function formatLike(path: string, text: string): Promise<string> {
+  return format(text, { ...(await resolveConfig(path)), filepath: path });
 }
 
 /**
@@ -132,5 +144,26 @@ export async function renderManifests(): Promise<string> {
     '# Do not edit by hand; change the chart and render again (npm test fails on drift).',
     '',
   ].join('\n');
-  return format(header + template(), { filepath: MANIFESTS });
+  return formatLike(MANIFESTS, header + template());
+}
+
+/**
+ * The alerts as a plain Prometheus rule file: the chart's PrometheusRule (default values)
+ * without its Kubernetes wrapping, for Prometheus servers not run by the Prometheus Operator.
+ */
+export async function renderAlerts(): Promise<string> {
+  const rendered = template(
+    [],
+    ['--set', 'prometheusRule.enabled=true', '--show-only', 'templates/prometheusrule.yaml'],
+  );
+  const rule = parse(rendered) as { spec: { groups: unknown[] } };
+  const header = [
+    '# Hookpost alerts as a Prometheus rule file (rule_files: in prometheus.yml).',
+    '# Generated from k8s/chart/hookpost/templates/prometheusrule.yaml by `npm run deploy:render`;',
+    '# with the Prometheus Operator, set prometheusRule.enabled in the chart instead.',
+    '# The job names assume the release name hookpost: adjust `job=` if you scrape under others.',
+    '# Runbooks: docs/operations.md.',
+    '',
+  ].join('\n');
+  return formatLike(ALERTS, header + stringify({ groups: rule.spec.groups }, { lineWidth: 0 }));
 }

@@ -15,7 +15,7 @@ export class AppModule {
         { topic: TOPICS.mailEvents },
         { topic: TOPICS.canonicalEvents },
         { topic: TOPICS.mailEventsDeadLetter },
-        { topic: TOPICS.organizationEvents },
+        { topic: TOPICS.organizationEvents, config: { 'cleanup.policy': 'compact' } },
       ]),
       providers: [DedupeStore, OrganizationDirectoryService, IngestConsumer],
     };

@@ -27,7 +27,7 @@ export class AppModule {
         ...serviceModules('subscription-api', config, logger, [
           { topic: TOPICS.subscriptionEvents },
           { topic: TOPICS.subscriptionState, config: { 'cleanup.policy': 'compact' } },
-          { topic: TOPICS.organizationEvents },
+          { topic: TOPICS.organizationEvents, config: { 'cleanup.policy': 'compact' } },
           { topic: TOPICS.deliveryAttempts },
         ]),
         DatabaseModule,
