@@ -81,6 +81,25 @@ describe('subscription index', () => {
     expect(index.match(event('message.delivered'))).toEqual([]);
   });
 
+  it('keeps the others matching while one is paused, resumed or deleted', () => {
+    const { index, create, change } = setup();
+    create('wh_other');
+    create('wh_scoped_other', { scope: { domains: ['a.example'], mailboxes: [] } });
+    create('wh_1');
+    create('wh_2', { scope: { domains: ['a.example'], mailboxes: [] } });
+    const sent = event('message.delivered', { from: 'x@a.example' });
+    change('wh_1', { type: 'pause' });
+    change('wh_2', { type: 'pause' });
+    expect(ids(index.match(sent))).toEqual(['wh_other', 'wh_scoped_other']);
+    change('wh_1', { type: 'resume' });
+    change('wh_2', { type: 'resume' });
+    expect(ids(index.match(sent))).toEqual(['wh_1', 'wh_2', 'wh_other', 'wh_scoped_other']);
+    change('wh_1', { type: 'pause' });
+    change('wh_1', { type: 'delete' });
+    change('wh_2', { type: 'delete' });
+    expect(ids(index.match(sent))).toEqual(['wh_other', 'wh_scoped_other']);
+  });
+
   it('follows a change of event filter', () => {
     const { index, create, change } = setup();
     create('wh_1');

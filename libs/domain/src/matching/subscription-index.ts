@@ -85,12 +85,13 @@ export class SubscriptionIndex {
     for (const type of expandEventFilters(subscription.events)) {
       const bucket = byType.get(type);
       if (!bucket) continue;
-      bucket.unscoped.delete(subscription.id);
+      // A subscription that was not active was never added: it must not count down.
+      let removed = bucket.unscoped.delete(subscription.id);
       for (const domain of subscription.scope.domains)
-        removeFrom(bucket.byDomain, domain, subscription.id);
+        removed = removeFrom(bucket.byDomain, domain, subscription.id) || removed;
       for (const mailbox of subscription.scope.mailboxes)
-        removeFrom(bucket.byMailbox, mailbox, subscription.id);
-      if (--bucket.size === 0) byType.delete(type);
+        removed = removeFrom(bucket.byMailbox, mailbox, subscription.id) || removed;
+      if (removed && --bucket.size === 0) byType.delete(type);
     }
     if (byType.size === 0) this.byOrgAndType.delete(subscription.organizationId);
   }
@@ -102,9 +103,11 @@ function addTo(map: Map<string, Map<string, Matchable>>, key: string, s: Matchab
   entries.set(s.id, s);
 }
 
-function removeFrom(map: Map<string, Map<string, Matchable>>, key: string, id: string): void {
+function removeFrom(map: Map<string, Map<string, Matchable>>, key: string, id: string): boolean {
   const entries = map.get(key);
-  if (entries?.delete(id) && entries.size === 0) map.delete(key);
+  if (!entries?.delete(id)) return false;
+  if (entries.size === 0) map.delete(key);
+  return true;
 }
 
 /** `mail.acme.example` -> `acme.example`; undefined for a single label. */
