@@ -1,10 +1,10 @@
 import { RecordingReceiver, type ReceivedRequest } from '@hookpost/testing';
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { http, kcatProduceMany, startPipeline, type Pipeline } from './pipeline.js';
+import { http, kcatProduce, kcatProduceMany, startPipeline, type Pipeline } from './pipeline.js';
 
 /**
  * The deliverer as receivers see it: payload formats and headers, signatures through a
@@ -15,6 +15,8 @@ describe('delivery', () => {
   let apiKey: string;
   let organizationId: string;
   const receiver = new RecordingReceiver();
+  /** Stands in for an OpenTelemetry collector (OTLP/HTTP, JSON). */
+  const collector = new RecordingReceiver();
   const run = Date.now().toString(36);
 
   beforeAll(async () => {
@@ -24,7 +26,12 @@ describe('delivery', () => {
       if (request.path === '/crash') return { status: 200, delayMs: 20 };
       return { status: 204 };
     });
-    pipeline = await startPipeline({ RETRY_SCHEDULE: '2s,4s', DELIVERY_TIMEOUT_MS: '10000' });
+    await collector.start();
+    pipeline = await startPipeline({
+      RETRY_SCHEDULE: '2s,4s',
+      DELIVERY_TIMEOUT_MS: '10000',
+      OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+    });
     const org = await http('POST', `${pipeline.apiUrl}/v1/organizations`, pipeline.adminToken, {
       name: 'Delivery Co',
     });
@@ -49,6 +56,7 @@ describe('delivery', () => {
   afterAll(async () => {
     await pipeline?.stop();
     await receiver.stop();
+    await collector.stop();
   });
 
   async function subscribe(path: string, extra: Record<string, unknown> = {}) {
@@ -154,6 +162,56 @@ describe('delivery', () => {
     expect(verify(newSecret, after!)).toBeTruthy();
     expect(after!.headers['x-webhook-signature']).toBe(seed002(newSecret, after!.body));
     expect(() => verify(`whsec_${Buffer.alloc(32, 7).toString('base64')}`, after!)).toThrow();
+  });
+
+  it('continues one trace from the mail server through ingest, matching and delivery', async () => {
+    await subscribe('/traced');
+    await sleep(1_000);
+    const traceId = randomBytes(16).toString('hex');
+    const event = delivered('traced');
+    kcatProduce(pipeline.brokers, 'mail-events', [
+      { ...event, headers: { traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01` } },
+    ]);
+    await receiver.waitFor((r) => r.path === '/traced', 1, 20_000);
+
+    type OtlpBody = {
+      resourceSpans: Array<{
+        resource: { attributes: Array<{ key: string; value: { stringValue?: string } }> };
+        scopeSpans: Array<{ spans: Array<{ traceId: string; name: string }> }>;
+      }>;
+    };
+    const spansOfTrace = () =>
+      collector.requests
+        .filter((r) => r.path === '/v1/traces')
+        .flatMap((r) => (JSON.parse(r.body) as OtlpBody).resourceSpans)
+        .flatMap((rs) => {
+          const service = rs.resource.attributes.find((a) => a.key === 'service.name')?.value
+            .stringValue;
+          return rs.scopeSpans.flatMap((ss) => ss.spans.map((span) => ({ service, ...span })));
+        })
+        .filter((span) => span.traceId === traceId);
+    const deadline = Date.now() + 15_000;
+    while (new Set(spansOfTrace().map((s) => s.service)).size < 3 && Date.now() < deadline) {
+      await sleep(250);
+    }
+    expect(
+      spansOfTrace()
+        .map((s) => `${s.service}:${s.name}`)
+        .sort(),
+    ).toEqual(['deliverer:deliver', 'event-ingest:ingest', 'matcher:match']);
+
+    // And the metrics an on-call engineer looks at first.
+    const metrics = async (name: 'deliverer' | 'matcher') =>
+      (await fetch(`http://127.0.0.1:${pipeline.services[name].port}/metrics`)).text();
+    const deliverer = await metrics('deliverer');
+    expect(deliverer).toMatch(/^hookpost_delivery_latency_seconds_count [1-9]/m);
+    expect(deliverer).toMatch(
+      /^hookpost_kafka_consumer_lag\{group="hookpost-deliverer",topic="hookpost.delivery-jobs.v1",partition="\d+"\} \d+/m,
+    );
+    expect(deliverer).toMatch(/^hookpost_circuit_breakers\{state="closed"\} \d+/m);
+    expect(await metrics('matcher')).toMatch(
+      /^hookpost_kafka_consumer_lag\{group="hookpost-matcher"/m,
+    );
   });
 
   it('keeps delivering promptly to a healthy endpoint while another never answers', async () => {

@@ -2,6 +2,7 @@ import {
   decodeJson,
   deliveryJobSchema,
   encodeJson,
+  HEADERS,
   newId,
   retryTopic,
   TOPICS,
@@ -25,7 +26,9 @@ import {
   KeyedLimiter,
   Limiter,
   LOGGER,
+  TRACING,
   type IncomingMessage,
+  type Tracing,
   type Logger,
   type OutgoingMessage,
 } from '@hookpost/platform';
@@ -45,6 +48,13 @@ const attempts = new Counter({
 const deadLetters = new Counter({
   name: 'hookpost_deliveries_dead_total',
   help: 'Deliveries that exhausted the retry schedule',
+});
+const endToEnd = new Histogram({
+  name: 'hookpost_delivery_latency_seconds',
+  help: 'From the event (occurred_at) to its successful delivery, retries included',
+  buckets: [
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200, 43200, 86400,
+  ],
 });
 const httpDuration = new Histogram({
   name: 'hookpost_delivery_http_duration_seconds',
@@ -72,6 +82,7 @@ export class DeliveryService {
     @Inject(SECRET_KEYRING) private readonly keyring: Keyring,
     @Inject(CONFIG) private readonly config: DelivererConfig,
     @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(TRACING) private readonly tracing: Tracing,
   ) {
     this.pool = new Limiter(config.DELIVERY_CONCURRENCY);
     this.perEndpoint = new KeyedLimiter(config.ENDPOINT_CONCURRENCY);
@@ -95,20 +106,37 @@ export class DeliveryService {
     const job = decoded.value;
     const notBefore = job.notBefore ? Date.parse(job.notBefore) : 0;
     if (notBefore > Date.now()) return { notBefore };
-    return this.deliver(job);
+    return this.deliver(job, message.headers[HEADERS.traceparent]);
   }
 
-  private async deliver(job: DeliveryJob): Promise<void> {
+  private async deliver(job: DeliveryJob, traceparent: string | undefined): Promise<void> {
+    const span = this.tracing.start('deliver', traceparent, {
+      'hookpost.delivery_id': job.deliveryId,
+      'hookpost.subscription_id': job.subscriptionId,
+      'hookpost.attempt': job.attempt,
+    });
     // The endpoint's turn first, then a slot of the shared pool: a job queued behind its
     // endpoint's cap holds no slot that a healthy endpoint could use.
-    const outcome = await this.perEndpoint.run(job.subscriptionId, () =>
+    const { messages, event } = await this.perEndpoint.run(job.subscriptionId, () =>
       this.pool.run(() => this.attempt(job)),
     );
-    await this.out.send(outcome);
+    span.setAttributes({
+      'hookpost.outcome': event.outcome,
+      ...(event.httpStatus === null ? {} : { 'http.response.status_code': event.httpStatus }),
+    });
+    // Retries and the attempt event continue this trace.
+    const headers = span.traceparent ? { [HEADERS.traceparent]: span.traceparent } : undefined;
+    try {
+      await this.out.send(messages.map((m) => ({ ...m, headers })));
+    } finally {
+      span.end(event.outcome === 'failed' ? (event.error ?? 'failed') : undefined);
+    }
   }
 
   /** One attempt, and what follows from it, as the messages to send. */
-  private async attempt(job: DeliveryJob): Promise<OutgoingMessage[]> {
+  private async attempt(
+    job: DeliveryJob,
+  ): Promise<{ messages: OutgoingMessage[]; event: AttemptEvent }> {
     const { event, result } = await this.send(job);
     const now = new Date();
     const step = nextStep(job.attempt, result, this.config.RETRY_SCHEDULE, now);
@@ -117,6 +145,9 @@ export class DeliveryService {
       nextRetryAt: step.kind === 'retry' ? step.notBefore.toISOString() : null,
     };
     attempts.inc({ outcome: attemptEvent.outcome });
+    if (attemptEvent.outcome === 'succeeded') {
+      endToEnd.observe(Math.max(0, now.getTime() - Date.parse(job.event.occurred_at)) / 1000);
+    }
     this.logger.debug(
       {
         deliveryId: job.deliveryId,
@@ -146,7 +177,7 @@ export class DeliveryService {
       deadLetters.inc();
       out.push({ topic: TOPICS.deliveriesDead, key: job.subscriptionId, value: encodeJson(job) });
     }
-    return out;
+    return { messages: out, event: attemptEvent };
   }
 
   private async send(

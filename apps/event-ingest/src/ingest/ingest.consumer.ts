@@ -3,6 +3,9 @@ import {
   BatchConsumer,
   ManagedConsumer,
   type BatchHandler,
+  TRACING,
+  type TraceSpan,
+  type Tracing,
   CONFIG,
   KAFKA,
   KafkaProducer,
@@ -57,6 +60,7 @@ export class IngestConsumer implements OnApplicationBootstrap, BeforeApplication
     private readonly dedupe: DedupeStore,
     @Inject(CONFIG) private readonly config: IngestConfig,
     @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(TRACING) private readonly tracing: Tracing,
     readiness: Readiness,
   ) {
     this.consumer = new ManagedConsumer(
@@ -119,16 +123,24 @@ export class IngestConsumer implements OnApplicationBootstrap, BeforeApplication
     duplicates.inc(dropped.size);
 
     const out: OutgoingMessage[] = [];
+    const spans: TraceSpan[] = [];
     results.forEach((result, index) => {
       const message = messages[index]!;
       if (dropped.has(index)) return;
       if (result.ok) {
         const { event } = result;
+        const span = this.tracing.start('ingest', message.headers[HEADERS.traceparent], {
+          'hookpost.event_id': event.id,
+          'hookpost.event_type': event.type,
+          'hookpost.organization_id': event.organization_id,
+        });
+        spans.push(span);
         out.push({
           topic: TOPICS.canonicalEvents,
           // Per-email order: every event of one message lands on one partition.
           key: typeof event.data.message_id === 'string' ? event.data.message_id : event.id,
           value: encodeJson(event),
+          headers: span.traceparent ? { [HEADERS.traceparent]: span.traceparent } : undefined,
         });
         ingested.inc({ format: event.source.format });
         return;
@@ -158,6 +170,7 @@ export class IngestConsumer implements OnApplicationBootstrap, BeforeApplication
       );
     });
     await this.producer.send(out);
+    for (const span of spans) span.end();
   }
 }
 

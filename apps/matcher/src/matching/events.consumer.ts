@@ -4,6 +4,7 @@ import {
   deliveryJobSchema,
   deriveId,
   encodeJson,
+  HEADERS,
   ingestedEventSchema,
   TOPICS,
   type DeliveryJob,
@@ -13,6 +14,9 @@ import {
   ManagedConsumer,
   type BatchHandler,
   KAFKA,
+  TRACING,
+  type TraceSpan,
+  type Tracing,
   KafkaProducer,
   LOGGER,
   Readiness,
@@ -54,6 +58,7 @@ export class EventsConsumer implements OnApplicationBootstrap, BeforeApplication
     private readonly producer: KafkaProducer,
     private readonly index: SubscriptionIndexService,
     @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(TRACING) private readonly tracing: Tracing,
     readiness: Readiness,
   ) {
     this.consumer = new ManagedConsumer(
@@ -82,6 +87,7 @@ export class EventsConsumer implements OnApplicationBootstrap, BeforeApplication
 
   private async handle(messages: IncomingMessage[]): Promise<void> {
     const out: OutgoingMessage[] = [];
+    const spans: TraceSpan[] = [];
     for (const message of messages) {
       const decoded = decodeJson(ingestedEventSchema, message.value);
       if (!decoded.ok) {
@@ -94,6 +100,12 @@ export class EventsConsumer implements OnApplicationBootstrap, BeforeApplication
       }
       const event = decoded.value;
       const matches = this.index.match(event);
+      const span = this.tracing.start('match', message.headers[HEADERS.traceparent], {
+        'hookpost.event_id': event.id,
+        'hookpost.matches': matches.length,
+      });
+      spans.push(span);
+      const headers = span.traceparent ? { [HEADERS.traceparent]: span.traceparent } : undefined;
       eventsMatched.inc({ matched: matches.length > 0 ? 'yes' : 'no' });
       for (const subscription of matches) {
         const job: DeliveryJob = deliveryJobSchema.parse({
@@ -104,10 +116,16 @@ export class EventsConsumer implements OnApplicationBootstrap, BeforeApplication
           attempt: 1,
           event,
         });
-        out.push({ topic: TOPICS.deliveryJobs, key: subscription.id, value: encodeJson(job) });
+        out.push({
+          topic: TOPICS.deliveryJobs,
+          key: subscription.id,
+          value: encodeJson(job),
+          headers,
+        });
       }
     }
     await this.producer.send(out);
+    for (const span of spans) span.end();
     jobsProduced.inc(out.length);
   }
 }

@@ -18,6 +18,10 @@ const backlog = new Gauge({
   name: 'hookpost_outbox_backlog',
   help: 'Messages written to the outbox and not yet acknowledged by Kafka',
 });
+const oldestAge = new Gauge({
+  name: 'hookpost_outbox_oldest_age_seconds',
+  help: 'Age of the oldest message in the outbox, 0 when it is empty (rising: the relay is stuck)',
+});
 
 /** Any 64-bit number, the same in every replica: only one relay publishes at a time. */
 const RELAY_LOCK_ID = 7_460_915_311;
@@ -81,6 +85,8 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
         }
       } catch (error) {
         this.logger.warn({ err: error }, 'outbox relay could not publish; will retry');
+        // What waits, and for how long, is what an operator needs while Kafka is away.
+        await this.measure().catch(() => undefined);
       }
     });
     return this.running;
@@ -96,6 +102,16 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     clearTimeout(timer);
   }
 
+  private async measure(manager: EntityManager = this.dataSource.manager): Promise<void> {
+    const [left] = (await manager.query(
+      `SELECT count(*)::int AS count,
+              coalesce(extract(epoch FROM now() - min(created_at)), 0)::float AS age
+       FROM outbox`,
+    )) as Array<{ count: number; age: number }>;
+    backlog.set(left?.count ?? 0);
+    oldestAge.set(left?.age ?? 0);
+  }
+
   /** Sends one batch; true when there may be more. */
   private async drainOnce(): Promise<boolean> {
     return this.dataSource.transaction(async (manager) => {
@@ -109,6 +125,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
       )) as Array<{ id: string; topic: string; key: string | null; value: unknown }>;
       if (rows.length === 0) {
         backlog.set(0);
+        oldestAge.set(0);
         return false;
       }
       await this.producer.send(
@@ -117,10 +134,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
       await manager.query('DELETE FROM outbox WHERE id = ANY($1::bigint[])', [
         rows.map((row) => row.id),
       ]);
-      const [left] = (await manager.query('SELECT count(*)::int AS count FROM outbox')) as Array<{
-        count: number;
-      }>;
-      backlog.set(left?.count ?? 0);
+      await this.measure(manager);
       return rows.length === BATCH;
     });
   }

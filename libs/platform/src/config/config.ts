@@ -98,6 +98,8 @@ export const commonConfigShape = {
   KAFKA_SASL_PASSWORD: z.string().optional(),
   KAFKA_TOPIC_PARTITIONS: envVar.int(6, 0, 10_000),
   KAFKA_REPLICATION_FACTOR: envVar.int(1, 1, 10),
+  /** OTLP/HTTP collector base URL (e.g. http://otel-collector:4318); traces are exported only when set. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ message: 'expected a URL' }).optional(),
 };
 
 export type CommonConfig = z.infer<z.ZodObject<typeof commonConfigShape>>;

@@ -10,6 +10,7 @@ import kafkajs, {
   type Producer,
   type SASLOptions,
 } from 'kafkajs';
+import { Gauge } from 'prom-client';
 import type { Logger } from '../logging/logger.js';
 
 /**
@@ -256,6 +257,24 @@ export class KafkaProducer {
   }
 }
 
+const consumerLag = new Gauge({
+  name: 'hookpost_kafka_consumer_lag',
+  help: 'Messages between what a consumer group has taken from a partition and its end',
+  labelNames: ['group', 'topic', 'partition'],
+});
+
+/** Reports a group's lag on one partition from a fetched batch's high watermark. */
+export function reportLag(
+  group: string,
+  topic: string,
+  partition: number,
+  highWatermark: string,
+  nextOffset: bigint,
+): void {
+  const lag = BigInt(highWatermark) - nextOffset;
+  consumerLag.set({ group, topic, partition }, Number(lag > 0n ? lag : 0n));
+}
+
 /**
  * A handler's own error (a database away, a send that failed) is not a KafkaJS error, and
  * kafkajs would stop the consumer for good on it. Rethrown as retriable, the batch is
@@ -389,6 +408,11 @@ export class BatchConsumer {
         });
         const handled = partial ? partial.handled : messages.length;
         if (handled > 0) resolveOffset(messages[handled - 1]!.offset);
+        // Views (no commits, a group per process) would add a series per restart: not reported.
+        if (commit) {
+          const next = BigInt(messages[Math.max(0, handled - 1)]!.offset) + (handled > 0 ? 1n : 0n);
+          reportLag(this.options.groupId, batch.topic, batch.partition, batch.highWatermark, next);
+        }
         if (commit) await commitOffsetsIfNecessary();
         if (partial && handled < messages.length) {
           const resume = pause();

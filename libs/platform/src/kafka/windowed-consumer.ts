@@ -1,6 +1,12 @@
 import type { Consumer, Kafka } from 'kafkajs';
 import type { Logger } from '../logging/logger.js';
-import { onConsumerCrash, retriable, toIncoming, type IncomingMessage } from './kafka.js';
+import {
+  onConsumerCrash,
+  reportLag,
+  retriable,
+  toIncoming,
+  type IncomingMessage,
+} from './kafka.js';
 import { OffsetWindow } from './offset-window.js';
 
 /**
@@ -116,6 +122,13 @@ export class WindowedConsumer {
           }
           this.track(state, BigInt(message.offset), outcome);
           resolveOffset(raw.offset);
+          reportLag(
+            this.options.groupId,
+            batch.topic,
+            batch.partition,
+            batch.highWatermark,
+            BigInt(raw.offset) + 1n,
+          );
           while (
             state.window.inFlight >= this.options.maxInFlightPerPartition &&
             !this.stopping &&

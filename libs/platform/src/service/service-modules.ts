@@ -16,7 +16,7 @@ export function serviceModules(
   topics: TopicSpec[],
 ): Array<DynamicModule | Type> {
   return [
-    CoreModule.forRoot(config, logger),
+    CoreModule.forRoot(config, logger, service),
     HealthModule,
     KafkaModule.forRoot({
       settings: kafkaSettings(config, service),

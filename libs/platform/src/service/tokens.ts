@@ -2,3 +2,4 @@
 export const LOGGER = Symbol('LOGGER');
 export const KAFKA = Symbol('KAFKA');
 export const CONFIG = Symbol('CONFIG');
+export const TRACING = Symbol('TRACING');
