@@ -7,4 +7,5 @@ export * from './secrets/keyring.js';
 export * from './signing/signing.js';
 export * from './subscriptions/catalog.js';
 export * from './subscriptions/subscription.js';
+export * from './subscriptions/key-scope.js';
 export * from './delivery/retry-policy.js';

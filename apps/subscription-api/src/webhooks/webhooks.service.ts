@@ -10,6 +10,7 @@ import {
   type Keyring,
   type Subscription,
   type SubscriptionCommand,
+  keyCovers,
 } from '@hookpost/domain';
 import { CONFIG } from '@hookpost/platform';
 import { Inject, Injectable } from '@nestjs/common';
@@ -84,12 +85,19 @@ export class WebhooksService {
     principal: Principal,
     input: CreateWebhookInput,
   ): Promise<WebhookView & { secret: string }> {
-    const fields = await this.validate({
-      ...input,
-      headers: input.headers ?? null,
-      scope: input.scope ?? { domains: [], mailboxes: [] },
-      description: input.description ?? null,
-    });
+    const fields = await this.validate(
+      {
+        ...input,
+        headers: input.headers ?? null,
+        // A scoped key's subscriptions default to the key's own scope.
+        scope: input.scope ?? {
+          domains: principal.scope.domains ?? [],
+          mailboxes: principal.scope.mailboxes ?? [],
+        },
+        description: input.description ?? null,
+      },
+      principal,
+    );
     const id = newId('webhook');
     const secret = input.secret ?? generateSecret();
     const subscription = await this.store.execute(
@@ -111,21 +119,37 @@ export class WebhooksService {
       'SELECT state FROM subscriptions WHERE id = $1 AND organization_id = $2 AND NOT deleted',
       [id, principal.organizationId],
     )) as Array<{ state: Subscription }>;
-    // Another organisation's subscription is indistinguishable from a missing one.
-    if (!rows[0]) throw ApiError.notFound('webhook');
+    // Another organisation's subscription, or one outside a scoped key's reach, is
+    // indistinguishable from a missing one.
+    if (!rows[0] || !keyCovers(principal.scope, rows[0].state.scope)) {
+      throw ApiError.notFound('webhook');
+    }
     return toView(rows[0].state);
   }
 
-  /** Newest first would shift under inserts; ids are time-ordered, so pages go by id. */
+  /**
+   * Newest first would shift under inserts; ids are time-ordered, so pages go by id. A
+   * scoped key sees only what it covers: rows are read on until the page is full.
+   */
   async list(principal: Principal, limit: number, cursor?: string) {
-    const rows = (await this.dataSource.query(
-      `SELECT state FROM subscriptions
-       WHERE organization_id = $1 AND NOT deleted AND ($2::text IS NULL OR id > $2)
-       ORDER BY id LIMIT $3`,
-      [principal.organizationId, cursor ?? null, limit + 1],
-    )) as Array<{ state: Subscription }>;
-    const page = rows.slice(0, limit).map((row) => toView(row.state));
-    return { data: page, next_cursor: rows.length > limit ? page[page.length - 1]!.id : null };
+    const page: WebhookView[] = [];
+    let after = cursor ?? null;
+    let more = true;
+    while (page.length <= limit && more) {
+      const rows = (await this.dataSource.query(
+        `SELECT id, state FROM subscriptions
+         WHERE organization_id = $1 AND NOT deleted AND ($2::text IS NULL OR id > $2)
+         ORDER BY id LIMIT $3`,
+        [principal.organizationId, after, limit + 1],
+      )) as Array<{ id: string; state: Subscription }>;
+      more = rows.length === limit + 1;
+      for (const row of rows) {
+        if (keyCovers(principal.scope, row.state.scope)) page.push(toView(row.state));
+      }
+      after = rows[rows.length - 1]?.id ?? after;
+    }
+    const data = page.slice(0, limit);
+    return { data, next_cursor: page.length > limit ? data[data.length - 1]!.id : null };
   }
 
   async update(
@@ -134,7 +158,9 @@ export class WebhooksService {
     input: PatchWebhookInput,
     expectedVersion?: number,
   ) {
-    const changes = await this.validate(input);
+    // A subscription the caller may not see answers 404 before its input is judged.
+    await this.get(principal, id);
+    const changes = await this.validate(input, principal);
     return this.run(principal, id, { type: 'update', changes }, expectedVersion);
   }
 
@@ -172,6 +198,8 @@ export class WebhooksService {
     command: SubscriptionCommand,
     expectedVersion?: number,
   ) {
+    // Tenancy and key scope first: what the caller may not see, it may not change.
+    await this.get(principal, id);
     const subscription = await this.store.execute(id, command, {
       organizationId: principal.organizationId,
       expectedVersion,
@@ -185,7 +213,17 @@ export class WebhooksService {
   }
 
   /** The contract's field rules; every bad field is named, all at once. */
-  private async validate(input: PatchWebhookInput): Promise<Partial<EditableFields>> {
+  private async validate(
+    input: PatchWebhookInput,
+    principal: Principal,
+  ): Promise<Partial<EditableFields>> {
+    if (input.scope !== undefined && !keyCovers(principal.scope, input.scope)) {
+      const { domains = [], mailboxes = [] } = principal.scope;
+      const message = `must lie within this API key's scope (domains: ${domains.join(', ') || 'none'}; mailboxes: ${mailboxes.join(', ') || 'none'})`;
+      throw new ApiError(403, 'outside_key_scope', `scope ${message}`, [
+        { field: 'scope', code: 'outside_key_scope', message },
+      ]);
+    }
     const details: ErrorDetail[] = [];
     const out: Partial<EditableFields> = {};
     if (input.url !== undefined) {
