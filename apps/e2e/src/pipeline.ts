@@ -19,7 +19,11 @@ export interface Pipeline {
   services: Record<ServiceName, RunningService>;
   logDir: string;
   /** Stops one service with `signal` (SIGKILL for a crash) and starts it again. */
-  restart(name: ServiceName, signal?: NodeJS.Signals): Promise<RunningService>;
+  restart(
+    name: ServiceName,
+    signal?: NodeJS.Signals,
+    envOverrides?: Record<string, string>,
+  ): Promise<RunningService>;
   stop(): Promise<void>;
 }
 
@@ -78,11 +82,15 @@ export async function startPipeline(extraEnv: Record<string, string> = {}): Prom
     brokers,
     services,
     logDir,
-    async restart(name, signal = 'SIGTERM') {
+    async restart(name, signal = 'SIGTERM', envOverrides = {}) {
       const old = services[name];
       await old.stop(signal);
       running.delete(old);
-      const fresh = await startService(name, env, { port: old.port, logDir });
+      const fresh = await startService(
+        name,
+        { ...env, ...envOverrides },
+        { port: old.port, logDir },
+      );
       running.add(fresh);
       services[name] = fresh;
       return fresh;

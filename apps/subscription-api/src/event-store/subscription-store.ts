@@ -16,12 +16,104 @@ const UNIQUE_VIOLATION = '23505';
 /** How long an API call waits for its change to reach Kafka before answering anyway. */
 const PUBLISH_WAIT_MS = 2_000;
 
+export interface ExecuteOptions {
+  organizationId: string;
+  expectedVersion?: number;
+  now?: Date;
+}
+
+/** A subscription's state, folded from its stored events. */
+export async function loadSubscription(
+  manager: EntityManager,
+  subscriptionId: string,
+): Promise<Subscription | undefined> {
+  const rows = (await manager.query(
+    'SELECT event FROM subscription_events WHERE subscription_id = $1 ORDER BY version',
+    [subscriptionId],
+  )) as Array<{ event: unknown }>;
+  return replay(rows.map((row) => subscriptionEventSchema.parse(row.event)));
+}
+
 /**
- * The subscription event store: an append-only table of events, a version sequence per
- * subscription. A command is decided against the state folded from the stored events;
- * the new events, the read model row and the outbox rows commit in one transaction.
- * Two writers deciding on the same version collide on (subscription_id, version): the
- * loser gets 409, never a lost update.
+ * Runs a command in one transaction: decided against the state folded from the stored
+ * events; the new events, the read model row and the outbox rows (history and new state)
+ * commit together. `expectedVersion` (from If-Match) must equal the current version. Two
+ * writers deciding on the same version collide on (subscription_id, version): the loser
+ * gets 409, never a lost update. Used by the API and by the maintenance commands.
+ */
+export async function executeCommand(
+  dataSource: DataSource,
+  subscriptionId: string,
+  command: SubscriptionCommand,
+  options: ExecuteOptions,
+): Promise<{ state: Subscription; appended: boolean }> {
+  return dataSource
+    .transaction(async (manager) => {
+      const state = await loadSubscription(manager, subscriptionId);
+      // Another organisation's subscription is indistinguishable from a missing one.
+      if (state && state.organizationId !== options.organizationId)
+        throw ApiError.notFound('webhook');
+      if (
+        options.expectedVersion !== undefined &&
+        state &&
+        state.version !== options.expectedVersion
+      ) {
+        throw new ApiError(
+          412,
+          'version_mismatch',
+          `If-Match version ${options.expectedVersion} is not the current version ${state.version}`,
+        );
+      }
+      const events = decide(command, state, options.now ?? new Date());
+      if (events.length === 0) return { state: state!, appended: false };
+      await append(manager, events);
+      const next = events.reduce<Subscription | undefined>(evolve, state)!;
+      await projectSubscription(manager, next);
+      // The views (matcher, deliverer) load the compacted state topic, not the history.
+      await enqueue(manager, [{ topic: TOPICS.subscriptionState, key: next.id, value: next }]);
+      return { state: next, appended: true };
+    })
+    .catch((error: unknown) => {
+      if ((error as { code?: string }).code === UNIQUE_VIOLATION) {
+        throw new ApiError(
+          409,
+          'conflict',
+          'the subscription was changed at the same time; read it again and retry',
+        );
+      }
+      throw error;
+    });
+}
+
+async function append(manager: EntityManager, events: SubscriptionEvent[]): Promise<void> {
+  for (const event of events) {
+    await manager.query(
+      `INSERT INTO subscription_events (subscription_id, organization_id, version, type, event, occurred_at)
+       VALUES ($1, $2, $3, $4, $5, $6)`,
+      [
+        event.subscriptionId,
+        event.organizationId,
+        event.version,
+        event.type,
+        JSON.stringify(event),
+        event.occurredAt,
+      ],
+    );
+  }
+  await enqueue(
+    manager,
+    events.map((event) => ({
+      topic: TOPICS.subscriptionEvents,
+      key: event.subscriptionId,
+      value: event,
+    })),
+  );
+}
+
+/**
+ * The subscription event store as the API uses it: an append-only table of events, a
+ * version sequence per subscription (see executeCommand), and a change in Kafka before
+ * the call answers, when Kafka is there.
  */
 @Injectable()
 export class SubscriptionStore {
@@ -30,88 +122,14 @@ export class SubscriptionStore {
     private readonly relay: OutboxRelay,
   ) {}
 
-  async load(
-    subscriptionId: string,
-    manager: EntityManager = this.dataSource.manager,
-  ): Promise<Subscription | undefined> {
-    const rows = (await manager.query(
-      'SELECT event FROM subscription_events WHERE subscription_id = $1 ORDER BY version',
-      [subscriptionId],
-    )) as Array<{ event: unknown }>;
-    return replay(rows.map((row) => subscriptionEventSchema.parse(row.event)));
-  }
-
-  /**
-   * Runs a command. `expectedVersion` (from If-Match) must equal the current version.
-   * Returns the new state (the old one when the command changed nothing).
-   */
+  /** Runs a command; returns the new state (the old one when the command changed nothing). */
   async execute(
     subscriptionId: string,
     command: SubscriptionCommand,
-    options: { organizationId: string; expectedVersion?: number; now?: Date },
+    options: ExecuteOptions,
   ): Promise<Subscription> {
-    const result = await this.dataSource
-      .transaction(async (manager) => {
-        const state = await this.load(subscriptionId, manager);
-        // Another organisation's subscription is indistinguishable from a missing one.
-        if (state && state.organizationId !== options.organizationId)
-          throw ApiError.notFound('webhook');
-        if (
-          options.expectedVersion !== undefined &&
-          state &&
-          state.version !== options.expectedVersion
-        ) {
-          throw new ApiError(
-            412,
-            'version_mismatch',
-            `If-Match version ${options.expectedVersion} is not the current version ${state.version}`,
-          );
-        }
-        const events = decide(command, state, options.now ?? new Date());
-        if (events.length === 0) return { state: state!, appended: false };
-        await this.append(manager, events);
-        const next = events.reduce<Subscription | undefined>(evolve, state)!;
-        await projectSubscription(manager, next);
-        // The views (matcher, deliverer) load the compacted state topic, not the history.
-        await enqueue(manager, [{ topic: TOPICS.subscriptionState, key: next.id, value: next }]);
-        return { state: next, appended: true };
-      })
-      .catch((error: unknown) => {
-        if ((error as { code?: string }).code === UNIQUE_VIOLATION) {
-          throw new ApiError(
-            409,
-            'conflict',
-            'the subscription was changed at the same time; read it again and retry',
-          );
-        }
-        throw error;
-      });
+    const result = await executeCommand(this.dataSource, subscriptionId, command, options);
     if (result.appended) await this.relay.kickAndWait(PUBLISH_WAIT_MS);
     return result.state;
-  }
-
-  private async append(manager: EntityManager, events: SubscriptionEvent[]): Promise<void> {
-    for (const event of events) {
-      await manager.query(
-        `INSERT INTO subscription_events (subscription_id, organization_id, version, type, event, occurred_at)
-         VALUES ($1, $2, $3, $4, $5, $6)`,
-        [
-          event.subscriptionId,
-          event.organizationId,
-          event.version,
-          event.type,
-          JSON.stringify(event),
-          event.occurredAt,
-        ],
-      );
-    }
-    await enqueue(
-      manager,
-      events.map((event) => ({
-        topic: TOPICS.subscriptionEvents,
-        key: event.subscriptionId,
-        value: event,
-      })),
-    );
   }
 }

@@ -69,6 +69,19 @@ export const subscriptionSecretRotatedSchema = z.object({
   }),
 });
 
+/**
+ * The same secrets, encrypted again under the newest SECRET_ENCRYPTION_KEY (key rotation).
+ * Nothing a receiver sees changes; the previous secret keeps its expiry.
+ */
+export const subscriptionSecretsReencryptedSchema = z.object({
+  ...base,
+  type: z.literal('subscription.secrets_reencrypted'),
+  data: z.object({
+    secret: encryptedSecret,
+    previousSecret: encryptedSecret.nullable(),
+  }),
+});
+
 export const subscriptionStatusChangedSchema = z.object({
   ...base,
   type: z.literal('subscription.status_changed'),
@@ -89,6 +102,7 @@ export const subscriptionEventSchema = z.discriminatedUnion('type', [
   subscriptionCreatedSchema,
   subscriptionUpdatedSchema,
   subscriptionSecretRotatedSchema,
+  subscriptionSecretsReencryptedSchema,
   subscriptionStatusChangedSchema,
   subscriptionDeletedSchema,
 ]);

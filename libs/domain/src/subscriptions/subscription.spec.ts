@@ -106,6 +106,43 @@ describe('subscription decider', () => {
     expect(signingSecrets(state, new Date('2026-03-02T12:00:01.000Z'))).toEqual(['v1.k0.new']);
   });
 
+  it("re-encrypts both secrets under a new key, keeping the previous one's expiry", () => {
+    const rotated = [
+      ...created,
+      ...decide(
+        {
+          type: 'rotate_secret',
+          secret: 'v1.k0.new',
+          previousSecretExpiresAt: '2026-03-02T12:00:00.000Z',
+        },
+        replay(created),
+        now,
+      ),
+    ];
+    given(rotated)
+      .when({ type: 'reencrypt_secrets', secret: 'v1.k1.new', previousSecret: 'v1.k1.old' })
+      .then([
+        {
+          type: 'subscription.secrets_reencrypted',
+          version: 3,
+          data: { secret: 'v1.k1.new', previousSecret: 'v1.k1.old' },
+        },
+      ]);
+    const state = replay([
+      ...rotated,
+      ...decide(
+        { type: 'reencrypt_secrets', secret: 'v1.k1.new', previousSecret: 'v1.k1.old' },
+        replay(rotated),
+        now,
+      ),
+    ])!;
+    expect(state.secret).toBe('v1.k1.new');
+    expect(state.previousSecret).toEqual({
+      secret: 'v1.k1.old',
+      expiresAt: '2026-03-02T12:00:00.000Z',
+    });
+  });
+
   it('deletes, after which every command is refused as not found', () => {
     const deleted = [...created, ...decide({ type: 'delete' }, replay(created), now)];
     expect(replay(deleted)?.deleted).toBe(true);

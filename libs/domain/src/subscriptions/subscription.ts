@@ -54,6 +54,18 @@ export function evolve(
           ...stamp,
         }
       );
+    case 'subscription.secrets_reencrypted':
+      return (
+        state && {
+          ...state,
+          secret: event.data.secret,
+          previousSecret:
+            state.previousSecret && event.data.previousSecret
+              ? { ...state.previousSecret, secret: event.data.previousSecret }
+              : state.previousSecret,
+          ...stamp,
+        }
+      );
     case 'subscription.status_changed':
       return state && { ...state, status: event.data.status, ...stamp };
     case 'subscription.deleted':
@@ -100,6 +112,13 @@ export interface RotateSecretCommand {
   previousSecretExpiresAt: string;
 }
 
+/** Replaces the ciphertexts of the same secrets (SECRET_ENCRYPTION_KEY rotation). */
+export interface ReencryptSecretsCommand {
+  type: 'reencrypt_secrets';
+  secret: string;
+  previousSecret: string | null;
+}
+
 export interface ChangeStatusCommand {
   type: 'pause' | 'resume' | 'mark_failed' | 'disable';
 }
@@ -109,7 +128,12 @@ export interface DeleteCommand {
 }
 
 export type SubscriptionCommand =
-  CreateCommand | UpdateCommand | RotateSecretCommand | ChangeStatusCommand | DeleteCommand;
+  | CreateCommand
+  | UpdateCommand
+  | RotateSecretCommand
+  | ReencryptSecretsCommand
+  | ChangeStatusCommand
+  | DeleteCommand;
 
 const TARGET_STATUS = {
   pause: { status: 'paused', reason: 'api' },
@@ -173,6 +197,14 @@ export function decide(
             previousSecret: state.secret,
             previousSecretExpiresAt: command.previousSecretExpiresAt,
           },
+        },
+      ];
+    case 'reencrypt_secrets':
+      return [
+        {
+          ...base,
+          type: 'subscription.secrets_reencrypted',
+          data: { secret: command.secret, previousSecret: command.previousSecret },
         },
       ];
     case 'pause':

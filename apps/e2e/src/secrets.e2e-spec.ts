@@ -1,0 +1,115 @@
+import { RecordingReceiver, REPO_ROOT } from '@hookpost/testing';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { Webhook } from 'standardwebhooks';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { http, kcatProduce, requireEnv, startPipeline, type Pipeline } from './pipeline.js';
+
+/**
+ * Rotating SECRET_ENCRYPTION_KEY: a new key goes first, the re-encryption command moves
+ * every stored secret under it, and then the old key can be removed with nothing lost.
+ * Runs on a database of its own, so that only its own secrets are in the store.
+ */
+describe('SECRET_ENCRYPTION_KEY rotation', () => {
+  const run = Date.now().toString(36);
+  const oldKey = `k1:${randomBytes(32).toString('base64')}`;
+  const newKey = `k2:${randomBytes(32).toString('base64')}`;
+  const database = `hookpost_rotation_${run}`;
+  const admin = new pg.Client({ connectionString: requireEnv('DATABASE_URL') });
+  const receiver = new RecordingReceiver();
+  let databaseUrl: string;
+  let pipeline: Pipeline;
+
+  beforeAll(async () => {
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${database}`);
+    const url = new URL(requireEnv('DATABASE_URL'));
+    url.pathname = `/${database}`;
+    databaseUrl = url.toString();
+    await receiver.start();
+    pipeline = await startPipeline({ DATABASE_URL: databaseUrl, SECRET_ENCRYPTION_KEY: oldKey });
+  });
+
+  afterAll(async () => {
+    await pipeline?.stop();
+    await receiver.stop();
+    await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await admin.end();
+  });
+
+  const reencrypt = (keyring: string) =>
+    spawnSync(process.execPath, [`${REPO_ROOT}apps/subscription-api/dist/reencrypt-secrets.js`], {
+      env: { ...process.env, DATABASE_URL: databaseUrl, SECRET_ENCRYPTION_KEY: keyring },
+      encoding: 'utf8',
+    });
+
+  it('re-encrypts every stored secret under the new key, after which the old key can go', async () => {
+    const org = await http('POST', `${pipeline.apiUrl}/v1/organizations`, pipeline.adminToken, {
+      name: 'Rotation Co',
+    });
+    const organizationId = org.json.id as string;
+    const key = await http(
+      'POST',
+      `${pipeline.apiUrl}/v1/organizations/${organizationId}/api-keys`,
+      pipeline.adminToken,
+    );
+    const apiKey = key.json.key as string;
+    const created = await http('POST', `${pipeline.apiUrl}/v1/webhooks`, apiKey, {
+      url: `${receiver.url}/rotation`,
+      events: ['message.delivered'],
+    });
+    const id = created.json.id as string;
+    const firstSecret = created.json.secret as string;
+    const rotated = await http(
+      'POST',
+      `${pipeline.apiUrl}/v1/webhooks/${id}/rotate-secret`,
+      apiKey,
+      {},
+    );
+    const secret = rotated.json.secret as string;
+
+    const first = reencrypt(`${newKey},${oldKey}`);
+    expect(first.status, first.stderr + first.stdout).toBe(0);
+    expect(first.stdout).toContain('"reencrypted":1');
+    expect(first.stdout + first.stderr).not.toContain(secret);
+    const stored = new pg.Client({ connectionString: databaseUrl });
+    await stored.connect();
+    const [row] = (
+      await stored.query<{ state: { secret: string; previousSecret: { secret: string } } }>(
+        'SELECT state FROM subscriptions WHERE id = $1',
+        [id],
+      )
+    ).rows;
+    await stored.end();
+    expect(row!.state.secret).toMatch(/^v1\.k2\./);
+    expect(row!.state.previousSecret.secret).toMatch(/^v1\.k2\./);
+    // Nothing left under the old key: a second run changes nothing.
+    expect(reencrypt(`${newKey},${oldKey}`).stdout).toContain('"reencrypted":0');
+
+    // The old key removed: the deliverer still signs with both secrets of the overlap.
+    await sleep(1_000);
+    await pipeline.restart('deliverer', 'SIGTERM', { SECRET_ENCRYPTION_KEY: newKey });
+    kcatProduce(pipeline.brokers, 'mail-events', [
+      {
+        key: `evt_rotation_${run}`,
+        value: JSON.stringify({
+          id: `evt_rotation_${run}`,
+          type: 'message.delivered',
+          organization_id: organizationId,
+          occurred_at: new Date().toISOString(),
+          data: { message_id: `rotation-${run}` },
+        }),
+      },
+    ]);
+    const [request] = await receiver.waitFor((r) => r.path === '/rotation', 1, 30_000);
+    const headers = {
+      'webhook-id': String(request!.headers['webhook-id']),
+      'webhook-timestamp': String(request!.headers['webhook-timestamp']),
+      'webhook-signature': String(request!.headers['webhook-signature']),
+    };
+    expect(new Webhook(secret).verify(request!.body, headers)).toBeTruthy();
+    expect(new Webhook(firstSecret).verify(request!.body, headers)).toBeTruthy();
+  });
+});
