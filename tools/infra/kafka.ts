@@ -144,7 +144,15 @@ export async function startKafka(options: KafkaOptions): Promise<RunningKafka> {
     const clusterId = randomBytes(16).toString('base64url');
     const format = spawnSync(
       'java',
-      java(libs, dataDir, ['kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', config]),
+      // `--cluster-id=<id>`: an id may begin with '-', which as a separate argument would be
+      // taken for an option.
+      java(libs, dataDir, [
+        'kafka.tools.StorageTool',
+        'format',
+        `--cluster-id=${clusterId}`,
+        '--config',
+        config,
+      ]),
       {
         encoding: 'utf8',
       },

@@ -8,6 +8,9 @@ import { DatabaseModule } from './database/database.module.js';
 import { AttemptsConsumer } from './deliveries/attempts.consumer.js';
 import { DeliveryLog } from './deliveries/delivery-log.js';
 import { DeliveryLogRetention } from './deliveries/retention.js';
+import { EventLogConsumer } from './deliveries/event-log.consumer.js';
+import { RedeliveryService } from './deliveries/redelivery.service.js';
+import { MessagesController } from './messages/messages.controller.js';
 import { EventTypesController } from './event-types/event-types.controller.js';
 import { OutboxRelay } from './event-store/outbox.js';
 import { SubscriptionStore } from './event-store/subscription-store.js';
@@ -29,10 +32,17 @@ export class AppModule {
           { topic: TOPICS.subscriptionState, config: { 'cleanup.policy': 'compact' } },
           { topic: TOPICS.organizationEvents, config: { 'cleanup.policy': 'compact' } },
           { topic: TOPICS.deliveryAttempts },
+          { topic: TOPICS.canonicalEvents },
+          { topic: TOPICS.deliveryJobs },
         ]),
         DatabaseModule,
       ],
-      controllers: [OrganizationsController, WebhooksController, EventTypesController],
+      controllers: [
+        OrganizationsController,
+        WebhooksController,
+        EventTypesController,
+        MessagesController,
+      ],
       providers: [
         { provide: APP_FILTER, useClass: ErrorFilter },
         ...securityProviders,
@@ -45,6 +55,8 @@ export class AppModule {
         DeliveryLog,
         AttemptsConsumer,
         DeliveryLogRetention,
+        EventLogConsumer,
+        RedeliveryService,
       ],
     };
   }

@@ -65,7 +65,17 @@ export class SubscriptionIndexService implements OnApplicationBootstrap, BeforeA
     await this.projection.stop();
   }
 
-  match(event: Parameters<SubscriptionIndex['match']>[0]): Matchable[] {
-    return this.index.match(event);
+  match(
+    event: Parameters<SubscriptionIndex['match']>[0] & { target_subscription_id?: string },
+  ): Matchable[] {
+    if (event.target_subscription_id === undefined) return this.index.match(event);
+    // A test event: its one subscription, if it is in the event's organisation and active.
+    const target = this.catalog.get(event.target_subscription_id);
+    return target &&
+      target.organizationId === event.organization_id &&
+      target.status === 'active' &&
+      !target.deleted
+      ? [target]
+      : [];
   }
 }

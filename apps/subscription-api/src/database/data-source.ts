@@ -2,12 +2,14 @@ import { DataSource } from 'typeorm';
 import { InitialSchema1764000000000 } from './migrations/1764000000000-initial-schema.js';
 import { DeliveryAttempts1764000000001 } from './migrations/1764000000001-delivery-attempts.js';
 import { IngestDedupe1764000000002 } from './migrations/1764000000002-ingest-dedupe.js';
+import { EventLog1764000000003 } from './migrations/1764000000003-event-log.js';
 
 /** Every migration, in order. Schema changes are made only by migrations, never `synchronize`. */
 export const MIGRATIONS = [
   InitialSchema1764000000000,
   DeliveryAttempts1764000000001,
   IngestDedupe1764000000002,
+  EventLog1764000000003,
 ];
 
 export function createDataSource(url: string, poolSize: number): DataSource {

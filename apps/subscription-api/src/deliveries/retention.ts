@@ -17,7 +17,7 @@ const purged = new Counter({
 const CHUNK = 5_000;
 
 /**
- * Removes delivery attempts older than DELIVERY_LOG_RETENTION, on a timer, a chunk at a
+ * Removes delivery attempts and stored events older than DELIVERY_LOG_RETENTION, on a timer, a chunk at a
  * time so that no long lock holds up the attempts consumer. Runs in every replica;
  * concurrent purges only share the work.
  */
@@ -48,15 +48,21 @@ export class DeliveryLogRetention implements OnApplicationBootstrap, BeforeAppli
   async purge(): Promise<number> {
     let total = 0;
     try {
-      for (;;) {
-        const [, count] = (await this.dataSource.query(
-          `DELETE FROM delivery_attempts WHERE attempt_id IN (
-             SELECT attempt_id FROM delivery_attempts
-             WHERE attempted_at < now() - make_interval(secs => $1) LIMIT $2)`,
-          [this.config.DELIVERY_LOG_RETENTION / 1000, CHUNK],
-        )) as [unknown, number];
-        total += count;
-        if (count < CHUNK) break;
+      // The attempts, and the events they delivered (read by replay, retry and messages).
+      for (const [table, key, time] of [
+        ['delivery_attempts', 'attempt_id', 'attempted_at'],
+        ['mail_events', 'event_id', 'occurred_at'],
+      ] as const) {
+        for (;;) {
+          const [, count] = (await this.dataSource.query(
+            `DELETE FROM ${table} WHERE ${key} IN (
+               SELECT ${key} FROM ${table}
+               WHERE ${time} < now() - make_interval(secs => $1) LIMIT $2)`,
+            [this.config.DELIVERY_LOG_RETENTION / 1000, CHUNK],
+          )) as [unknown, number];
+          total += count;
+          if (count < CHUNK) break;
+        }
       }
       purged.inc(total);
       if (total > 0) this.logger.info({ purged: total }, 'delivery log purged');

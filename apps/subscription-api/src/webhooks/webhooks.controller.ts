@@ -18,6 +18,7 @@ import type { Response } from 'express';
 import { z } from 'zod';
 import { ApiKeyGuard, CurrentPrincipal, type Principal } from '../auth/guards.js';
 import { DeliveryLog } from '../deliveries/delivery-log.js';
+import { RedeliveryService } from '../deliveries/redelivery.service.js';
 import { ApiError } from '../http/api-error.js';
 import { ZodPipe } from '../http/zod.pipe.js';
 import {
@@ -49,6 +50,20 @@ export function parseIfMatch(header: string | undefined): number | undefined {
   return Number(match[1]);
 }
 
+const testSchema = z.strictObject({
+  type: z.string().max(100).optional(),
+});
+
+const replaySchema = z
+  .strictObject({
+    since: z.iso.datetime({ offset: true, message: 'must be an ISO-8601 time' }),
+    until: z.iso.datetime({ offset: true, message: 'must be an ISO-8601 time' }).optional(),
+  })
+  .refine((body) => !body.until || Date.parse(body.until) > Date.parse(body.since), {
+    path: ['until'],
+    message: 'must be after since',
+  });
+
 const rotateSchema = z.strictObject({
   secret: z.string().min(16, 'must be at least 16 characters').max(200).optional(),
 });
@@ -60,6 +75,7 @@ export class WebhooksController {
   constructor(
     private readonly webhooks: WebhooksService,
     private readonly deliveryLog: DeliveryLog,
+    private readonly redelivery: RedeliveryService,
   ) {}
 
   @Post()
@@ -158,6 +174,38 @@ export class WebhooksController {
     @Res({ passthrough: true }) response: Response,
   ) {
     return withEtag(response, await this.webhooks.setActive(principal, webhookId(id), true));
+  }
+
+  @Post(':id/test')
+  @HttpCode(202)
+  test(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') id: string,
+    @Body(new ZodPipe(testSchema)) body: z.infer<typeof testSchema>,
+  ) {
+    return this.redelivery.test(principal, webhookId(id), body.type);
+  }
+
+  @Post(':id/deliveries/:deliveryId/retry')
+  @HttpCode(202)
+  retry(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') id: string,
+    @Param('deliveryId') deliveryId: string,
+  ) {
+    if (!isId('delivery', deliveryId)) throw ApiError.notFound('delivery');
+    return this.redelivery.retry(principal, webhookId(id), deliveryId);
+  }
+
+  @Post(':id/replay')
+  @HttpCode(202)
+  replay(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') id: string,
+    @Body(new ZodPipe(replaySchema)) body: z.infer<typeof replaySchema>,
+  ) {
+    const until = body.until ? new Date(body.until) : new Date();
+    return this.redelivery.replay(principal, webhookId(id), new Date(body.since), until);
   }
 
   @Post(':id/rotate-secret')

@@ -115,6 +115,11 @@ export class WebhooksService {
   }
 
   async get(principal: Principal, id: string): Promise<WebhookView> {
+    return toView(await this.state(principal, id));
+  }
+
+  /** The subscription's current state, if the caller may see it; else 404. */
+  async state(principal: Principal, id: string): Promise<Subscription> {
     const rows = (await this.dataSource.query(
       'SELECT state FROM subscriptions WHERE id = $1 AND organization_id = $2 AND NOT deleted',
       [id, principal.organizationId],
@@ -124,7 +129,7 @@ export class WebhooksService {
     if (!rows[0] || !keyCovers(principal.scope, rows[0].state.scope)) {
       throw ApiError.notFound('webhook');
     }
-    return toView(rows[0].state);
+    return rows[0].state;
   }
 
   /**

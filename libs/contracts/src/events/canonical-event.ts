@@ -36,9 +36,14 @@ export type CanonicalEvent = z.infer<typeof canonicalEventSchema>;
 export const ingestedEventSchema = canonicalEventSchema.extend({
   received_at: z.iso.datetime({ offset: true }),
   source: z.object({
-    format: z.enum(['canonical', 'paubox', 'postal', 'generic']),
+    format: z.enum(['canonical', 'paubox', 'postal', 'generic', 'test']),
     id: z.string().max(200).optional(),
   }),
+  /**
+   * Set only on test events (`POST /v1/webhooks/{id}/test`): the one subscription it is
+   * for. The matcher sends it there alone, whatever its type and scope.
+   */
+  target_subscription_id: z.string().optional(),
 });
 
 export type IngestedEvent = z.infer<typeof ingestedEventSchema>;

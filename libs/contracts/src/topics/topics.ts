@@ -40,6 +40,7 @@ export const CONSUMER_GROUPS = {
   deliverer: 'hookpost-deliverer',
   delivererRetry: 'hookpost-deliverer-retry',
   subscriptionApiAttempts: 'hookpost-subscription-api-attempts',
+  subscriptionApiEvents: 'hookpost-subscription-api-events',
 } as const;
 
 /**

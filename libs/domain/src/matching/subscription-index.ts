@@ -116,13 +116,13 @@ function parentDomain(domain: string): string | undefined {
   return dot === -1 ? undefined : domain.slice(dot + 1);
 }
 
-interface Party {
+export interface Party {
   mailboxes: string[];
   domains: string[];
 }
 
 /** Whose event this is for scoping: the sender, or for inbound mail the recipients. */
-function scopeParty(event: Pick<IngestedEvent, 'type' | 'data'>): Party {
+export function scopeParty(event: Pick<IngestedEvent, 'type' | 'data'>): Party {
   const raw = event.type === 'message.received' ? event.data.to : event.data.from;
   const addresses = (Array.isArray(raw) ? raw : raw ? [raw] : [])
     .map(bareAddress)

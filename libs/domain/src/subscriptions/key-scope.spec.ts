@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isScopedKey, keyCovers } from './key-scope.js';
+import { isScopedKey, keyCovers, keyCoversEvent } from './key-scope.js';
 
 const scope = (domains: string[] = [], mailboxes: string[] = []) => ({ domains, mailboxes });
 
@@ -27,5 +27,16 @@ describe('API key scope', () => {
     expect(keyCovers(key, scope([], ['ann@acme.example']))).toBe(true);
     expect(keyCovers(key, scope([], ['bob@acme.example']))).toBe(false);
     expect(keyCovers(key, scope(['acme.example']))).toBe(false);
+  });
+
+  it('lets a scoped key see the events of its senders, or inbound of its recipients', () => {
+    const key = { domains: ['acme.example'] };
+    const sent = (from: string) => ({ type: 'message.delivered' as const, data: { from } });
+    expect(keyCoversEvent(key, sent('News <news@mail.acme.example>'))).toBe(true);
+    expect(keyCoversEvent(key, sent('news@other.example'))).toBe(false);
+    expect(
+      keyCoversEvent(key, { type: 'message.received', data: { to: ['x@acme.example'] } }),
+    ).toBe(true);
+    expect(keyCoversEvent({}, sent('anyone@anywhere.example'))).toBe(true);
   });
 });

@@ -1,4 +1,5 @@
-import type { SubscriptionScope } from '@hookpost/contracts';
+import type { IngestedEvent, SubscriptionScope } from '@hookpost/contracts';
+import { scopeParty } from '../matching/subscription-index.js';
 
 /** What an API key may reach: nothing narrower than its organisation when both are empty. */
 export interface KeyScope {
@@ -29,6 +30,22 @@ export function keyCovers(key: KeyScope, subscription: SubscriptionScope): boole
       (mailbox) =>
         (key.mailboxes ?? []).includes(mailbox) ||
         domainCovered(mailbox.slice(mailbox.lastIndexOf('@') + 1)),
+    )
+  );
+}
+
+/** Whether an event is one a key may see: its sender (or, inbound, a recipient) is in scope. */
+export function keyCoversEvent(
+  key: KeyScope,
+  event: Pick<IngestedEvent, 'type' | 'data'>,
+): boolean {
+  if (!isScopedKey(key)) return true;
+  const party = scopeParty(event);
+  const keyDomains = key.domains ?? [];
+  return (
+    party.mailboxes.some((mailbox) => (key.mailboxes ?? []).includes(mailbox)) ||
+    party.domains.some((domain) =>
+      keyDomains.some((own) => domain === own || domain.endsWith(`.${own}`)),
     )
   );
 }

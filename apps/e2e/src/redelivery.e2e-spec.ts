@@ -1,0 +1,169 @@
+import { RecordingReceiver } from '@hookpost/testing';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { http, kcatProduceMany, startPipeline, type Pipeline } from './pipeline.js';
+
+/** Test events, manual retries, replay, and the events of one message. */
+describe('test, retry, replay and message events', () => {
+  let pipeline: Pipeline;
+  let apiKey: string;
+  let otherKey: string;
+  let organizationId: string;
+  const receiver = new RecordingReceiver();
+  const run = Date.now().toString(36);
+  const messageId = `<${run}@news.example>`;
+  const startedAt = new Date(Date.now() - 60_000).toISOString();
+
+  beforeAll(async () => {
+    await receiver.start();
+    pipeline = await startPipeline();
+    const org = await http('POST', `${pipeline.apiUrl}/v1/organizations`, pipeline.adminToken, {
+      name: 'Redelivery Co',
+    });
+    organizationId = org.json.id as string;
+    const other = await http('POST', `${pipeline.apiUrl}/v1/organizations`, pipeline.adminToken, {
+      name: 'Someone Else',
+    });
+    const key = (id: string) =>
+      http('POST', `${pipeline.apiUrl}/v1/organizations/${id}/api-keys`, pipeline.adminToken);
+    apiKey = (await key(organizationId)).json.key as string;
+    otherKey = (await key(other.json.id as string)).json.key as string;
+    // History from before any subscription existed: nothing was delivered for it.
+    kcatProduceMany(pipeline.brokers, 'mail-events', [
+      event('sent', 'message.sent'),
+      event('delivered', 'message.delivered'),
+      event('opened', 'message.opened'),
+      event('elsewhere', 'message.delivered', `<other-${run}@news.example>`),
+    ]);
+  });
+
+  afterAll(async () => {
+    await pipeline?.stop();
+    await receiver.stop();
+  });
+
+  function event(name: string, type: string, message = messageId) {
+    const id = `evt_${run}_${name}`;
+    return {
+      key: message,
+      value: JSON.stringify({
+        id,
+        type,
+        organization_id: organizationId,
+        occurred_at: new Date().toISOString(),
+        data: { message_id: message, from: 'news@news.example', to: 'ann@example.org' },
+      }),
+    };
+  }
+
+  async function subscribe(path: string, events: string[]) {
+    const created = await http('POST', `${pipeline.apiUrl}/v1/webhooks`, apiKey, {
+      url: `${receiver.url}${path}`,
+      events,
+    });
+    expect(created.status).toBe(201);
+    return created.json.id as string;
+  }
+
+  async function until<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const value = await read();
+      if (done(value) || Date.now() > deadline) return value;
+      await sleep(250);
+    }
+  }
+
+  it('lists every event of one message, oldest first, page by page, to its organisation only', async () => {
+    const path = `/v1/messages/${encodeURIComponent(messageId)}/events`;
+    const all = await until(
+      () => http('GET', `${pipeline.apiUrl}${path}`, apiKey),
+      (r) => (r.json.data as unknown[] | undefined)?.length === 3,
+    );
+    expect((all.json.data as Array<{ type: string }>).map((e) => e.type)).toEqual([
+      'message.sent',
+      'message.delivered',
+      'message.opened',
+    ]);
+    const first = await http('GET', `${pipeline.apiUrl}${path}?limit=2`, apiKey);
+    expect(first.json.data).toHaveLength(2);
+    const rest = await http(
+      'GET',
+      `${pipeline.apiUrl}${path}?limit=2&cursor=${first.json.next_cursor as string}`,
+      apiKey,
+    );
+    expect((rest.json.data as Array<{ type: string }>).map((e) => e.type)).toEqual([
+      'message.opened',
+    ]);
+    expect(rest.json.next_cursor).toBeNull();
+    const foreign = await http('GET', `${pipeline.apiUrl}${path}`, otherKey);
+    expect(foreign.json.data).toEqual([]);
+  });
+
+  it('replays the matching events of a window to a subscription made after them', async () => {
+    const id = await subscribe('/replay', ['message.delivered', 'message.opened']);
+    const replayed = await http('POST', `${pipeline.apiUrl}/v1/webhooks/${id}/replay`, apiKey, {
+      since: startedAt,
+    });
+    expect(replayed.status, JSON.stringify(replayed.json)).toBe(202);
+    expect(replayed.json.queued).toBe(3);
+    const requests = await receiver.waitFor((r) => r.path === '/replay', 3, 20_000);
+    expect(requests.map((r) => JSON.parse(r.body).id).sort()).toEqual(
+      [`evt_${run}_delivered`, `evt_${run}_elsewhere`, `evt_${run}_opened`].sort(),
+    );
+    const backwards = await http('POST', `${pipeline.apiUrl}/v1/webhooks/${id}/replay`, apiKey, {
+      since: new Date().toISOString(),
+      until: startedAt,
+    });
+    expect(backwards.status).toBe(422);
+    expect(JSON.stringify(backwards.json)).toContain('until');
+  });
+
+  it('sends a test event through the pipeline to that subscription alone, and retries a delivery by hand', async () => {
+    const id = await subscribe('/tested', ['message.bounced']);
+    await subscribe('/bystander', ['message.bounced']);
+    await sleep(1_000);
+    const test = await http('POST', `${pipeline.apiUrl}/v1/webhooks/${id}/test`, apiKey, {
+      type: 'bounced',
+    });
+    expect(test.status, JSON.stringify(test.json)).toBe(202);
+    expect(test.json.type).toBe('message.bounced');
+    const [received] = await receiver.waitFor((r) => r.path === '/tested', 1, 20_000);
+    const body = JSON.parse(received!.body) as { type: string; data: { test?: boolean } };
+    expect(body).toMatchObject({ type: 'message.bounced', data: { test: true } });
+
+    const unknown = await http('POST', `${pipeline.apiUrl}/v1/webhooks/${id}/test`, apiKey, {
+      type: 'message.exploded',
+    });
+    expect(unknown.status).toBe(422);
+
+    // The attempt is in the log; retrying it sends the same delivery again.
+    const logs = await until(
+      () => http('GET', `${pipeline.apiUrl}/v1/webhooks/${id}/logs`, apiKey),
+      (r) => (r.json.data as unknown[] | undefined)?.length === 1,
+    );
+    const deliveryId = (logs.json.data as Array<{ delivery_id: string }>)[0]!.delivery_id;
+    const retried = await http(
+      'POST',
+      `${pipeline.apiUrl}/v1/webhooks/${id}/deliveries/${deliveryId}/retry`,
+      apiKey,
+    );
+    expect(retried.status, JSON.stringify(retried.json)).toBe(202);
+    expect(retried.json.attempt).toBe(2);
+    const [, again] = await receiver.waitFor((r) => r.path === '/tested', 2, 20_000);
+    expect(again!.headers['webhook-id']).toBe(received!.headers['webhook-id']);
+    expect(receiver.requests.filter((r) => r.path === '/bystander')).toHaveLength(0);
+
+    const missing = await http(
+      'POST',
+      `${pipeline.apiUrl}/v1/webhooks/${id}/deliveries/del_01ZZZZZZZZZZZZZZZZZZZZZZZZ/retry`,
+      apiKey,
+    );
+    expect(missing.status).toBe(404);
+    await http('POST', `${pipeline.apiUrl}/v1/webhooks/${id}/pause`, apiKey);
+    const paused = await http('POST', `${pipeline.apiUrl}/v1/webhooks/${id}/test`, apiKey, {});
+    expect(paused.status).toBe(409);
+    const foreign = await http('POST', `${pipeline.apiUrl}/v1/webhooks/${id}/test`, otherKey, {});
+    expect(foreign.status).toBe(404);
+  });
+});

@@ -1,0 +1,93 @@
+import { CONSUMER_GROUPS, decodeJson, ingestedEventSchema, TOPICS } from '@hookpost/contracts';
+import {
+  BatchConsumer,
+  type BatchHandler,
+  KAFKA,
+  LOGGER,
+  ManagedConsumer,
+  Readiness,
+  type IncomingMessage,
+  type Logger,
+} from '@hookpost/platform';
+import {
+  Inject,
+  Injectable,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
+import type { Kafka } from 'kafkajs';
+import { DataSource } from 'typeorm';
+
+/**
+ * Canonical events -> `mail_events` in Postgres, a batch per statement: what
+ * `GET /v1/messages/{id}/events`, replay and manual retries read. A repeated event (same
+ * id) is kept once. Purged with the delivery log (DELIVERY_LOG_RETENTION).
+ */
+@Injectable()
+export class EventLogConsumer implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly consumer: ManagedConsumer<BatchHandler>;
+
+  constructor(
+    @Inject(KAFKA) kafka: Kafka,
+    private readonly dataSource: DataSource,
+    @Inject(LOGGER) private readonly logger: Logger,
+    readiness: Readiness,
+  ) {
+    this.consumer = new ManagedConsumer(
+      'event log consumer',
+      new BatchConsumer(
+        kafka,
+        {
+          groupId: CONSUMER_GROUPS.subscriptionApiEvents,
+          topics: [TOPICS.canonicalEvents],
+          fromBeginning: true,
+        },
+        logger,
+      ),
+      logger,
+      readiness,
+    );
+  }
+
+  onApplicationBootstrap(): void {
+    this.consumer.start((messages) => this.handle(messages));
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.consumer.stop();
+  }
+
+  private async handle(messages: IncomingMessage[]): Promise<void> {
+    const rows = [];
+    for (const message of messages) {
+      const decoded = decodeJson(ingestedEventSchema, message.value);
+      if (!decoded.ok) {
+        this.logger.error(
+          { offset: message.offset, reason: decoded.detail },
+          'undecodable canonical event',
+        );
+        continue;
+      }
+      const event = decoded.value;
+      // Test events are kept too (a test delivery can be retried); the message and replay
+      // queries leave them out: they are not part of the organisation's mail history.
+      rows.push({
+        event_id: event.id,
+        organization_id: event.organization_id,
+        message_id: typeof event.data.message_id === 'string' ? event.data.message_id : null,
+        type: event.type,
+        occurred_at: event.occurred_at,
+        event,
+      });
+    }
+    if (rows.length === 0) return;
+    await this.dataSource.query(
+      `INSERT INTO mail_events (event_id, organization_id, message_id, type, occurred_at, event)
+       SELECT event_id, organization_id, message_id, type, occurred_at, event
+       FROM jsonb_to_recordset($1::jsonb) AS e(event_id text, organization_id text,
+         message_id text, type text, occurred_at timestamptz, event jsonb)
+       ON CONFLICT (event_id) DO NOTHING`,
+      [JSON.stringify(rows)],
+    );
+  }
+}
