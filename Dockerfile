@@ -23,6 +23,7 @@ COPY --chown=node:node libs/platform/package.json libs/platform/
 COPY --chown=node:node libs/testing/package.json libs/testing/
 RUN npm install --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build --chown=node:node /src/libs/contracts/dist libs/contracts/dist
+COPY --from=build --chown=node:node /src/libs/contracts/proto libs/contracts/proto
 COPY --from=build --chown=node:node /src/libs/domain/dist libs/domain/dist
 COPY --from=build --chown=node:node /src/libs/platform/dist libs/platform/dist
 COPY --from=build --chown=node:node /src/apps/${APP}/dist apps/${APP}/dist

@@ -14,6 +14,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
  */
 export interface Pipeline {
   apiUrl: string;
+  /** host:port of the gRPC API. */
+  grpcAddress: string;
   adminToken: string;
   brokers: string;
   services: Record<ServiceName, RunningService>;
@@ -47,6 +49,7 @@ export async function startPipeline(extraEnv: Record<string, string> = {}): Prom
     ALLOW_HTTP_ENDPOINTS: 'true',
     ENDPOINT_ALLOWED_NETWORKS: '127.0.0.1/32',
     KAFKA_TOPIC_PARTITIONS: '3',
+    GRPC_PORT: String(await freePort()),
     ...extraEnv,
   };
   const migrate = spawnSync(
@@ -78,6 +81,7 @@ export async function startPipeline(extraEnv: Record<string, string> = {}): Prom
   const running = new Set(started);
   return {
     apiUrl: `http://127.0.0.1:${services['subscription-api'].port}`,
+    grpcAddress: `127.0.0.1:${env.GRPC_PORT}`,
     adminToken,
     brokers,
     services,

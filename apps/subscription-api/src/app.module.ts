@@ -11,9 +11,11 @@ import { DeliveryLogRetention } from './deliveries/retention.js';
 import { EventLogConsumer } from './deliveries/event-log.consumer.js';
 import { RedeliveryService } from './deliveries/redelivery.service.js';
 import { MessagesController } from './messages/messages.controller.js';
+import { MessagesService } from './messages/messages.service.js';
 import { EventTypesController } from './event-types/event-types.controller.js';
 import { OutboxRelay } from './event-store/outbox.js';
 import { SubscriptionStore } from './event-store/subscription-store.js';
+import { GrpcServer } from './grpc/grpc.server.js';
 import { ErrorFilter } from './http/error.filter.js';
 import { OrganizationsController } from './organizations/organizations.controller.js';
 import { OrganizationsService } from './organizations/organizations.service.js';
@@ -57,6 +59,8 @@ export class AppModule {
         DeliveryLogRetention,
         EventLogConsumer,
         RedeliveryService,
+        MessagesService,
+        GrpcServer,
       ],
     };
   }

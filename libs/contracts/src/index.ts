@@ -6,3 +6,4 @@ export * from './events/subscription-events.js';
 export * from './ids/ids.js';
 export * from './topics/topics.js';
 export * from './events/event-data.js';
+export * from './grpc/proto.js';

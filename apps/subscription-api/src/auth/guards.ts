@@ -42,6 +42,22 @@ export class AdminGuard implements CanActivate {
   }
 }
 
+/** The caller an `Authorization: Bearer <api key>` value names (REST header, gRPC metadata). */
+export async function authenticateApiKey(
+  dataSource: DataSource,
+  authorization: string | undefined,
+): Promise<Principal> {
+  const token = bearerToken(authorization);
+  if (!token) throw unauthorized();
+  const rows = (await dataSource.query(
+    'SELECT id, organization_id, scope FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL',
+    [hashApiKey(token)],
+  )) as Array<{ id: string; organization_id: string; scope: KeyScope }>;
+  const row = rows[0];
+  if (!row) throw unauthorized();
+  return { organizationId: row.organization_id, keyId: row.id, scope: row.scope };
+}
+
 /** Customer routes: `Authorization: Bearer <api key>`, not revoked. */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
@@ -49,15 +65,7 @@ export class ApiKeyGuard implements CanActivate {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
-    const token = bearerToken(request.headers.authorization);
-    if (!token) throw unauthorized();
-    const rows = (await this.dataSource.query(
-      'SELECT id, organization_id, scope FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL',
-      [hashApiKey(token)],
-    )) as Array<{ id: string; organization_id: string; scope: KeyScope }>;
-    const row = rows[0];
-    if (!row) throw unauthorized();
-    request.principal = { organizationId: row.organization_id, keyId: row.id, scope: row.scope };
+    request.principal = await authenticateApiKey(this.dataSource, request.headers.authorization);
     return true;
   }
 }

@@ -10,7 +10,7 @@ import {
 import type { Response } from 'express';
 import { ApiError } from './api-error.js';
 
-interface ErrorBody {
+export interface ErrorBody {
   error: { code: string; message: string; details: unknown[] };
 }
 
@@ -50,6 +50,37 @@ function isDatabaseUnavailable(error: unknown): boolean {
 }
 
 /**
+ * The errors callers can act on, as a status and body; undefined for anything else. Shared
+ * by the REST filter and the gRPC adapter.
+ */
+export function knownError(exception: unknown): [number, ErrorBody] | undefined {
+  if (exception instanceof ApiError) {
+    return [
+      exception.status,
+      { error: { code: exception.code, message: exception.message, details: exception.details } },
+    ];
+  }
+  if (exception instanceof SubscriptionError) {
+    const status = exception.code === 'not_found' ? 404 : 409;
+    const message = exception.code === 'not_found' ? 'webhook not found' : exception.message;
+    return [status, { error: { code: exception.code, message, details: [] } }];
+  }
+  if (isDatabaseUnavailable(exception)) {
+    return [
+      503,
+      {
+        error: {
+          code: 'unavailable',
+          message: 'the database is unavailable; retry shortly',
+          details: [],
+        },
+      },
+    ];
+  }
+  return undefined;
+}
+
+/**
  * Every error leaves as `{"error": {"code", "message", "details"}}`. Only this adapter
  * maps errors to HTTP statuses; anything unexpected is logged and answered 500 without
  * internals.
@@ -65,16 +96,10 @@ export class ErrorFilter implements ExceptionFilter {
   }
 
   private toResponse(exception: unknown): [number, ErrorBody] {
-    if (exception instanceof ApiError) {
-      return [
-        exception.status,
-        { error: { code: exception.code, message: exception.message, details: exception.details } },
-      ];
-    }
-    if (exception instanceof SubscriptionError) {
-      const status = exception.code === 'not_found' ? 404 : 409;
-      const message = exception.code === 'not_found' ? 'webhook not found' : exception.message;
-      return [status, { error: { code: exception.code, message, details: [] } }];
+    const known = knownError(exception);
+    if (known) {
+      if (known[0] === 503) this.logger.warn({ err: exception }, 'database unavailable');
+      return known;
     }
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
@@ -93,19 +118,6 @@ export class ErrorFilter implements ExceptionFilter {
           error: {
             code: cause?.type === 'entity.parse.failed' ? 'invalid_json' : code,
             message,
-            details: [],
-          },
-        },
-      ];
-    }
-    if (isDatabaseUnavailable(exception)) {
-      this.logger.warn({ err: exception }, 'database unavailable');
-      return [
-        503,
-        {
-          error: {
-            code: 'unavailable',
-            message: 'the database is unavailable; retry shortly',
             details: [],
           },
         },

@@ -27,6 +27,9 @@ import {
   logsQuery,
   patchWebhookSchema,
   putWebhookSchema,
+  replaySchema,
+  rotateSchema,
+  testSchema,
   type CreateWebhookInput,
   type PatchWebhookInput,
 } from './webhooks.schemas.js';
@@ -49,24 +52,6 @@ export function parseIfMatch(header: string | undefined): number | undefined {
     );
   return Number(match[1]);
 }
-
-const testSchema = z.strictObject({
-  type: z.string().max(100).optional(),
-});
-
-const replaySchema = z
-  .strictObject({
-    since: z.iso.datetime({ offset: true, message: 'must be an ISO-8601 time' }),
-    until: z.iso.datetime({ offset: true, message: 'must be an ISO-8601 time' }).optional(),
-  })
-  .refine((body) => !body.until || Date.parse(body.until) > Date.parse(body.since), {
-    path: ['until'],
-    message: 'must be after since',
-  });
-
-const rotateSchema = z.strictObject({
-  secret: z.string().min(16, 'must be at least 16 characters').max(200).optional(),
-});
 
 /** Customer routes (API key): the organisation's webhook subscriptions. */
 @Controller('v1/webhooks')

@@ -66,3 +66,21 @@ export const logsQuery = z.strictObject({
     .regex(/^att_[0-9A-HJKMNP-TV-Z]{26}$/, 'must be a next_cursor from a previous page')
     .optional(),
 });
+
+export const testSchema = z.strictObject({
+  type: z.string().max(100).optional(),
+});
+
+export const replaySchema = z
+  .strictObject({
+    since: z.iso.datetime({ offset: true, message: 'must be an ISO-8601 time' }),
+    until: z.iso.datetime({ offset: true, message: 'must be an ISO-8601 time' }).optional(),
+  })
+  .refine((body) => !body.until || Date.parse(body.until) > Date.parse(body.since), {
+    path: ['until'],
+    message: 'must be after since',
+  });
+
+export const rotateSchema = z.strictObject({
+  secret: z.string().min(16, 'must be at least 16 characters').max(200).optional(),
+});

@@ -1,0 +1,189 @@
+import { WEBHOOKS_PROTO_PATH } from '@hookpost/contracts';
+import { REPO_ROOT } from '@hookpost/testing';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { http, startPipeline, type Pipeline } from './pipeline.js';
+
+type Client = grpc.Client & Record<string, grpc.MethodDefinition<unknown, unknown> | unknown>;
+
+/** The gRPC API with a plain @grpc/grpc-js client, as a customer would call it. */
+describe('gRPC API', () => {
+  let pipeline: Pipeline;
+  let client: Client;
+  let apiKey: string;
+  let otherKey: string;
+
+  const options = {
+    keepCase: true,
+    longs: String,
+    enums: String,
+    defaults: false,
+    arrays: true,
+    objects: true,
+  };
+
+  function call<T = Record<string, unknown>>(
+    method: string,
+    request: unknown,
+    key: string = apiKey,
+  ): Promise<T> {
+    const metadata = new grpc.Metadata();
+    if (key) metadata.set('authorization', `Bearer ${key}`);
+    return new Promise((resolve, reject) =>
+      (
+        client[method] as (r: unknown, m: grpc.Metadata, cb: (e: unknown, v: T) => void) => void
+      ).call(client, request, metadata, (error, value) => (error ? reject(error) : resolve(value))),
+    );
+  }
+  const failure = (promise: Promise<unknown>) =>
+    promise.then(
+      () => ({ code: grpc.status.OK, details: '' }),
+      (error: grpc.ServiceError) => ({ code: error.code, details: error.details }),
+    );
+
+  beforeAll(async () => {
+    pipeline = await startPipeline();
+    const key = async (name: string) => {
+      const org = await http('POST', `${pipeline.apiUrl}/v1/organizations`, pipeline.adminToken, {
+        name,
+      });
+      const created = await http(
+        'POST',
+        `${pipeline.apiUrl}/v1/organizations/${org.json.id}/api-keys`,
+        pipeline.adminToken,
+      );
+      return created.json.key as string;
+    };
+    apiKey = await key('gRPC Co');
+    otherKey = await key('gRPC Other');
+    const loaded = grpc.loadPackageDefinition(
+      protoLoader.loadSync(WEBHOOKS_PROTO_PATH, options),
+    ) as unknown as { hookpost: { v1: { Webhooks: grpc.ServiceClientConstructor } } };
+    client = new loaded.hookpost.v1.Webhooks(
+      pipeline.grpcAddress,
+      grpc.credentials.createInsecure(),
+    ) as unknown as Client;
+  });
+
+  afterAll(async () => {
+    client?.close();
+    await pipeline?.stop();
+  });
+
+  it('runs the webhook lifecycle with the same rules as REST', async () => {
+    const created = await call<{ webhook: { id: string; version: number }; secret: string }>(
+      'CreateWebhook',
+      { url: 'http://127.0.0.1:9/grpc', events: ['delivered'], headers: { 'X-Team': 'mail' } },
+    );
+    expect(created.secret).toMatch(/^whsec_/);
+    const id = created.webhook.id;
+    expect(created.webhook).toMatchObject({ events: ['message.delivered'], version: 1 });
+
+    const got = await call<{ id: string; secret?: string; headers: Record<string, string> }>(
+      'GetWebhook',
+      { id },
+    );
+    expect(got).toMatchObject({ id, headers: { 'X-Team': 'mail' } });
+    expect(got.secret).toBeUndefined();
+
+    const updated = await call<{ events: string[]; version: number }>('UpdateWebhook', {
+      id,
+      events: ['message.*'],
+      set_events: true,
+      expected_version: 1,
+    });
+    expect(updated).toMatchObject({ events: ['message.*'], version: 2 });
+    const stale = await failure(
+      call('UpdateWebhook', { id, description: 'x', expected_version: 1 }),
+    );
+    expect(stale.code).toBe(grpc.status.FAILED_PRECONDITION);
+
+    expect(await call('PauseWebhook', { id })).toMatchObject({ status: 'paused' });
+    expect(await call('ResumeWebhook', { id })).toMatchObject({ status: 'active' });
+    const rotated = await call<{ secret: string; previous_secret_expires_at: string }>(
+      'RotateSecret',
+      { id },
+    );
+    expect(rotated.secret).not.toBe(created.secret);
+    expect(rotated.previous_secret_expires_at).toBeTruthy();
+
+    const page = await call<{ data: Array<{ id: string }> }>('ListWebhooks', { limit: 10 });
+    expect(page.data.map((w) => w.id)).toContain(id);
+    const attempts = await call<{ data: unknown[] }>('ListDeliveryAttempts', { id });
+    expect(attempts.data).toEqual([]);
+    const types = await call<{ data: Array<{ name: string; schema_json: string }> }>(
+      'ListEventTypes',
+      { limit: 100 },
+    );
+    expect(types.data.map((t) => t.name)).toContain('message.bounced');
+    expect(JSON.parse(types.data[0]!.schema_json)).toMatchObject({ type: 'object' });
+    const events = await call<{ data: unknown[] }>('ListMessageEvents', { message_id: 'none' });
+    expect(events.data).toEqual([]);
+
+    await call('DeleteWebhook', { id });
+    expect((await failure(call('GetWebhook', { id }))).code).toBe(grpc.status.NOT_FOUND);
+  });
+
+  it('names the bad field, hides other organisations, and needs the API key', async () => {
+    const bad = await failure(call('CreateWebhook', { url: 'ftp://x', events: ['message.nope'] }));
+    expect(bad.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(bad.details).toContain('url');
+    expect(bad.details).toContain('events');
+
+    const mine = await call<{ webhook: { id: string } }>('CreateWebhook', {
+      url: 'http://127.0.0.1:9/mine',
+      events: ['message.delivered'],
+    });
+    for (const [method, request] of [
+      ['GetWebhook', { id: mine.webhook.id }],
+      ['UpdateWebhook', { id: mine.webhook.id, description: 'taken' }],
+      ['DeleteWebhook', { id: mine.webhook.id }],
+      ['PauseWebhook', { id: mine.webhook.id }],
+      ['RotateSecret', { id: mine.webhook.id }],
+      ['SendTestEvent', { id: mine.webhook.id }],
+      ['ListDeliveryAttempts', { id: mine.webhook.id }],
+      ['Replay', { id: mine.webhook.id, since: new Date().toISOString() }],
+    ] as const) {
+      const result = await failure(call(method, request, otherKey));
+      expect(result.code, method).toBe(grpc.status.NOT_FOUND);
+    }
+    expect(await call('GetWebhook', { id: mine.webhook.id })).toMatchObject({ version: 1 });
+
+    // '' sends no authorization metadata at all.
+    const anonymous = await failure(call('ListWebhooks', {}, ''));
+    expect(anonymous.code).toBe(grpc.status.UNAUTHENTICATED);
+    const wrong = await failure(call('ListWebhooks', {}, 'not-a-key'));
+    expect(wrong.code).toBe(grpc.status.UNAUTHENTICATED);
+  });
+
+  it('serves reflection that lists hookpost.v1.Webhooks', async () => {
+    const reflection = grpc.loadPackageDefinition(
+      protoLoader.loadSync(
+        `${REPO_ROOT}node_modules/@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto`,
+        options,
+      ),
+    ) as unknown as {
+      grpc: { reflection: { v1: { ServerReflection: grpc.ServiceClientConstructor } } };
+    };
+    const reflector = new reflection.grpc.reflection.v1.ServerReflection(
+      pipeline.grpcAddress,
+      grpc.credentials.createInsecure(),
+    ) as unknown as {
+      ServerReflectionInfo(): grpc.ClientDuplexStream<unknown, Record<string, unknown>>;
+      close(): void;
+    };
+    const services = await new Promise<string[]>((resolve, reject) => {
+      const stream = reflector.ServerReflectionInfo();
+      stream.on('data', (response) => {
+        const list = response.list_services_response as { service: Array<{ name: string }> };
+        resolve(list.service.map((s) => s.name));
+        stream.end();
+      });
+      stream.on('error', reject);
+      stream.write({ list_services: '' });
+    });
+    reflector.close();
+    expect(services).toContain('hookpost.v1.Webhooks');
+  });
+});

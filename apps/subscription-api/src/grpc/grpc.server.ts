@@ -1,0 +1,292 @@
+import { isId, WEBHOOKS_PROTO_PATH } from '@hookpost/contracts';
+import { CONFIG, LOGGER, Readiness, type Logger } from '@hookpost/platform';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import {
+  Inject,
+  Injectable,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { authenticateApiKey, type Principal } from '../auth/guards.js';
+import type { ApiConfig } from '../config.js';
+import { DeliveryLog } from '../deliveries/delivery-log.js';
+import { RedeliveryService } from '../deliveries/redelivery.service.js';
+import { eventTypesQuery, listEventTypes } from '../event-types/event-types.controller.js';
+import { ApiError } from '../http/api-error.js';
+import { knownError } from '../http/error.filter.js';
+import { parseWith } from '../http/zod.pipe.js';
+import { messageEventsQuery, MessagesService } from '../messages/messages.service.js';
+import {
+  createWebhookSchema,
+  listWebhooksQuery,
+  logsQuery,
+  patchWebhookSchema,
+  replaySchema,
+  rotateSchema,
+  testSchema,
+} from '../webhooks/webhooks.schemas.js';
+import { WebhooksService, type WebhookView } from '../webhooks/webhooks.service.js';
+
+type Request = Record<string, unknown>;
+type Handler = (principal: Principal, request: Request) => Promise<unknown>;
+
+/** REST statuses, as gRPC status codes. */
+const GRPC_CODES: Record<number, grpc.status> = {
+  400: grpc.status.INVALID_ARGUMENT,
+  401: grpc.status.UNAUTHENTICATED,
+  403: grpc.status.PERMISSION_DENIED,
+  404: grpc.status.NOT_FOUND,
+  409: grpc.status.ABORTED,
+  412: grpc.status.FAILED_PRECONDITION,
+  413: grpc.status.RESOURCE_EXHAUSTED,
+  422: grpc.status.INVALID_ARGUMENT,
+  503: grpc.status.UNAVAILABLE,
+};
+
+/**
+ * `hookpost.v1.Webhooks` on GRPC_PORT, with server reflection: the REST operations over
+ * gRPC. Requests are reshaped into the REST bodies and go through the same schemas and
+ * services, so validation, tenancy and errors are the same; the API key comes in the
+ * `authorization` metadata. This file is only the adapter.
+ */
+@Injectable()
+export class GrpcServer implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private server: grpc.Server | undefined;
+  private bound = false;
+
+  constructor(
+    private readonly webhooks: WebhooksService,
+    private readonly redelivery: RedeliveryService,
+    private readonly deliveryLog: DeliveryLog,
+    private readonly messages: MessagesService,
+    private readonly dataSource: DataSource,
+    @Inject(CONFIG) private readonly config: ApiConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+    readiness: Readiness,
+  ) {
+    readiness.register('grpc server', () => this.bound);
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    const definition = protoLoader.loadSync(WEBHOOKS_PROTO_PATH, {
+      keepCase: true,
+      longs: String,
+      enums: String,
+      defaults: false,
+      arrays: true,
+      objects: true,
+    });
+    const loaded = grpc.loadPackageDefinition(definition) as unknown as {
+      hookpost: { v1: { Webhooks: { service: grpc.ServiceDefinition } } };
+    };
+    const server = new grpc.Server();
+    server.addService(loaded.hookpost.v1.Webhooks.service, this.handlers());
+    new ReflectionService(definition).addToServer(server);
+    await new Promise<void>((resolve, reject) =>
+      server.bindAsync(
+        `0.0.0.0:${this.config.GRPC_PORT}`,
+        grpc.ServerCredentials.createInsecure(),
+        (error) => (error ? reject(error) : resolve()),
+      ),
+    );
+    this.server = server;
+    this.bound = true;
+    this.logger.info({ port: this.config.GRPC_PORT }, 'gRPC hookpost.v1.Webhooks listening');
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.bound = false;
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, 3_000);
+      server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
+  }
+
+  private handlers(): grpc.UntypedServiceImplementation {
+    const webhookIdOf = (request: Request) => {
+      const id = String(request.id ?? '');
+      if (!isId('webhook', id)) throw ApiError.notFound('webhook');
+      return id;
+    };
+    const handlers: Record<string, Handler> = {
+      CreateWebhook: async (principal, r) => {
+        const input = parseWith(createWebhookSchema, {
+          url: r.url,
+          events: r.events,
+          description: r.description,
+          headers: nonEmpty(r.headers),
+          scope: r.scope,
+          format: r.format,
+          secret: r.secret,
+        });
+        const { secret, ...view } = await this.webhooks.create(principal, input);
+        return { webhook: toMessage(view), secret };
+      },
+      GetWebhook: async (principal, r) =>
+        toMessage(await this.webhooks.get(principal, webhookIdOf(r))),
+      ListWebhooks: async (principal, r) => {
+        const query = parseWith(listWebhooksQuery, {
+          limit: r.limit || undefined,
+          cursor: r.cursor,
+        });
+        const page = await this.webhooks.list(principal, query.limit, query.cursor);
+        return { data: page.data.map(toMessage), next_cursor: page.next_cursor ?? undefined };
+      },
+      UpdateWebhook: async (principal, r) => {
+        const id = webhookIdOf(r);
+        const input = parseWith(patchWebhookSchema, {
+          url: r.url,
+          events: r.set_events ? r.events : undefined,
+          description: r.description,
+          headers: r.headers ? (r.headers as { values: unknown }).values : undefined,
+          scope: r.scope,
+          format: r.format,
+        });
+        const view = await this.webhooks.update(
+          principal,
+          id,
+          input,
+          r.expected_version as number | undefined,
+        );
+        return toMessage(view);
+      },
+      DeleteWebhook: async (principal, r) => {
+        await this.webhooks.remove(
+          principal,
+          webhookIdOf(r),
+          r.expected_version as number | undefined,
+        );
+        return {};
+      },
+      PauseWebhook: async (principal, r) =>
+        toMessage(await this.webhooks.setActive(principal, webhookIdOf(r), false)),
+      ResumeWebhook: async (principal, r) =>
+        toMessage(await this.webhooks.setActive(principal, webhookIdOf(r), true)),
+      RotateSecret: async (principal, r) => {
+        const id = webhookIdOf(r);
+        const body = parseWith(rotateSchema, { secret: r.secret });
+        const { secret, previous_secret_expires_at, ...view } = await this.webhooks.rotateSecret(
+          principal,
+          id,
+          body.secret,
+        );
+        return { webhook: toMessage(view), secret, previous_secret_expires_at };
+      },
+      SendTestEvent: async (principal, r) => {
+        const id = webhookIdOf(r);
+        const body = parseWith(testSchema, { type: r.type });
+        return this.redelivery.test(principal, id, body.type);
+      },
+      ListDeliveryAttempts: async (principal, r) => {
+        const webhook = await this.webhooks.get(principal, webhookIdOf(r));
+        const query = parseWith(logsQuery, { limit: r.limit || undefined, cursor: r.cursor });
+        const page = await this.deliveryLog.page(webhook.id, query.limit, query.cursor);
+        return {
+          data: page.data.map((a) => ({
+            ...a,
+            http_status: a.http_status ?? undefined,
+            error: a.error ?? undefined,
+            next_retry_at: a.next_retry_at ?? undefined,
+          })),
+          next_cursor: page.next_cursor ?? undefined,
+        };
+      },
+      RetryDelivery: async (principal, r) => {
+        const id = webhookIdOf(r);
+        const deliveryId = String(r.delivery_id ?? '');
+        if (!isId('delivery', deliveryId)) throw ApiError.notFound('delivery');
+        return this.redelivery.retry(principal, id, deliveryId);
+      },
+      Replay: async (principal, r) => {
+        const id = webhookIdOf(r);
+        const body = parseWith(replaySchema, { since: r.since, until: r.until });
+        const until = body.until ? new Date(body.until) : new Date();
+        return this.redelivery.replay(principal, id, new Date(body.since), until);
+      },
+      ListEventTypes: (_principal, r) => {
+        const page = listEventTypes(
+          parseWith(eventTypesQuery, { limit: r.limit || undefined, cursor: r.cursor }),
+        );
+        return Promise.resolve({
+          data: page.data.map(({ schema, ...type }) => ({
+            ...type,
+            schema_json: JSON.stringify(schema),
+          })),
+          next_cursor: page.next_cursor ?? undefined,
+        });
+      },
+      ListMessageEvents: async (principal, r) => {
+        const query = parseWith(messageEventsQuery, {
+          limit: r.limit || undefined,
+          cursor: r.cursor,
+        });
+        const page = await this.messages.events(principal, String(r.message_id ?? ''), query);
+        return {
+          data: page.data.map(({ data, ...event }) => ({
+            ...event,
+            data_json: JSON.stringify(data),
+          })),
+          next_cursor: page.next_cursor ?? undefined,
+        };
+      },
+    };
+    return Object.fromEntries(
+      Object.entries(handlers).map(([name, handler]) => [name, this.unary(name, handler)]),
+    );
+  }
+
+  /** Authenticates, runs, and answers with the result or the error's gRPC status. */
+  private unary(name: string, handler: Handler): grpc.handleUnaryCall<Request, unknown> {
+    return (call, callback) => {
+      const authorization = call.metadata.get('authorization')[0];
+      authenticateApiKey(this.dataSource, authorization?.toString())
+        .then((principal) => handler(principal, call.request))
+        .then(
+          (response) => callback(null, response),
+          (error: unknown) => callback(this.toStatus(name, error)),
+        );
+    };
+  }
+
+  private toStatus(method: string, error: unknown): Partial<grpc.StatusObject> {
+    const known = knownError(error);
+    if (!known) {
+      this.logger.error({ err: error, method }, 'unhandled gRPC error');
+      return { code: grpc.status.INTERNAL, details: 'internal error' };
+    }
+    const [status, body] = known;
+    const notActive = body.error.code === 'webhook_not_active';
+    const fields = (body.error.details as Array<{ field: string; message: string }>)
+      .map((d) => `${d.field}: ${d.message}`)
+      .join('; ');
+    const metadata = new grpc.Metadata();
+    metadata.set('error-code', body.error.code);
+    return {
+      code: notActive
+        ? grpc.status.FAILED_PRECONDITION
+        : (GRPC_CODES[status] ?? grpc.status.UNKNOWN),
+      details: fields ? `${body.error.message} (${fields})` : body.error.message,
+      metadata,
+    };
+  }
+}
+
+function nonEmpty(map: unknown): Record<string, string> | undefined {
+  return map && Object.keys(map).length > 0 ? (map as Record<string, string>) : undefined;
+}
+
+function toMessage(view: WebhookView) {
+  const { active: _, description, ...rest } = view;
+  return { ...rest, description: description ?? undefined };
+}

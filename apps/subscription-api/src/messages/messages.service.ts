@@ -1,0 +1,67 @@
+import { ingestedEventSchema } from '@hookpost/contracts';
+import { keyCoversEvent } from '@hookpost/domain';
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { z } from 'zod';
+import type { Principal } from '../auth/guards.js';
+import { ApiError } from '../http/api-error.js';
+
+export const messageEventsQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(50),
+  cursor: z
+    .string()
+    .regex(/^\d{1,19}$/, 'must be a next_cursor from a previous page')
+    .optional(),
+});
+
+export interface MessageEventView {
+  id: string;
+  type: string;
+  timestamp: string;
+  data: Record<string, unknown>;
+}
+
+/**
+ * Every event of one email, oldest first, for users who poll instead of (or besides)
+ * receiving webhooks. Only the caller's organisation, and with a scoped key only the
+ * events of its senders (or, inbound, its recipients). Test events are left out.
+ */
+@Injectable()
+export class MessagesService {
+  constructor(private readonly dataSource: DataSource) {}
+
+  async events(
+    principal: Principal,
+    messageId: string,
+    query: z.infer<typeof messageEventsQuery>,
+  ): Promise<{ data: MessageEventView[]; next_cursor: string | null }> {
+    if (messageId.length === 0 || messageId.length > 998) throw ApiError.notFound('message');
+    const found: Array<MessageEventView & { cursor: string }> = [];
+    let after = query.cursor ?? '0';
+    let more = true;
+    // A scoped key may not see every row: read on until the page is full.
+    while (found.length <= query.limit && more) {
+      const rows = (await this.dataSource.query(
+        `SELECT seq, event FROM mail_events
+         WHERE organization_id = $1 AND message_id = $2 AND seq > $3
+           AND NOT (event ? 'target_subscription_id')
+         ORDER BY seq LIMIT $4`,
+        [principal.organizationId, messageId, after, query.limit + 1],
+      )) as Array<{ seq: string; event: unknown }>;
+      more = rows.length === query.limit + 1;
+      for (const row of rows) {
+        const event = ingestedEventSchema.parse(row.event);
+        if (keyCoversEvent(principal.scope, event)) {
+          const { id, type, occurred_at: timestamp, data } = event;
+          found.push({ id, type, timestamp, data, cursor: row.seq });
+        }
+      }
+      after = rows[rows.length - 1]?.seq ?? after;
+    }
+    const page = found.slice(0, query.limit);
+    return {
+      data: page.map(({ cursor: _, ...event }) => event),
+      next_cursor: found.length > query.limit ? page[page.length - 1]!.cursor : null,
+    };
+  }
+}
