@@ -1,7 +1,9 @@
 import { serve } from '@hookpost/platform';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import { SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { AppModule } from './app.module.js';
 import { configSchema } from './config.js';
+import { openApiDocument } from './http/openapi.js';
 
 await serve(
   'subscription-api',
@@ -10,5 +12,10 @@ await serve(
   (app) => {
     // Bodies beyond this are refused with 413 before any handler runs.
     (app as NestExpressApplication).useBodyParser('json', { limit: '256kb' });
+    // The reference, for people (/docs) and tools (/docs/openapi.json).
+    SwaggerModule.setup('docs', app, openApiDocument() as unknown as OpenAPIObject, {
+      jsonDocumentUrl: 'docs/openapi.json',
+      yamlDocumentUrl: 'docs/openapi.yaml',
+    });
   },
 );

@@ -1,0 +1,523 @@
+import { EVENT_TYPES } from '@hookpost/contracts';
+import { z } from 'zod';
+import { eventTypesQuery } from '../event-types/event-types.controller.js';
+import { messageEventsQuery } from '../messages/messages.service.js';
+import {
+  createApiKeySchema,
+  createOrganizationSchema,
+  updateOrganizationSchema,
+} from '../organizations/organizations.schemas.js';
+import {
+  createWebhookSchema,
+  listWebhooksQuery,
+  logsQuery,
+  patchWebhookSchema,
+  putWebhookSchema,
+  replaySchema,
+  rotateSchema,
+  testSchema,
+} from '../webhooks/webhooks.schemas.js';
+
+/**
+ * The OpenAPI 3.1 description served at /docs: built from the same zod schemas that
+ * validate requests, so the two cannot drift; responses, errors and examples are written
+ * out here.
+ */
+type Json = Record<string, unknown>;
+
+const request = (schema: z.ZodType): Json => {
+  const { $schema: _, ...rest } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' });
+  return rest;
+};
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+
+const WEBHOOK_EXAMPLE = {
+  id: 'wh_01JC8Z2M4T6Y9Q0W3E5R7T9Y1U',
+  url: 'https://hooks.example.com/mail',
+  events: ['message.delivered', 'message.bounced'],
+  active: true,
+  status: 'active',
+  scope: { domains: [], mailboxes: [] },
+  headers: { 'X-Team': 'mail' },
+  format: 'standard',
+  description: 'Delivery notifications',
+  version: 1,
+  created_at: '2026-11-22T10:00:00.000Z',
+  updated_at: '2026-11-22T10:00:00.000Z',
+};
+const SECRET_EXAMPLE = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw9w8hPSWn4oA=';
+
+const schemas: Record<string, Json> = {
+  Error: {
+    type: 'object',
+    required: ['error'],
+    properties: {
+      error: {
+        type: 'object',
+        required: ['code', 'message', 'details'],
+        properties: {
+          code: { type: 'string', description: 'Stable, machine-readable' },
+          message: { type: 'string', description: 'Names the problem' },
+          details: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                field: { type: 'string' },
+                code: { type: 'string' },
+                message: { type: 'string' },
+              },
+            },
+          },
+        },
+      },
+    },
+    example: {
+      error: {
+        code: 'validation_failed',
+        message: 'invalid request: url',
+        details: [{ field: 'url', code: 'url_not_https', message: 'the URL must use https' }],
+      },
+    },
+  },
+  Webhook: {
+    type: 'object',
+    properties: {
+      id: { type: 'string', pattern: '^wh_' },
+      url: { type: 'string' },
+      events: { type: 'array', items: { type: 'string' } },
+      active: { type: 'boolean' },
+      status: { enum: ['active', 'paused', 'failed', 'disabled'] },
+      scope: {
+        type: 'object',
+        properties: {
+          domains: { type: 'array', items: { type: 'string' } },
+          mailboxes: { type: 'array', items: { type: 'string' } },
+        },
+      },
+      headers: { type: 'object', additionalProperties: { type: 'string' } },
+      format: { enum: ['standard', 'paubox', 'postal'] },
+      description: { type: ['string', 'null'] },
+      version: { type: 'integer', description: 'Also the ETag; send it as If-Match' },
+      created_at: { type: 'string', format: 'date-time' },
+      updated_at: { type: 'string', format: 'date-time' },
+    },
+    example: WEBHOOK_EXAMPLE,
+  },
+  WebhookWithSecret: {
+    allOf: [
+      ref('Webhook'),
+      {
+        type: 'object',
+        properties: {
+          secret: { type: 'string', description: 'Shown once, never again' },
+          previous_secret_expires_at: { type: 'string', format: 'date-time' },
+        },
+      },
+    ],
+    example: { ...WEBHOOK_EXAMPLE, secret: SECRET_EXAMPLE },
+  },
+  WebhookPage: page(ref('Webhook'), { data: [WEBHOOK_EXAMPLE], next_cursor: null }),
+  DeliveryAttempt: {
+    type: 'object',
+    properties: {
+      attempt_id: { type: 'string' },
+      delivery_id: { type: 'string', description: 'The webhook-id header receivers get' },
+      event_id: { type: 'string' },
+      event_type: { type: 'string' },
+      attempt: { type: 'integer' },
+      status: { enum: ['succeeded', 'failed', 'short_circuited', 'skipped'] },
+      http_status: { type: ['integer', 'null'] },
+      duration_ms: { type: 'integer' },
+      error: { type: ['string', 'null'] },
+      next_retry_at: { type: ['string', 'null'], format: 'date-time' },
+      attempted_at: { type: 'string', format: 'date-time' },
+    },
+  },
+  DeliveryAttemptPage: page(ref('DeliveryAttempt'), {
+    data: [
+      {
+        attempt_id: 'att_01JC8Z5B2N4M6K8J0H2G4F6D8S',
+        delivery_id: 'del_3kTn0ZbQm2r9',
+        event_id: 'evt_2f8c1a',
+        event_type: 'message.delivered',
+        attempt: 1,
+        status: 'failed',
+        http_status: 503,
+        duration_ms: 84,
+        error: 'HTTP 503',
+        next_retry_at: '2026-11-22T10:01:00.000Z',
+        attempted_at: '2026-11-22T10:00:00.000Z',
+      },
+    ],
+    next_cursor: null,
+  }),
+  EventTypePage: page(
+    {
+      type: 'object',
+      properties: {
+        name: { enum: [...EVENT_TYPES] },
+        description: { type: 'string' },
+        aliases: { type: 'array', items: { type: 'string' } },
+        schema: { type: 'object', description: 'JSON Schema of the webhook body' },
+      },
+    },
+    {
+      data: [
+        {
+          name: 'message.delivered',
+          description: 'The receiving server accepted the message',
+          aliases: ['api_mail_log_delivered', 'MessageSent', 'delivered'],
+          schema: { type: 'object' },
+        },
+      ],
+      next_cursor: 'message.delivered',
+    },
+  ),
+  MessageEventPage: page(
+    {
+      type: 'object',
+      properties: {
+        id: { type: 'string' },
+        type: { type: 'string' },
+        timestamp: { type: 'string', format: 'date-time' },
+        data: { type: 'object' },
+      },
+    },
+    {
+      data: [
+        {
+          id: 'evt_2f8c1a',
+          type: 'message.delivered',
+          timestamp: '2026-11-22T10:00:00.000Z',
+          data: { message_id: '<a1@news.example>', to: 'ann@example.org' },
+        },
+      ],
+      next_cursor: null,
+    },
+  ),
+  Organization: {
+    type: 'object',
+    properties: {
+      id: { type: 'string', pattern: '^org_' },
+      name: { type: 'string' },
+      domains: { type: 'array', items: { type: 'string' } },
+      created_at: { type: 'string', format: 'date-time' },
+      updated_at: { type: 'string', format: 'date-time' },
+    },
+    example: {
+      id: 'org_01JC8YZ8Q2W4E6R8T0Y2U4I6O8',
+      name: 'Acme Mail',
+      domains: ['acme.example'],
+      created_at: '2026-11-22T09:00:00.000Z',
+      updated_at: '2026-11-22T09:00:00.000Z',
+    },
+  },
+  ApiKey: {
+    type: 'object',
+    properties: {
+      id: { type: 'string', pattern: '^key_' },
+      organization_id: { type: 'string' },
+      key: { type: 'string', description: 'Shown once; only its hash is stored' },
+      scope: { type: 'object' },
+      created_at: { type: 'string', format: 'date-time' },
+    },
+    example: {
+      id: 'key_01JC8Z0A2S4D6F8G0H2J4K6L8Z',
+      organization_id: 'org_01JC8YZ8Q2W4E6R8T0Y2U4I6O8',
+      key: 'hp_…',
+      scope: { domains: ['acme.example'] },
+      created_at: '2026-11-22T09:00:00.000Z',
+    },
+  },
+};
+
+function page(item: Json, example: Json): Json {
+  return {
+    type: 'object',
+    properties: {
+      data: { type: 'array', items: item },
+      next_cursor: { type: ['string', 'null'], description: 'Pass as ?cursor= for the next page' },
+    },
+    example,
+  };
+}
+
+const errors = (...statuses: number[]) =>
+  Object.fromEntries(
+    statuses.map((status) => [
+      String(status),
+      {
+        description: ERROR_TEXT[status] ?? 'error',
+        content: { 'application/json': { schema: ref('Error') } },
+      },
+    ]),
+  );
+const ERROR_TEXT: Record<number, string> = {
+  400: 'Malformed body (not JSON, not an object)',
+  401: 'Missing or invalid credential',
+  403: 'Outside the API key scope',
+  404: 'No such resource, or another organisation’s',
+  409: 'Conflicting change, or the webhook is not active',
+  412: 'If-Match is not the current version',
+  413: 'Body or replay window too large',
+  422: 'A field is invalid; details name each one',
+  503: 'Database unavailable; retry',
+};
+
+const ok = (status: number, schema: Json, description: string) => ({
+  [String(status)]: { description, content: { 'application/json': { schema } } },
+});
+const body = (schema: z.ZodType, example: Json) => ({
+  required: true,
+  content: { 'application/json': { schema: request(schema), example } },
+});
+const query = (schema: z.ZodType) => {
+  const json = request(schema) as { properties?: Record<string, Json> };
+  return Object.entries(json.properties ?? {}).map(([name, schema]) => ({
+    name,
+    in: 'query',
+    required: false,
+    schema,
+  }));
+};
+const pathParam = (name: string, description: string) => ({
+  name,
+  in: 'path',
+  required: true,
+  schema: { type: 'string' },
+  description,
+});
+const ID = pathParam('id', 'The webhook id (wh_...)');
+const IF_MATCH = {
+  name: 'If-Match',
+  in: 'header',
+  required: false,
+  schema: { type: 'string' },
+  description: 'The version from the ETag; the change applies only at that version',
+};
+const customer = (operation: Json): Json => ({
+  security: [{ apiKey: [] }],
+  tags: ['webhooks'],
+  ...operation,
+  responses: { ...(operation.responses as Json), ...errors(401, 404, 503) },
+});
+const operator = (operation: Json): Json => ({
+  security: [{ adminToken: [] }],
+  tags: ['operators'],
+  ...operation,
+  responses: { ...(operation.responses as Json), ...errors(401, 422, 503) },
+});
+
+export function openApiDocument(): Json {
+  const webhook = ref('Webhook');
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Hookpost API',
+      version: '1',
+      description:
+        'Webhook subscriptions for an email platform. Every error has the shape of `Error`. ' +
+        'Lists use cursor pagination: `?limit&cursor` gives `{data, next_cursor}`.',
+    },
+    components: {
+      schemas,
+      securitySchemes: {
+        apiKey: { type: 'http', scheme: 'bearer', description: 'An organisation API key' },
+        adminToken: { type: 'http', scheme: 'bearer', description: 'The operator ADMIN_TOKEN' },
+      },
+    },
+    paths: {
+      '/v1/organizations': {
+        post: operator({
+          summary: 'Create an organisation',
+          requestBody: body(createOrganizationSchema, {
+            name: 'Acme Mail',
+            domains: ['acme.example'],
+          }),
+          responses: ok(201, ref('Organization'), 'Created'),
+        }),
+      },
+      '/v1/organizations/{id}': {
+        patch: operator({
+          summary: 'Rename an organisation or change its sending domains',
+          parameters: [pathParam('id', 'The organisation id (org_...)')],
+          requestBody: body(updateOrganizationSchema, { domains: ['acme.example'] }),
+          responses: { ...ok(200, ref('Organization'), 'Updated'), ...errors(404) },
+        }),
+      },
+      '/v1/organizations/{id}/api-keys': {
+        post: operator({
+          summary: 'Create an API key, optionally scoped to domains or mailboxes',
+          parameters: [pathParam('id', 'The organisation id (org_...)')],
+          requestBody: body(createApiKeySchema, { scope: { domains: ['acme.example'] } }),
+          responses: {
+            ...ok(201, ref('ApiKey'), 'Created; the key is shown once'),
+            ...errors(404),
+          },
+        }),
+      },
+      '/v1/organizations/{id}/api-keys/{keyId}': {
+        delete: operator({
+          summary: 'Revoke an API key',
+          parameters: [
+            pathParam('id', 'The organisation id (org_...)'),
+            pathParam('keyId', 'The key id (key_...)'),
+          ],
+          responses: { '204': { description: 'Revoked' }, ...errors(404) },
+        }),
+      },
+      '/v1/webhooks': {
+        post: customer({
+          summary: 'Create a webhook subscription; the secret is returned this once',
+          requestBody: body(createWebhookSchema, {
+            url: 'https://hooks.example.com/mail',
+            events: ['message.delivered', 'bounced'],
+          }),
+          responses: {
+            ...ok(201, ref('WebhookWithSecret'), 'Created'),
+            ...errors(400, 403, 422),
+          },
+        }),
+        get: customer({
+          summary: 'List webhook subscriptions',
+          parameters: query(listWebhooksQuery),
+          responses: { ...ok(200, ref('WebhookPage'), 'A page'), ...errors(422) },
+        }),
+      },
+      '/v1/webhooks/{id}': {
+        get: customer({
+          summary: 'One webhook subscription, with its version as ETag',
+          parameters: [ID],
+          responses: ok(200, webhook, 'The webhook'),
+        }),
+        patch: customer({
+          summary: 'Change some fields',
+          parameters: [ID, IF_MATCH],
+          requestBody: body(patchWebhookSchema, { events: ['message.*'] }),
+          responses: { ...ok(200, webhook, 'Updated'), ...errors(400, 403, 409, 412, 422) },
+        }),
+        put: customer({
+          summary: 'Replace the editable fields',
+          parameters: [ID, IF_MATCH],
+          requestBody: body(putWebhookSchema, {
+            url: 'https://hooks.example.com/mail',
+            events: ['message.delivered'],
+          }),
+          responses: { ...ok(200, webhook, 'Replaced'), ...errors(400, 403, 409, 412, 422) },
+        }),
+        delete: customer({
+          summary: 'Delete; nothing is delivered after the call returns',
+          parameters: [ID, IF_MATCH],
+          responses: { '204': { description: 'Deleted' }, ...errors(409, 412) },
+        }),
+      },
+      '/v1/webhooks/{id}/pause': {
+        post: customer({
+          summary: 'Pause deliveries',
+          parameters: [ID],
+          responses: ok(200, webhook, 'Paused'),
+        }),
+      },
+      '/v1/webhooks/{id}/resume': {
+        post: customer({
+          summary: 'Resume deliveries; clears a failed status',
+          parameters: [ID],
+          responses: ok(200, webhook, 'Active'),
+        }),
+      },
+      '/v1/webhooks/{id}/rotate-secret': {
+        post: customer({
+          summary: 'New secret; the old one still signs for SECRET_ROTATION_OVERLAP',
+          parameters: [ID],
+          requestBody: body(rotateSchema, {}),
+          responses: { ...ok(200, ref('WebhookWithSecret'), 'Rotated'), ...errors(422) },
+        }),
+      },
+      '/v1/webhooks/{id}/test': {
+        post: customer({
+          summary: 'Send a test event of a type through the pipeline to this webhook',
+          parameters: [ID],
+          requestBody: body(testSchema, { type: 'message.bounced' }),
+          responses: {
+            '202': {
+              description: 'Sent to the pipeline',
+              content: {
+                'application/json': {
+                  example: { event_id: 'evt_test_01JC8Z…', type: 'message.bounced' },
+                },
+              },
+            },
+            ...errors(409, 422),
+          },
+        }),
+      },
+      '/v1/webhooks/{id}/logs': {
+        get: customer({
+          summary: 'Delivery attempts, newest first',
+          parameters: [ID, ...query(logsQuery)],
+          responses: { ...ok(200, ref('DeliveryAttemptPage'), 'A page'), ...errors(422) },
+        }),
+      },
+      '/v1/webhooks/{id}/deliveries/{deliveryId}/retry': {
+        post: customer({
+          summary: 'Redeliver one delivery, as its next attempt (same webhook-id)',
+          parameters: [ID, pathParam('deliveryId', 'The delivery id (del_...)')],
+          responses: {
+            '202': {
+              description: 'Queued',
+              content: {
+                'application/json': { example: { delivery_id: 'del_3kTn0ZbQm2r9', attempt: 4 } },
+              },
+            },
+            ...errors(409),
+          },
+        }),
+      },
+      '/v1/webhooks/{id}/replay': {
+        post: customer({
+          summary: 'Redeliver every stored event of a window that the webhook matches',
+          parameters: [ID],
+          requestBody: body(replaySchema, {
+            since: '2026-11-22T00:00:00Z',
+            until: '2026-11-22T06:00:00Z',
+          }),
+          responses: {
+            '202': {
+              description: 'Queued',
+              content: {
+                'application/json': {
+                  example: {
+                    queued: 42,
+                    since: '2026-11-22T00:00:00.000Z',
+                    until: '2026-11-22T06:00:00.000Z',
+                  },
+                },
+              },
+            },
+            ...errors(409, 413, 422),
+          },
+        }),
+      },
+      '/v1/event-types': {
+        get: customer({
+          summary: 'The event catalogue, with the JSON Schema of each type',
+          tags: ['events'],
+          parameters: query(eventTypesQuery),
+          responses: { ...ok(200, ref('EventTypePage'), 'A page'), ...errors(422) },
+        }),
+      },
+      '/v1/messages/{messageId}/events': {
+        get: customer({
+          summary: 'Every event of one email, oldest first',
+          tags: ['events'],
+          parameters: [
+            pathParam('messageId', 'The Message-ID of the email'),
+            ...query(messageEventsQuery),
+          ],
+          responses: { ...ok(200, ref('MessageEventPage'), 'A page'), ...errors(422) },
+        }),
+      },
+    },
+  };
+}
