@@ -95,7 +95,9 @@ describe('ingest and matching', () => {
       { key: `hostile-${run}-${i}`, value: bad.value, headers: bad.headers },
       ...(i % 10 === 0 ? [valid(i)] : []),
     ]);
-    await producer.send({ topic: 'mail-events', messages });
+    // One request each: together they would pass the broker's 1 MB request limit.
+    for (const message of messages)
+      await producer.send({ topic: 'mail-events', messages: [message] });
     await producer.disconnect();
 
     const validCount = messages.length - corpus.length;

@@ -55,6 +55,19 @@ describe('Kafka adapter', () => {
     expect(metadata.topics[0]?.partitions).toHaveLength(2);
   });
 
+  it('sends a batch larger than the broker takes in one request, in several', async () => {
+    const big = `big-${randomUUID()}`;
+    await ensureTopics(kafka, [{ topic: big }], { partitions: 1, replicationFactor: 1 }, logger);
+    const value = Buffer.alloc(300 * 1024, 7);
+    // Six of these on one partition are 1.8 MB: over the 1 MB a broker accepts per batch.
+    await producer.send(Array.from({ length: 6 }, () => ({ topic: big, key: 'same', value })));
+    const admin = kafka.admin();
+    await admin.connect();
+    const [partition] = await admin.fetchTopicOffsets(big);
+    await admin.disconnect();
+    expect(partition?.high).toBe('6');
+  });
+
   it('sends a batch in one call and hands it to a batch consumer with keys and headers', async () => {
     await producer.send(
       Array.from({ length: 50 }, (_, i) => ({

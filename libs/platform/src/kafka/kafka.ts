@@ -210,6 +210,19 @@ export function toIncoming(
   };
 }
 
+/** Bytes per produce request, well under the brokers' default max.message.bytes (1 MB). */
+const MAX_REQUEST_BYTES = 512 * 1024;
+
+function sizeOf(message: OutgoingMessage): number {
+  const bytes = (value: string | Buffer | null) =>
+    value === null ? 0 : typeof value === 'string' ? Buffer.byteLength(value) : value.length;
+  let size = bytes(message.key) + bytes(message.value);
+  for (const [name, value] of Object.entries(message.headers ?? {})) {
+    size += bytes(name) + bytes(value);
+  }
+  return size;
+}
+
 /**
  * Sends with acks from all in-sync replicas. One `send` call carries every message of
  * a batch (kafkajs has no linger: an awaited send per message is a round trip each).
@@ -237,6 +250,24 @@ export class KafkaProducer {
 
   async send(messages: OutgoingMessage[]): Promise<void> {
     if (messages.length === 0) return;
+    // Brokers refuse a record batch over max.message.bytes (1 MB by default): a batch of
+    // large messages (dead letters of oversized events) goes in several requests.
+    let chunk: OutgoingMessage[] = [];
+    let bytes = 0;
+    for (const message of messages) {
+      const size = sizeOf(message);
+      if (chunk.length > 0 && bytes + size > MAX_REQUEST_BYTES) {
+        await this.sendChunk(chunk);
+        chunk = [];
+        bytes = 0;
+      }
+      chunk.push(message);
+      bytes += size;
+    }
+    await this.sendChunk(chunk);
+  }
+
+  private async sendChunk(messages: OutgoingMessage[]): Promise<void> {
     const byTopic = new Map<string, OutgoingMessage[]>();
     for (const message of messages) {
       const list = byTopic.get(message.topic);
