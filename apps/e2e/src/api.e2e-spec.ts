@@ -210,6 +210,49 @@ describe('subscription-api', () => {
     }
   });
 
+  it('detects concurrent changes: a stale If-Match is 412, a lost race is 409, nothing is lost', async () => {
+    const created = await http('POST', `${pipeline.apiUrl}/v1/webhooks`, apiKey, {
+      url: 'http://127.0.0.1:9/concurrency',
+      events: ['message.delivered'],
+    });
+    const url = `${pipeline.apiUrl}/v1/webhooks/${created.json.id as string}`;
+    const patch = (body: unknown, ifMatch?: string) =>
+      fetch(url, {
+        method: 'PATCH',
+        headers: {
+          authorization: `Bearer ${apiKey}`,
+          'content-type': 'application/json',
+          ...(ifMatch ? { 'if-match': ifMatch } : {}),
+        },
+        body: JSON.stringify(body),
+      });
+    expect((await patch({ description: 'first' }, '"1"')).status).toBe(200);
+    const stale = await patch({ description: 'stale' }, '"1"');
+    expect(stale.status).toBe(412);
+    expect(((await stale.json()) as { error: { code: string } }).error.code).toBe(
+      'version_mismatch',
+    );
+
+    // Twelve writers at once, none with If-Match: each either lands or is told 409.
+    const results = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => patch({ description: `writer ${i}` })),
+    );
+    const statuses = results.map((r) => r.status);
+    expect(statuses.every((s) => s === 200 || s === 409)).toBe(true);
+    const landed = statuses.filter((s) => s === 200).length;
+    expect(landed).toBeGreaterThan(0);
+    const after = await http('GET', url, apiKey);
+    // Version 2 after the first patch, one more per change that landed: no lost update.
+    expect(after.json.version).toBe(2 + landed);
+    const events = await db.query<{ version: number }>(
+      'SELECT version FROM subscription_events WHERE subscription_id = $1 ORDER BY version',
+      [created.json.id],
+    );
+    expect(events.rows.map((r) => r.version)).toEqual(
+      Array.from({ length: 2 + landed }, (_, i) => i + 1),
+    );
+  });
+
   it('purges delivery attempts older than DELIVERY_LOG_RETENTION', async () => {
     const insert = (id: string, age: string) =>
       db.query(

@@ -1,11 +1,19 @@
 import { RecordingReceiver, REPO_ROOT } from '@hookpost/testing';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { http, kcatProduce, requireEnv, startPipeline, type Pipeline } from './pipeline.js';
+import {
+  http,
+  kcatConsume,
+  kcatProduce,
+  requireEnv,
+  startPipeline,
+  type Pipeline,
+} from './pipeline.js';
 
 /**
  * Rotating SECRET_ENCRYPTION_KEY: a new key goes first, the re-encryption command moves
@@ -111,5 +119,43 @@ describe('SECRET_ENCRYPTION_KEY rotation', () => {
     };
     expect(new Webhook(secret).verify(request!.body, headers)).toBeTruthy();
     expect(new Webhook(firstSecret).verify(request!.body, headers)).toBeTruthy();
+
+    // No later response, no table, no topic and no log holds a secret or the API key.
+    const got = await http('GET', `${pipeline.apiUrl}/v1/webhooks/${id}`, apiKey);
+    const listed = await http('GET', `${pipeline.apiUrl}/v1/webhooks`, apiKey);
+    const plain = [firstSecret, secret, apiKey];
+    const leaks = (where: string, text: string) =>
+      plain.filter((p) => text.includes(p)).map(() => where);
+    const found = [
+      ...leaks('GET response', JSON.stringify(got.json)),
+      ...leaks('list response', JSON.stringify(listed.json)),
+    ];
+    const scan = new pg.Client({ connectionString: databaseUrl });
+    await scan.connect();
+    const tables = (
+      await scan.query<{ table_name: string }>(
+        `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'`,
+      )
+    ).rows.map((r) => r.table_name);
+    for (const table of tables) {
+      const rows = await scan.query(`SELECT * FROM "${table}"`);
+      found.push(...leaks(`table ${table}`, JSON.stringify(rows.rows)));
+    }
+    await scan.end();
+    for (const topic of [
+      'hookpost.subscription-events.v1',
+      'hookpost.subscription-state.v1',
+      'hookpost.organization-events.v1',
+      'hookpost.delivery-jobs.v1',
+      'hookpost.delivery-attempts.v1',
+      'hookpost.events.v1',
+    ]) {
+      found.push(...leaks(`topic ${topic}`, JSON.stringify(kcatConsume(pipeline.brokers, topic))));
+    }
+    for (const file of readdirSync(pipeline.logDir)) {
+      found.push(...leaks(`log ${file}`, readFileSync(`${pipeline.logDir}/${file}`, 'utf8')));
+    }
+    expect(tables).toEqual(expect.arrayContaining(['subscription_events', 'api_keys', 'outbox']));
+    expect(found).toEqual([]);
   });
 });
