@@ -4,7 +4,14 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { http, kcatProduce, kcatProduceMany, startPipeline, type Pipeline } from './pipeline.js';
+import {
+  http,
+  kcatProduce,
+  kcatProduceMany,
+  startPipeline,
+  tenant,
+  type Pipeline,
+} from './pipeline.js';
 
 /**
  * The deliverer as receivers see it: payload formats and headers, signatures through a
@@ -32,16 +39,7 @@ describe('delivery', () => {
       DELIVERY_TIMEOUT_MS: '10000',
       OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
     });
-    const org = await http('POST', `${pipeline.apiUrl}/v1/organizations`, pipeline.adminToken, {
-      name: 'Delivery Co',
-    });
-    organizationId = org.json.id as string;
-    const key = await http(
-      'POST',
-      `${pipeline.apiUrl}/v1/organizations/${organizationId}/api-keys`,
-      pipeline.adminToken,
-    );
-    apiKey = key.json.key as string;
+    ({ organizationId, apiKey } = await tenant(pipeline, 'Delivery Co'));
   });
 
   // Every subscription here takes message.delivered: remove each test's, so the next test's

@@ -2,7 +2,14 @@ import { hostileMailEvents, RecordingReceiver } from '@hookpost/testing';
 import { Kafka, logLevel } from 'kafkajs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { http, kcatConsume, kcatProduceMany, startPipeline, type Pipeline } from './pipeline.js';
+import {
+  http,
+  kcatConsume,
+  kcatProduceMany,
+  startPipeline,
+  tenant,
+  type Pipeline,
+} from './pipeline.js';
 
 /**
  * event-ingest and matcher on the real broker: hostile input, dedupe across a restart,
@@ -19,18 +26,10 @@ describe('ingest and matching', () => {
   beforeAll(async () => {
     await receiver.start();
     pipeline = await startPipeline();
-    const org = await http('POST', `${pipeline.apiUrl}/v1/organizations`, pipeline.adminToken, {
-      name: 'Ingest Co',
-      domains: [`ingest-${run}.example`, `other-${run}.example`],
-    });
-    expect(org.status, JSON.stringify(org.json)).toBe(201);
-    organizationId = org.json.id as string;
-    const key = await http(
-      'POST',
-      `${pipeline.apiUrl}/v1/organizations/${organizationId}/api-keys`,
-      pipeline.adminToken,
-    );
-    apiKey = key.json.key as string;
+    ({ organizationId, apiKey } = await tenant(pipeline, 'Ingest Co', [
+      `ingest-${run}.example`,
+      `other-${run}.example`,
+    ]));
   });
 
   afterEach(async () => {

@@ -105,6 +105,26 @@ export async function startPipeline(extraEnv: Record<string, string> = {}): Prom
   };
 }
 
+/** A new organisation (through the operator API) and an organisation-wide API key for it. */
+export async function tenant(
+  pipeline: Pick<Pipeline, 'apiUrl' | 'adminToken'>,
+  name: string,
+  domains: string[] = [],
+): Promise<{ organizationId: string; apiKey: string }> {
+  const org = await http('POST', `${pipeline.apiUrl}/v1/organizations`, pipeline.adminToken, {
+    name,
+    domains,
+  });
+  if (org.status !== 201) throw new Error(`creating ${name} failed: ${JSON.stringify(org.json)}`);
+  const organizationId = org.json.id as string;
+  const key = await http(
+    'POST',
+    `${pipeline.apiUrl}/v1/organizations/${organizationId}/api-keys`,
+    pipeline.adminToken,
+  );
+  return { organizationId, apiKey: key.json.key as string };
+}
+
 /**
  * Produces many messages through one kcat process: one message per line, the key before
  * a tab. Values must be single-line (compact JSON is).

@@ -2,7 +2,14 @@ import { RecordingReceiver, type ReceivedRequest } from '@hookpost/testing';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { http, kcatConsume, kcatProduce, startPipeline, type Pipeline } from './pipeline.js';
+import {
+  http,
+  kcatConsume,
+  kcatProduce,
+  startPipeline,
+  tenant,
+  type Pipeline,
+} from './pipeline.js';
 
 /** Retries through the per-delay topics, with a short schedule so the test need not wait. */
 describe('retries', () => {
@@ -29,16 +36,7 @@ describe('retries', () => {
       return script[Math.min(n, script.length - 1)]!;
     });
     pipeline = await startPipeline({ RETRY_SCHEDULE: '2s,4s', AUTO_PAUSE_AFTER_FAILURES: '3' });
-    const org = await http('POST', `${pipeline.apiUrl}/v1/organizations`, pipeline.adminToken, {
-      name: 'Retry Co',
-    });
-    organizationId = org.json.id as string;
-    const key = await http(
-      'POST',
-      `${pipeline.apiUrl}/v1/organizations/${organizationId}/api-keys`,
-      pipeline.adminToken,
-    );
-    apiKey = key.json.key as string;
+    ({ organizationId, apiKey } = await tenant(pipeline, 'Retry Co'));
   });
 
   afterAll(async () => {
