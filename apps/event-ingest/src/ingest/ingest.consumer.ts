@@ -1,6 +1,5 @@
 import { CONSUMER_GROUPS, encodeJson, HEADERS, TOPICS } from '@hookpost/contracts';
 import {
-  BatchConsumer,
   ManagedConsumer,
   type BatchHandler,
   TRACING,
@@ -63,13 +62,10 @@ export class IngestConsumer implements OnApplicationBootstrap, BeforeApplication
     @Inject(TRACING) private readonly tracing: Tracing,
     readiness: Readiness,
   ) {
-    this.consumer = new ManagedConsumer(
+    this.consumer = ManagedConsumer.ofBatches(
+      kafka,
       'mail-events consumer',
-      new BatchConsumer(
-        kafka,
-        { groupId: CONSUMER_GROUPS.eventIngest, topics: [TOPICS.mailEvents], fromBeginning: true },
-        logger,
-      ),
+      { groupId: CONSUMER_GROUPS.eventIngest, topics: [TOPICS.mailEvents] },
       logger,
       readiness,
     );

@@ -10,7 +10,6 @@ import {
   type DeliveryJob,
 } from '@hookpost/contracts';
 import {
-  BatchConsumer,
   ManagedConsumer,
   type BatchHandler,
   KAFKA,
@@ -61,13 +60,10 @@ export class EventsConsumer implements OnApplicationBootstrap, BeforeApplication
     @Inject(TRACING) private readonly tracing: Tracing,
     readiness: Readiness,
   ) {
-    this.consumer = new ManagedConsumer(
+    this.consumer = ManagedConsumer.ofBatches(
+      kafka,
       'events consumer',
-      new BatchConsumer(
-        kafka,
-        { groupId: CONSUMER_GROUPS.matcher, topics: [TOPICS.canonicalEvents], fromBeginning: true },
-        logger,
-      ),
+      { groupId: CONSUMER_GROUPS.matcher, topics: [TOPICS.canonicalEvents] },
       logger,
       readiness,
     );

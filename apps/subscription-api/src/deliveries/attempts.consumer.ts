@@ -6,7 +6,6 @@ import {
   type AttemptEvent,
 } from '@hookpost/contracts';
 import {
-  BatchConsumer,
   type BatchHandler,
   CONFIG,
   KAFKA,
@@ -46,17 +45,10 @@ export class AttemptsConsumer implements OnApplicationBootstrap, BeforeApplicati
     @Inject(LOGGER) private readonly logger: Logger,
     readiness: Readiness,
   ) {
-    this.consumer = new ManagedConsumer(
+    this.consumer = ManagedConsumer.ofBatches(
+      kafka,
       'attempts consumer',
-      new BatchConsumer(
-        kafka,
-        {
-          groupId: CONSUMER_GROUPS.subscriptionApiAttempts,
-          topics: [TOPICS.deliveryAttempts],
-          fromBeginning: true,
-        },
-        logger,
-      ),
+      { groupId: CONSUMER_GROUPS.subscriptionApiAttempts, topics: [TOPICS.deliveryAttempts] },
       logger,
       readiness,
     );

@@ -1,6 +1,5 @@
 import { CONSUMER_GROUPS, decodeJson, ingestedEventSchema, TOPICS } from '@hookpost/contracts';
 import {
-  BatchConsumer,
   type BatchHandler,
   KAFKA,
   LOGGER,
@@ -33,17 +32,10 @@ export class EventLogConsumer implements OnApplicationBootstrap, BeforeApplicati
     @Inject(LOGGER) private readonly logger: Logger,
     readiness: Readiness,
   ) {
-    this.consumer = new ManagedConsumer(
+    this.consumer = ManagedConsumer.ofBatches(
+      kafka,
       'event log consumer',
-      new BatchConsumer(
-        kafka,
-        {
-          groupId: CONSUMER_GROUPS.subscriptionApiEvents,
-          topics: [TOPICS.canonicalEvents],
-          fromBeginning: true,
-        },
-        logger,
-      ),
+      { groupId: CONSUMER_GROUPS.subscriptionApiEvents, topics: [TOPICS.canonicalEvents] },
       logger,
       readiness,
     );

@@ -1,6 +1,8 @@
+import type { Kafka } from 'kafkajs';
 import type { Readiness } from '../health/readiness.js';
 import type { Logger } from '../logging/logger.js';
 import { startInBackground } from '../service/background.js';
+import { BatchConsumer, type BatchHandler } from './kafka.js';
 
 /** What ManagedConsumer needs of a consumer (BatchConsumer, WindowedConsumer). */
 export interface ConsumerEngine<H> {
@@ -24,6 +26,18 @@ export class ManagedConsumer<H> {
     readiness: Readiness,
   ) {
     readiness.register(name, () => this.consumer.isReady);
+  }
+
+  /** The common case: a committing batch consumer of `topics`, from the beginning. */
+  static ofBatches(
+    kafka: Kafka,
+    name: string,
+    group: { groupId: string; topics: string[] },
+    logger: Logger,
+    readiness: Readiness,
+  ): ManagedConsumer<BatchHandler> {
+    const consumer = new BatchConsumer(kafka, { ...group, fromBeginning: true }, logger);
+    return new ManagedConsumer(name, consumer, logger, readiness);
   }
 
   start(handler: H, after: () => Promise<void> = () => Promise.resolve()): void {
