@@ -166,11 +166,22 @@ function variablesRead(): Map<string, Set<string>> {
   if (!common.includes('KAFKA_BROKERS')) throw new Error('commonConfigShape not found');
   const read = new Map<string, Set<string>>();
   for (const service of ['subscription-api', 'event-ingest', 'matcher', 'deliverer']) {
-    read.set(service, new Set([...common, ...names(`apps/${service}/src/config.ts`)]));
+    read.set(
+      service,
+      new Set([...common, ...names(`apps/${service}/src/config.ts`), ...RUNTIME_VARIABLES]),
+    );
   }
   read.set('migrate', new Set(names('apps/subscription-api/src/migrate.ts')));
   return read;
 }
+
+/** Variables Node and the C library read, which operators may set on any service. */
+const RUNTIME_VARIABLES = [
+  'NODE_OPTIONS',
+  'NODE_EXTRA_CA_CERTS',
+  'UV_THREADPOOL_SIZE',
+  'MALLOC_MMAP_THRESHOLD_',
+];
 
 /** Every variable a workload's containers get, from `env` and from the ConfigMaps in `envFrom`. */
 function assertKnownVariables(

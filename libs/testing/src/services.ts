@@ -38,11 +38,11 @@ export async function startService(
   const log = createWriteStream(logFile, { flags: 'a' });
   const child = spawn(
     process.execPath,
-    // As the image runs them (see Dockerfile).
+    // As the image runs them (Dockerfile, tools/infra/runtime.ts).
     ['--max-semi-space-size=8', `${REPO_ROOT}apps/${name}/dist/main.js`],
     {
       cwd: REPO_ROOT,
-      env: { ...process.env, ...env, PORT: String(port) },
+      env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '131072', ...env, PORT: String(port) },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );

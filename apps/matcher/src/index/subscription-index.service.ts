@@ -30,6 +30,14 @@ export class SubscriptionIndexService implements OnApplicationBootstrap, BeforeA
   private readonly catalog = new SubscriptionCatalog<Matchable>();
   private readonly index = new SubscriptionIndex();
   private readonly projection: Projection<SubscriptionState>;
+  /** One copy of each organisation id, shared by its subscriptions. */
+  private readonly organizationIds = new Map<string, string>();
+  private readonly intern = (id: string): string => {
+    const held = this.organizationIds.get(id);
+    if (held !== undefined) return held;
+    this.organizationIds.set(id, id);
+    return id;
+  };
 
   constructor(@Inject(KAFKA) kafka: Kafka, @Inject(LOGGER) logger: Logger, readiness: Readiness) {
     this.projection = new Projection(
@@ -55,7 +63,7 @@ export class SubscriptionIndexService implements OnApplicationBootstrap, BeforeA
       if (key === null) return;
       // Only what matching needs is kept: with 100,000 subscriptions, secrets, URLs and
       // headers would more than double the index's memory.
-      const change = this.catalog.put(key, state && matchable(state));
+      const change = this.catalog.put(key, state && matchable(state, this.intern));
       if (change) this.index.update(change);
       indexed.set(this.catalog.size);
     });
@@ -71,10 +79,7 @@ export class SubscriptionIndexService implements OnApplicationBootstrap, BeforeA
     if (event.target_subscription_id === undefined) return this.index.match(event);
     // A test event: its one subscription, if it is in the event's organisation and active.
     const target = this.catalog.get(event.target_subscription_id);
-    return target &&
-      target.organizationId === event.organization_id &&
-      target.status === 'active' &&
-      !target.deleted
+    return target && target.organizationId === event.organization_id && target.active
       ? [target]
       : [];
   }

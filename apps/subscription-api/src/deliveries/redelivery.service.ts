@@ -8,7 +8,12 @@ import {
   type DeliveryJob,
   type IngestedEvent,
 } from '@hookpost/contracts';
-import { expandEventFilters, SubscriptionIndex, type Subscription } from '@hookpost/domain';
+import {
+  expandEventFilters,
+  matchable,
+  SubscriptionIndex,
+  type Subscription,
+} from '@hookpost/domain';
 import { KafkaProducer } from '@hookpost/platform';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
@@ -88,7 +93,7 @@ export class RedeliveryService {
   async replay(principal: Principal, id: string, since: Date, until: Date) {
     const subscription = await this.active(principal, id);
     const index = new SubscriptionIndex();
-    index.update({ before: undefined, after: subscription });
+    index.update({ before: undefined, after: matchable(subscription) });
     const types = expandEventFilters(subscription.events);
     let queued = 0;
     let after = 0;

@@ -2,18 +2,21 @@ import type { IngestedEvent } from '@hookpost/contracts';
 import { describe, expect, it } from 'vitest';
 import { SubscriptionCatalog } from '../subscriptions/catalog.js';
 import { decide, evolve, type CreateCommand } from '../subscriptions/subscription.js';
-import { SubscriptionIndex } from './subscription-index.js';
+import { matchable, SubscriptionIndex, type Matchable } from './subscription-index.js';
 
 const now = new Date('2026-01-01T00:00:00Z');
 
 function setup() {
   const catalog = new SubscriptionCatalog();
+  // The matcher's own view: only what matching needs of each state.
+  const matchables = new SubscriptionCatalog<Matchable>();
   const index = new SubscriptionIndex();
   const apply = (events: ReturnType<typeof decide>) => {
     // As the API publishes them: each event's resulting state, on the state topic.
     for (const event of events) {
       const state = evolve(catalog.get(event.subscriptionId), event);
-      const change = catalog.put(event.subscriptionId, state ?? null);
+      catalog.put(event.subscriptionId, state ?? null);
+      const change = matchables.put(event.subscriptionId, state ? matchable(state) : null);
       if (change) index.update(change);
     }
   };
@@ -138,5 +141,19 @@ describe('subscription index', () => {
         ),
       ),
     ).toEqual(['wh_domain', 'wh_mailbox', 'wh_unscoped']);
+  });
+
+  it('finds a scoped subscription once, and only for the types it listens to', () => {
+    const { index, create, change } = setup();
+    create('wh_both', {
+      events: ['message.bounced', 'message.delivered'],
+      scope: { domains: ['acme.example'], mailboxes: ['sales@acme.example'] },
+    });
+    const from = { from: 'sales@acme.example' };
+    expect(ids(index.match(event('message.delivered', from)))).toEqual(['wh_both']);
+    expect(index.match(event('message.opened', from))).toEqual([]);
+    change('wh_both', { type: 'update', changes: { events: ['message.opened'] } });
+    expect(index.match(event('message.delivered', from))).toEqual([]);
+    expect(ids(index.match(event('message.opened', from)))).toEqual(['wh_both']);
   });
 });

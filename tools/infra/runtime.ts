@@ -1,0 +1,14 @@
+/**
+ * How the services' processes are run, as the image runs them (Dockerfile; libs/testing's
+ * startService mirrors it for the end-to-end tests).
+ *
+ * - A young generation of 8 MB per semi-space: Node's larger default lets resident memory
+ *   grow far past the live heap.
+ * - A fixed glibc mmap threshold: kafkajs reads fetch responses of up to several MB into
+ *   one Buffer each. glibc raises its mmap threshold to the size of the largest chunk
+ *   freed, after which such buffers come from the main heap and leave it fragmented
+ *   (tens of MB resident that are never returned). Fixed at 128 KiB, large buffers stay
+ *   in their own mappings and go back to the system when freed.
+ */
+export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=8'];
+export const SERVICE_ENV = { MALLOC_MMAP_THRESHOLD_: '131072' };
