@@ -393,7 +393,9 @@ export class BatchConsumer {
       sessionTimeout: options.sessionTimeoutMs ?? 30_000,
       heartbeatInterval: 3_000,
       maxBytesPerPartition: options.maxBytesPerPartition ?? 1_048_576,
-      maxWaitTimeInMs: 100,
+      // How long the broker holds a fetch while there is nothing new: it answers as soon as
+      // something arrives, so this costs no latency, and shorter waits only add idle polling.
+      maxWaitTimeInMs: 500,
       allowAutoTopicCreation: false,
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
@@ -422,7 +424,9 @@ export class BatchConsumer {
     await this.consumer.run({
       autoCommit: commit,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 1,
+      // Each partition's batch waits on a produce and a commit round trip; one partition at
+      // a time would add those up across partitions (the latency of a whole fetch cycle).
+      partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 16,
       eachBatch: async ({
         batch,
         resolveOffset,

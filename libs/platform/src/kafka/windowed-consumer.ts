@@ -63,7 +63,9 @@ export class WindowedConsumer {
       groupId: options.groupId,
       sessionTimeout: options.sessionTimeoutMs ?? 30_000,
       heartbeatInterval: 3_000,
-      maxWaitTimeInMs: 50,
+      // A partition resumed for a retry that is due joins the next fetch, so this bounds how
+      // late a retry can be when nothing else arrives; shorter only adds idle polling.
+      maxWaitTimeInMs: 200,
       allowAutoTopicCreation: false,
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
