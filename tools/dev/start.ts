@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { build } from './build.ts';
-import { ROOT, say, spawnChild, step, stopChild } from './processes.ts';
+import { ROOT, say, step, stopChild } from './processes.ts';
+import { startServices } from './services.ts';
 import { startStack } from './stack.ts';
 
 /**
@@ -11,13 +11,6 @@ import { startStack } from './stack.ts';
  * (unless KAFKA_BROKERS / DATABASE_URL point elsewhere), migrates, starts the four
  * services, and stops everything it started on Ctrl-C.
  */
-
-const SERVICES = [
-  { name: 'subscription-api', port: 3000 },
-  { name: 'event-ingest', port: 3001 },
-  { name: 'matcher', port: 3002 },
-  { name: 'deliverer', port: 3003 },
-] as const;
 
 const dataDir = `${ROOT}.data/dev`;
 const logDir = `${dataDir}/logs`;
@@ -27,21 +20,6 @@ function devSecret(file: string, make: () => string): string {
   const path = `${dataDir}/${file}`;
   if (!existsSync(path)) writeFileSync(path, make(), { mode: 0o600 });
   return readFileSync(path, 'utf8').trim();
-}
-
-async function waitReady(name: string, port: number, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null)
-      throw new Error(`${name} exited (code ${child.exitCode}); see ${logDir}/${name}.log`);
-    const ready = await fetch(`http://127.0.0.1:${port}/health/ready`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ready) return;
-    await sleep(300);
-  }
-  throw new Error(`${name} not ready after 120 s; see ${logDir}/${name}.log`);
 }
 
 async function main(): Promise<void> {
@@ -84,31 +62,16 @@ async function main(): Promise<void> {
       ENDPOINT_ALLOWED_NETWORKS: process.env.ENDPOINT_ALLOWED_NETWORKS ?? '127.0.0.0/8,::1/128',
     };
     step('migrate', process.execPath, ['apps/subscription-api/dist/migrate.js'], env);
-    for (const service of SERVICES) {
-      const log = createWriteStream(`${logDir}/${service.name}.log`, { flags: 'a' });
-      const child = spawnChild(
-        process.execPath,
-        ['--max-semi-space-size=8', `apps/${service.name}/dist/main.js`],
-        {
-          cwd: ROOT,
-          env: { ...env, PORT: String(service.port) },
-          stdio: ['ignore', 'pipe', 'pipe'],
-        },
-      );
-      child.stdout?.pipe(log);
-      child.stderr?.pipe(log);
-      child.once('exit', (code) => {
-        if (!stopping) {
-          say(
-            `${service.name} exited unexpectedly (code ${code}); see ${logDir}/${service.name}.log`,
-          );
+    running.push(
+      ...(await startServices({
+        env,
+        logDir,
+        onExit: (name, code) => {
+          if (stopping) return;
+          say(`${name} exited unexpectedly (code ${code}); see ${logDir}/${name}.log`);
           void shutdown(1);
-        }
-      });
-      running.push(child);
-    }
-    await Promise.all(
-      SERVICES.map((service, i) => waitReady(service.name, service.port, running[i]!)),
+        },
+      })),
     );
     say('all four services are ready');
     process.stdout.write(

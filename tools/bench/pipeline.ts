@@ -1,0 +1,623 @@
+import { fork, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Kafka, logLevel, type Producer } from 'kafkajs';
+import { build } from '../dev/build.ts';
+import { say, stopChild } from '../dev/processes.ts';
+import { SERVICES, startServices, type ServiceName } from '../dev/services.ts';
+import { startStack } from '../dev/stack.ts';
+import { freePort } from '../infra/kafka.ts';
+import { ROOT } from '../infra/system.ts';
+
+/**
+ * `npm run bench:pipeline`: the whole pipeline (four services, broker, Postgres) under an
+ * open-model load, against the limits of this machine measured in the same run.
+ * `--smoke` runs a ~20 s version of every scenario (CI keeps the harness working with it).
+ *
+ * Events are produced to `mail-events` at a fixed rate, each stamped with its scheduled
+ * produce time t0; a receiver in its own process records arrival t3. Latency is t3 - t0.
+ * Scenarios: 1. the maximum sustainable rate (rate stepped up until the backlog at the
+ * end of a step exceeds a second of traffic); 2. latency at a steady rate; 3. isolation:
+ * 10% of the traffic to endpoints that never answer and 10% to ones that answer after
+ * 5 s; 4. retry precision with a short schedule. Then the limits: a minimal
+ * consume-POST-commit script, raw HTTP, raw consume.
+ *
+ * Prints a table and writes bench/results/pipeline-<date>.json (pipeline-smoke.tmp.json
+ * for the smoke run).
+ */
+
+const SMOKE = process.argv.includes('--smoke');
+const PLAN = SMOKE
+  ? {
+      organizations: 2,
+      steps: [500],
+      stepSeconds: 4,
+      steadyRate: 500,
+      steadySeconds: 3,
+      baselineSeconds: 2,
+    }
+  : {
+      organizations: 10,
+      steps: [1_000, 2_000, 3_000, 4_000, 5_000, 6_000, 7_000, 8_000],
+      stepSeconds: 15,
+      steadyRate: 1_000,
+      steadySeconds: 30,
+      baselineSeconds: 10,
+    };
+const RETRY_SCHEDULE = [1, 2];
+const HEALTHY_PER_ORG = 10;
+const EVENT_BYTES = 1_024;
+/** Steps are judged after this much of them (the pipeline settling to the new rate). */
+const WARMUP_SECONDS = 2;
+
+interface Arrival {
+  seq: number;
+  t0: number;
+  t3: number;
+  path: string;
+  webhookId: string;
+  status: number;
+}
+
+const now = () => performance.timeOrigin + performance.now();
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+/** The receiver, in its own process. */
+class Receiver {
+  private readonly child: ChildProcess;
+  readonly url: string;
+
+  private constructor(child: ChildProcess, url: string) {
+    this.child = child;
+    this.url = url;
+  }
+
+  static async start(): Promise<Receiver> {
+    const child = fork(`${ROOT}tools/bench/receiver.ts`, [], {
+      execArgv: ['--disable-warning=ExperimentalWarning'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const port = await new Promise<number>((resolve) =>
+      child.once('message', (m: { port: number }) => resolve(m.port)),
+    );
+    return new Receiver(child, `http://127.0.0.1:${port}`);
+  }
+
+  private ask<T>(message: object, field: string): Promise<T> {
+    return new Promise((resolve) => {
+      const listen = (reply: Record<string, unknown>) => {
+        if (!(field in reply)) return;
+        this.child.off('message', listen);
+        resolve(reply[field] as T);
+      };
+      this.child.on('message', listen);
+      this.child.send(message);
+    });
+  }
+
+  count(): Promise<number> {
+    return this.ask({ count: true }, 'count');
+  }
+
+  /** Everything that arrived since the last call. */
+  take(): Promise<Arrival[]> {
+    return this.ask({ take: true }, 'arrivals');
+  }
+
+  stop(): void {
+    this.child.disconnect();
+  }
+}
+
+/** CPU-seconds used and peak resident memory, per service, from /proc. */
+function processStats(pid: number): { cpuSeconds: number; peakRssMb: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime, in clock ticks (100 per second on Linux).
+  const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / 100;
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const peakRssMb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+  return { cpuSeconds, peakRssMb };
+}
+
+interface Target {
+  organizationId: string;
+  domain: string;
+}
+
+/** Open-model load: events due at a fixed rate, produced in small batches, never waited for. */
+class LoadGenerator {
+  private seq = 0;
+  private readonly pad = 'x'.repeat(EVENT_BYTES - 420);
+  private readonly producer: Producer;
+
+  constructor(producer: Producer) {
+    this.producer = producer;
+  }
+
+  get next(): number {
+    return this.seq;
+  }
+
+  async run(rate: number, seconds: number, target: (seq: number) => Target): Promise<void> {
+    const total = Math.round(rate * seconds);
+    const first = this.seq;
+    const start = now();
+    const sends = new Set<Promise<unknown>>();
+    let sent = 0;
+    while (sent < total) {
+      const due = Math.min(total, Math.floor(((now() - start) / 1_000) * rate) + 1);
+      if (due > sent) {
+        const messages = [];
+        for (; sent < due; sent++) {
+          const seq = first + sent;
+          const t0 = start + (sent / rate) * 1_000;
+          messages.push(this.event(seq, t0, target(seq)));
+        }
+        const send = this.producer.send({ topic: 'mail-events', messages });
+        sends.add(send);
+        void send.finally(() => sends.delete(send));
+        // Beyond a few sends in flight the broker is the bottleneck: wait, the events are late.
+        if (sends.size >= 16) await Promise.race(sends);
+      }
+      await sleep(2);
+    }
+    await Promise.all(sends);
+    this.seq = first + total;
+  }
+
+  private event(seq: number, t0: number, target: Target): { key: string; value: string } {
+    const id = `evt_bench_${seq}`;
+    return {
+      key: id,
+      value: JSON.stringify({
+        id,
+        type: 'message.delivered',
+        organization_id: target.organizationId,
+        occurred_at: new Date(t0).toISOString(),
+        data: {
+          message_id: `<bench-${seq}@${target.domain}>`,
+          from: `news@${target.domain}`,
+          to: `reader${seq % 1000}@example.org`,
+          subject: 'Your weekly digest',
+          bench_seq: seq,
+          bench_t0: round(t0, 3),
+          pad: this.pad,
+        },
+      }),
+    };
+  }
+}
+
+interface Step {
+  rate: number;
+  sustained: boolean;
+  deliveries_per_s: number;
+  backlog_at_end: number;
+  latency_ms: Record<string, number>;
+  cpu_seconds_per_delivery: number;
+  ledger: Ledger;
+}
+
+interface Window {
+  first: number;
+  last: number;
+  startedAt: number;
+  endedAt: number;
+}
+
+interface Ledger {
+  produced: number;
+  delivered: number;
+  duplicates: number;
+  missing: number;
+}
+
+/** Latency and ledger of the events in `window` that went to paths starting with `prefix`. */
+function summarise(arrivals: Arrival[], window: Window, expected: (seq: number) => boolean) {
+  const first = new Map<number, Arrival>();
+  let duplicates = 0;
+  for (const a of arrivals) {
+    if (a.seq < window.first || a.seq >= window.last || !expected(a.seq)) continue;
+    if (a.status !== 200) continue;
+    if (first.has(a.seq)) duplicates++;
+    else first.set(a.seq, a);
+  }
+  let produced = 0;
+  for (let seq = window.first; seq < window.last; seq++) if (expected(seq)) produced++;
+  const latencies = [...first.values()].map((a) => a.t3 - a.t0).sort((x, y) => x - y);
+  const judgedFrom = window.startedAt + WARMUP_SECONDS * 1_000;
+  const inWindow = [...first.values()].filter(
+    (a) => a.t3 >= judgedFrom && a.t3 <= window.endedAt,
+  ).length;
+  const ledger: Ledger = {
+    produced,
+    delivered: first.size,
+    duplicates,
+    missing: produced - first.size,
+  };
+  return {
+    ledger,
+    deliveriesPerS: inWindow / ((window.endedAt - judgedFrom) / 1_000),
+    /** Still undelivered when the load stopped. */
+    backlogAtEnd: produced - [...first.values()].filter((a) => a.t3 <= window.endedAt).length,
+    latencyMs: {
+      p50: round(percentile(latencies, 50)),
+      p99: round(percentile(latencies, 99)),
+      p999: round(percentile(latencies, 99.9)),
+      max: round(latencies.at(-1) ?? NaN),
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  build();
+  const dataDir = `${ROOT}.data/bench-pipeline-${process.pid}`;
+  const logDir = `${dataDir}/logs`;
+  mkdirSync(logDir, { recursive: true });
+  const stack = await startStack({
+    dataDir,
+    kafkaPort: await freePort(),
+    kafkaControllerPort: await freePort(),
+    postgresPort: await freePort(),
+  });
+  const receiver = await Receiver.start();
+  const kafka = new Kafka({
+    clientId: 'bench-pipeline',
+    brokers: stack.env.KAFKA_BROKERS.split(','),
+    logLevel: logLevel.NOTHING,
+  });
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  let services: ChildProcess[] = [];
+  try {
+    const adminToken = randomBytes(32).toString('base64url');
+    const ports = Object.fromEntries(
+      await Promise.all(SERVICES.map(async (s) => [s.name, await freePort()] as const)),
+    ) as Record<ServiceName, number>;
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      ...stack.env,
+      NODE_ENV: 'production',
+      LOG_LEVEL: 'info',
+      ADMIN_TOKEN: adminToken,
+      SECRET_ENCRYPTION_KEY: `bench:${randomBytes(32).toString('base64')}`,
+      ALLOW_HTTP_ENDPOINTS: 'true',
+      ENDPOINT_ALLOWED_NETWORKS: '127.0.0.1/32',
+      RETRY_SCHEDULE: RETRY_SCHEDULE.map((s) => `${s}s`).join(','),
+      KAFKA_TOPIC_PARTITIONS: '6',
+      GRPC_PORT: String(await freePort()),
+    };
+    const migrate = spawnSync(process.execPath, ['apps/subscription-api/dist/migrate.js'], {
+      cwd: ROOT,
+      env,
+      encoding: 'utf8',
+    });
+    if (migrate.status !== 0) throw new Error(`migrations failed: ${migrate.stderr}`);
+    services = await startServices({ env, logDir, ports });
+    const pids = Object.fromEntries(SERVICES.map((s, i) => [s.name, services[i]!.pid!])) as Record<
+      ServiceName,
+      number
+    >;
+    const cpu = () =>
+      Object.values(pids).reduce((sum, pid) => sum + processStats(pid).cpuSeconds, 0);
+
+    // Tenants: each organisation has healthy endpoints, one scoped to each of its sending
+    // domains so that every event matches exactly one subscription; and one endpoint each
+    // that never answers, answers after 5 s, or fails twice before it succeeds.
+    const api = `http://127.0.0.1:${ports['subscription-api']}`;
+    const call = async (path: string, token: string, body?: unknown) => {
+      const response = await fetch(`${api}${path}`, {
+        method: body === undefined ? 'GET' : 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const json = (await response.json()) as Record<string, unknown>;
+      if (!response.ok) throw new Error(`${path}: ${response.status} ${JSON.stringify(json)}`);
+      return json;
+    };
+    type Kind = 'ok' | 'hang' | 'slow' | 'flaky';
+    const targets: Record<Kind, Target[]> = { ok: [], hang: [], slow: [], flaky: [] };
+    for (let o = 0; o < PLAN.organizations; o++) {
+      const domainOf = (name: string) => `${name}.o${o}.bench.example`;
+      const names = [
+        ...Array.from({ length: HEALTHY_PER_ORG }, (_, i) => ({ kind: 'ok' as Kind, i })),
+        { kind: 'hang' as Kind, i: 0 },
+        { kind: 'slow' as Kind, i: 0 },
+        { kind: 'flaky' as Kind, i: 0 },
+      ];
+      const org = await call('/v1/organizations', adminToken, {
+        name: `Bench ${o}`,
+        domains: names.map((n) => domainOf(`${n.kind}${n.i}`)),
+      });
+      const organizationId = org.id as string;
+      const key = await call(`/v1/organizations/${organizationId}/api-keys`, adminToken, {});
+      for (const { kind, i } of names) {
+        const domain = domainOf(`${kind}${i}`);
+        await call('/v1/webhooks', key.key as string, {
+          url: `${receiver.url}/${kind}/${o}/${i}`,
+          events: ['message.delivered'],
+          scope: { domains: [domain], mailboxes: [] },
+        });
+        targets[kind].push({ organizationId, domain });
+      }
+    }
+    // Subscription changes reach the matcher and deliverer within a second.
+    await sleep(2_000);
+    await producer.connect();
+    const load = new LoadGenerator(producer);
+    const healthy = (seq: number) => targets.ok[seq % targets.ok.length]!;
+
+    /** Waits until `count` more requests arrived, or nothing arrived for `idleMs`. */
+    const drain = async (expected: number, idleMs = 10_000) => {
+      let last = -1;
+      let lastChange = Date.now();
+      for (;;) {
+        const count = await receiver.count();
+        if (count >= expected) return;
+        if (count !== last) {
+          last = count;
+          lastChange = Date.now();
+        } else if (Date.now() - lastChange > idleMs) return;
+        await sleep(200);
+      }
+    };
+
+    const runScenario = async (
+      rate: number,
+      seconds: number,
+      route: (seq: number) => Target,
+      expectedRequests: (produced: number) => number,
+    ) => {
+      await receiver.take();
+      const cpuBefore = cpu();
+      const first = load.next;
+      const startedAt = now();
+      await load.run(rate, seconds, route);
+      const endedAt = now();
+      await drain(expectedRequests(load.next - first));
+      const arrivals = await receiver.take();
+      return {
+        window: { first, last: load.next, startedAt, endedAt },
+        arrivals,
+        cpuSeconds: cpu() - cpuBefore,
+      };
+    };
+
+    say('warming up');
+    await runScenario(200, 3, healthy, (n) => n);
+
+    // 1. Maximum sustainable throughput.
+    const steps: Step[] = [];
+    let best: Step | undefined;
+    for (const rate of PLAN.steps) {
+      say(`step: ${rate} events/s for ${PLAN.stepSeconds} s`);
+      const run = await runScenario(rate, PLAN.stepSeconds, healthy, (n) => n);
+      const summary = summarise(run.arrivals, run.window, () => true);
+      const sustained = summary.backlogAtEnd <= rate && summary.ledger.missing === 0;
+      const step = {
+        rate,
+        sustained,
+        deliveries_per_s: Math.round(summary.deliveriesPerS),
+        backlog_at_end: summary.backlogAtEnd,
+        latency_ms: summary.latencyMs,
+        cpu_seconds_per_delivery: round(run.cpuSeconds / summary.ledger.delivered, 6),
+        ledger: summary.ledger,
+      };
+      steps.push(step);
+      say(
+        `  ${step.deliveries_per_s} deliveries/s, backlog ${step.backlog_at_end}, p99 ${step.latency_ms.p99} ms`,
+      );
+      if (!sustained) break;
+      best = step;
+    }
+
+    // 2. Latency at a steady rate (all endpoints healthy).
+    say(`steady: ${PLAN.steadyRate} events/s for ${PLAN.steadySeconds} s`);
+    const steadyRun = await runScenario(PLAN.steadyRate, PLAN.steadySeconds, healthy, (n) => n);
+    const steady = summarise(steadyRun.arrivals, steadyRun.window, () => true);
+
+    // 3. Isolation: one event in ten to an endpoint that never answers, one in ten to one
+    // that answers after 5 s; the rest as in 2.
+    say(`isolation: ${PLAN.steadyRate} events/s, 10% never answered, 10% answered after 5 s`);
+    const isolationRoute = (seq: number) =>
+      seq % 10 === 0
+        ? targets.hang[seq % targets.hang.length]!
+        : seq % 10 === 1
+          ? targets.slow[seq % targets.slow.length]!
+          : healthy(seq);
+    const isHealthy = (seq: number) => seq % 10 >= 2;
+    const isolationRun = await runScenario(
+      PLAN.steadyRate,
+      PLAN.steadySeconds,
+      isolationRoute,
+      (n) => Math.round(n * 0.8),
+    );
+    const isolation = summarise(isolationRun.arrivals, isolationRun.window, isHealthy);
+    const steadyHealthy = summarise(steadyRun.arrivals, steadyRun.window, isHealthy);
+
+    // 4. Retry precision: endpoints that fail twice, then succeed.
+    say(
+      `retries: 100 events to endpoints that fail twice (schedule ${RETRY_SCHEDULE.join('s, ')}s)`,
+    );
+    const retryRun = await runScenario(
+      20,
+      5,
+      (seq) => targets.flaky[seq % targets.flaky.length]!,
+      (n) => n * 3,
+    );
+    const byWebhook = new Map<string, number[]>();
+    for (const a of retryRun.arrivals) {
+      if (!a.path.startsWith('/flaky/')) continue;
+      byWebhook.set(a.webhookId, [...(byWebhook.get(a.webhookId) ?? []), a.t3]);
+    }
+    const lateness: number[] = [];
+    for (const times of byWebhook.values()) {
+      times.sort((x, y) => x - y);
+      for (let k = 1; k < times.length && k <= RETRY_SCHEDULE.length; k++)
+        lateness.push(times[k]! - times[k - 1]! - RETRY_SCHEDULE[k - 1]! * 1_000);
+    }
+    lateness.sort((x, y) => x - y);
+    const retries = {
+      schedule_s: RETRY_SCHEDULE,
+      retries_measured: lateness.length,
+      expected: retryRun.window.last - retryRun.window.first,
+      earliest_ms: round(lateness[0] ?? NaN),
+      early_count: lateness.filter((l) => l < 0).length,
+      late_p50_ms: round(percentile(lateness, 50)),
+      late_p99_ms: round(percentile(lateness, 99)),
+      late_max_ms: round(lateness.at(-1) ?? NaN),
+    };
+
+    // The limits, on the delivery jobs the runs above left in the topic.
+    const baseline = async <T = { count: number; seconds: number }>(
+      mode: 'minimal' | 'http' | 'consume' | 'hop',
+    ): Promise<T> => {
+      const child = fork(
+        `${ROOT}tools/bench/baseline.ts`,
+        [
+          mode,
+          stack.env.KAFKA_BROKERS,
+          'hookpost.delivery-jobs.v1',
+          receiver.url,
+          String(PLAN.baselineSeconds),
+        ],
+        { execArgv: ['--disable-warning=ExperimentalWarning'] },
+      );
+      const result = await new Promise<T>((resolve, reject) => {
+        child.once('message', (m: T) => resolve(m));
+        child.once('exit', (code) => reject(new Error(`baseline ${mode} exited ${code}`)));
+      });
+      await receiver.take();
+      return result;
+    };
+    const rate = (r: { count: number; seconds: number }) => Math.round(r.count / r.seconds);
+    say('limits: minimal consume-POST-commit, raw HTTP, raw consume, one Kafka hop');
+    const minimal = rate(await baseline('minimal'));
+    const rawHttp = rate(await baseline('http'));
+    const rawConsume = rate(await baseline('consume'));
+    const kafkaHop = await baseline<{ p50: number; p99: number }>('hop');
+
+    const peakRss = Object.fromEntries(
+      Object.entries(pids).map(([name, pid]) => [name, Math.round(processStats(pid).peakRssMb)]),
+    );
+    const sustained = best?.deliveries_per_s ?? 0;
+    const results = {
+      date: new Date().toISOString(),
+      command: SMOKE ? 'npm run bench:pipeline -- --smoke' : 'npm run bench:pipeline',
+      machine: `${process.platform} ${process.arch}, node ${process.version}, 2 cores shared by every process`,
+      event_bytes: EVENT_BYTES,
+      deliveries_per_s: sustained,
+      ratio_to_baseline: round(sustained / minimal, 2),
+      ratio_to_limit: round(sustained / Math.min(rawHttp, rawConsume), 2),
+      latency_ms: steady.latencyMs,
+      latency_rate: PLAN.steadyRate,
+      cpu_seconds_per_delivery: round(steadyRun.cpuSeconds / steady.ledger.delivered, 6),
+      peak_rss_mb: peakRss,
+      ledger: steady.ledger,
+      scenarios: {
+        max_throughput: { steps, max_sustained_rate: best?.rate ?? 0 },
+        steady: { rate: PLAN.steadyRate, seconds: PLAN.steadySeconds, ...steady },
+        isolation: {
+          rate: PLAN.steadyRate,
+          healthy_deliveries_per_s: round(isolation.deliveriesPerS),
+          healthy_deliveries_per_s_all_healthy_run: round(steadyHealthy.deliveriesPerS),
+          throughput_kept: round(isolation.deliveriesPerS / steadyHealthy.deliveriesPerS, 3),
+          healthy_p99_ms: isolation.latencyMs.p99,
+          healthy_p99_ms_all_healthy_run: steadyHealthy.latencyMs.p99,
+          p99_ratio: round(isolation.latencyMs.p99 / steadyHealthy.latencyMs.p99, 2),
+          healthy_ledger: isolation.ledger,
+        },
+        retries,
+      },
+      limits: {
+        minimal_consume_post_commit_per_s: minimal,
+        raw_http_per_s: rawHttp,
+        raw_consume_per_s: rawConsume,
+        kafka_hop_latency_ms: kafkaHop,
+      },
+      targets: {
+        deliveries_per_s: 5_000,
+        ratio_to_baseline: 0.8,
+        latency_ms_at_1000_per_s: { p50: 10, p99: 50 },
+        isolation: { throughput_kept: 0.9, p99_ratio: 1.2 },
+        retries: { early_count: 0, late_max_ms: 1_000 },
+      },
+    };
+    const out = SMOKE
+      ? `${ROOT}bench/results/pipeline-smoke.tmp.json`
+      : `${ROOT}bench/results/pipeline-${results.date.slice(0, 10)}.json`;
+    mkdirSync(`${ROOT}bench/results`, { recursive: true });
+    writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+    printTable(results);
+    process.stdout.write(`\nwritten to ${out}\n`);
+    const ledgerOk = steady.ledger.missing === 0 && isolation.ledger.missing === 0;
+    if (!ledgerOk) throw new Error('events were lost: see the ledgers above');
+  } finally {
+    await Promise.all(services.map((child) => stopChild(child)));
+    await producer.disconnect().catch(() => undefined);
+    receiver.stop();
+    await stack.stop();
+    stack.purge();
+  }
+}
+
+function printTable(r: {
+  deliveries_per_s: number;
+  ratio_to_baseline: number;
+  ratio_to_limit: number;
+  latency_ms: { p50: number; p99: number; p999: number };
+  latency_rate: number;
+  cpu_seconds_per_delivery: number;
+  peak_rss_mb: Record<string, number>;
+  ledger: Ledger;
+  scenarios: {
+    isolation: { throughput_kept: number; p99_ratio: number };
+    retries: { early_count: number; late_max_ms: number; late_p99_ms: number };
+  };
+  limits: Record<string, unknown>;
+}): void {
+  const rows: Array<[string, string, string]> = [
+    ['sustained deliveries/s', String(r.deliveries_per_s), '>= 5000'],
+    ['ratio to minimal baseline', String(r.ratio_to_baseline), '>= 0.8'],
+    ['ratio to min(raw HTTP, raw consume)', String(r.ratio_to_limit), ''],
+    [`latency p50 at ${r.latency_rate}/s`, `${r.latency_ms.p50} ms`, '< 10 ms'],
+    [`latency p99 at ${r.latency_rate}/s`, `${r.latency_ms.p99} ms`, '< 50 ms'],
+    [`latency p99.9 at ${r.latency_rate}/s`, `${r.latency_ms.p999} ms`, ''],
+    ['CPU-seconds per delivery (services)', String(r.cpu_seconds_per_delivery), ''],
+    ['isolation: healthy throughput kept', String(r.scenarios.isolation.throughput_kept), '>= 0.9'],
+    ['isolation: healthy p99 ratio', String(r.scenarios.isolation.p99_ratio), '<= 1.2'],
+    ['retries fired early', String(r.scenarios.retries.early_count), '0'],
+    [
+      'retry lateness p99 / max',
+      `${r.scenarios.retries.late_p99_ms} / ${r.scenarios.retries.late_max_ms} ms`,
+      '< 1000 ms',
+    ],
+    ...Object.entries(r.limits).map(([k, v]): [string, string, string] => [
+      k,
+      typeof v === 'object' ? JSON.stringify(v) : String(v),
+      '',
+    ]),
+    ...Object.entries(r.peak_rss_mb).map(([k, v]): [string, string, string] => [
+      `peak RSS ${k}`,
+      `${v} MB`,
+      '',
+    ]),
+    [
+      'ledger (steady run)',
+      `${r.ledger.produced} produced, ${r.ledger.delivered} delivered, ${r.ledger.duplicates} dup, ${r.ledger.missing} missing`,
+      '',
+    ],
+  ];
+  process.stdout.write(
+    `\n${rows.map(([k, v, t]) => `  ${k.padEnd(40)} ${v.padStart(22)}  ${t}`).join('\n')}\n`,
+  );
+}
+
+await main();

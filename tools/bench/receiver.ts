@@ -1,0 +1,81 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/**
+ * The benchmark's webhook receiver, in a process of its own so that it competes for the
+ * CPU as a customer's server would, not inside the load generator's event loop.
+ *
+ * Paths say how to answer:
+ *   /ok/...     200 at once
+ *   /slow/...   200 after 5 s
+ *   /hang/...   never answers (the client's timeout ends it)
+ *   /flaky/...  500 to the first two attempts of each webhook-id, then 200
+ *
+ * Each request's body carries the event's `bench_seq` and `bench_t0` (its scheduled
+ * produce time, ms since the epoch); arrival is taken when the body has been read. The
+ * parent asks for the records of a time window over IPC.
+ */
+
+interface Arrival {
+  seq: number;
+  t0: number;
+  t3: number;
+  path: string;
+  webhookId: string;
+  status: number;
+}
+
+const arrivals: Arrival[] = [];
+const flakyCalls = new Map<string, number>();
+const now = () => performance.timeOrigin + performance.now();
+const SEQ = /"bench_seq":(\d+)/;
+const T0 = /"bench_t0":([\d.]+)/;
+
+const server = createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
+  const chunks: Buffer[] = [];
+  req.on('data', (chunk: Buffer) => chunks.push(chunk));
+  req.on('end', () => {
+    const t3 = now();
+    const path = req.url ?? '/';
+    const body = chunks.length === 1 ? chunks[0]!.toString() : Buffer.concat(chunks).toString();
+    const webhookId = String(req.headers['webhook-id'] ?? '');
+    let status = 200;
+    let delayMs = 0;
+    if (path.startsWith('/hang/')) status = 0;
+    else if (path.startsWith('/slow/')) delayMs = 5_000;
+    else if (path.startsWith('/flaky/')) {
+      const calls = (flakyCalls.get(webhookId) ?? 0) + 1;
+      flakyCalls.set(webhookId, calls);
+      if (calls <= 2) status = 500;
+    }
+    arrivals.push({
+      seq: Number(SEQ.exec(body)?.[1] ?? -1),
+      t0: Number(T0.exec(body)?.[1] ?? 0),
+      t3,
+      path,
+      webhookId,
+      status,
+    });
+    if (status === 0) return;
+    const answer = () => {
+      res.writeHead(status, { 'content-length': '0' });
+      res.end();
+    };
+    if (delayMs > 0) setTimeout(answer, delayMs);
+    else answer();
+  });
+});
+
+server.listen(0, '127.0.0.1', () => {
+  process.send!({ port: (server.address() as AddressInfo).port });
+});
+
+process.on('message', (message: { take?: boolean; count?: boolean }) => {
+  if (message.count) {
+    process.send!({ count: arrivals.length });
+  } else if (message.take) {
+    // Hands over everything recorded so far and starts a new window.
+    process.send!({ arrivals: arrivals.splice(0) });
+  }
+});
+process.on('disconnect', () => process.exit(0));

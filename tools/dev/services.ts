@@ -1,0 +1,72 @@
+import type { ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SERVICE_ENV, SERVICE_NODE_FLAGS } from '../infra/runtime.ts';
+import { ROOT, spawnChild } from './processes.ts';
+
+export const SERVICES = [
+  { name: 'subscription-api', port: 3000 },
+  { name: 'event-ingest', port: 3001 },
+  { name: 'matcher', port: 3002 },
+  { name: 'deliverer', port: 3003 },
+] as const;
+
+export type ServiceName = (typeof SERVICES)[number]['name'];
+
+export interface ServicesOptions {
+  /** The services' environment (the stack's KAFKA_BROKERS and DATABASE_URL, secrets, settings). */
+  env: NodeJS.ProcessEnv;
+  logDir: string;
+  /** Ports instead of the defaults (3000 to 3003). */
+  ports?: Partial<Record<ServiceName, number>>;
+  onExit?: (name: ServiceName, code: number | null) => void;
+}
+
+/**
+ * Starts the four services from their builds, as the image runs them, each logging to
+ * `<logDir>/<name>.log`; resolves with their processes (in SERVICES order) once every one
+ * is ready. Migrations are the caller's.
+ */
+export async function startServices(options: ServicesOptions): Promise<ChildProcess[]> {
+  const children = SERVICES.map((service) => {
+    const port = options.ports?.[service.name] ?? service.port;
+    const log = createWriteStream(`${options.logDir}/${service.name}.log`, { flags: 'a' });
+    const child = spawnChild(
+      process.execPath,
+      [...SERVICE_NODE_FLAGS, `apps/${service.name}/dist/main.js`],
+      {
+        cwd: ROOT,
+        env: { ...options.env, ...SERVICE_ENV, PORT: String(port) },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    child.stdout?.pipe(log);
+    child.stderr?.pipe(log);
+    child.once('exit', (code) => options.onExit?.(service.name, code));
+    return { child, port, name: service.name };
+  });
+  await Promise.all(
+    children.map(({ name, port, child }) => waitReady(name, port, child, options.logDir)),
+  );
+  return children.map(({ child }) => child);
+}
+
+async function waitReady(
+  name: string,
+  port: number,
+  child: ChildProcess,
+  logDir: string,
+): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null)
+      throw new Error(`${name} exited (code ${child.exitCode}); see ${logDir}/${name}.log`);
+    const ready = await fetch(`http://127.0.0.1:${port}/health/ready`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ready) return;
+    await sleep(300);
+  }
+  throw new Error(`${name} not ready after 120 s; see ${logDir}/${name}.log`);
+}
