@@ -16,7 +16,7 @@ FROM node:24-bookworm-slim AS runtime
 ARG APP
 # A fixed glibc mmap threshold keeps kafkajs's multi-MB fetch buffers out of the main heap,
 # which they would otherwise fragment for good (see tools/infra/runtime.ts).
-ENV NODE_ENV=production APP=${APP} MALLOC_MMAP_THRESHOLD_=131072
+ENV NODE_ENV=production APP=${APP} MALLOC_MMAP_THRESHOLD_=131072 MALLOC_ARENA_MAX=2
 WORKDIR /app
 COPY --chown=node:node package.json package-lock.json ./
 COPY --chown=node:node libs/contracts/package.json libs/contracts/

