@@ -70,9 +70,12 @@ server.listen(0, '127.0.0.1', () => {
   process.send!({ port: (server.address() as AddressInfo).port });
 });
 
-process.on('message', (message: { take?: boolean; count?: boolean }) => {
+process.on('message', (message: { take?: boolean; count?: boolean; prefix?: string }) => {
   if (message.count) {
-    process.send!({ count: arrivals.length });
+    const { prefix } = message;
+    process.send!({
+      count: prefix ? arrivals.filter((a) => a.path.startsWith(prefix)).length : arrivals.length,
+    });
   } else if (message.take) {
     // Hands over everything recorded so far and starts a new window.
     process.send!({ arrivals: arrivals.splice(0) });

@@ -37,9 +37,14 @@ export const configSchema = z
     ALLOW_HTTP_ENDPOINTS: envVar.bool(false),
     ENDPOINT_ALLOWED_NETWORKS: z.string().default(''),
     /** Requests in flight across all endpoints. */
-    DELIVERY_CONCURRENCY: envVar.int(256, 1, 10_000),
+    DELIVERY_CONCURRENCY: envVar.int(1_024, 1, 10_000),
     /** Requests in flight to any one endpoint, so that one endpoint cannot take the pool. */
     ENDPOINT_CONCURRENCY: envVar.int(16, 1, 1_000),
+    /**
+     * Jobs waiting for one endpoint's turn beyond which new ones are deferred to the first
+     * retry delay (not an attempt): a saturated endpoint cannot fill a partition's window.
+     */
+    ENDPOINT_QUEUE_LIMIT: envVar.int(250, 1, 100_000),
     /** Jobs of one partition in flight at once (started and not yet committed). */
     MAX_IN_FLIGHT_PER_PARTITION: envVar.int(1_000, 1, 100_000),
     /** Failure share (in a 30 s window of at least BREAKER_VOLUME_THRESHOLD requests) that opens an endpoint's breaker. */

@@ -31,6 +31,7 @@ describe('delivery', () => {
     receiver.respondWith((request) => {
       if (request.path === '/hang') return { status: 200, delayMs: 60_000 };
       if (request.path === '/crash') return { status: 200, delayMs: 20 };
+      if (request.path === '/saturated') return { status: 200, delayMs: 300 };
       return { status: 204 };
     });
     await collector.start();
@@ -226,6 +227,39 @@ describe('delivery', () => {
     // The dead endpoint gets at most its cap of requests at once, not the whole pool.
     const hung = receiver.requests.filter((r) => r.path === '/hang');
     expect(hung.length).toBeLessThanOrEqual(16);
+  });
+
+  it('puts off the jobs of a saturated endpoint, unattempted, and delivers each once later', async () => {
+    // One request at a time and two waiting: the rest of a burst is put off.
+    await pipeline.restart('deliverer', 'SIGTERM', {
+      ENDPOINT_CONCURRENCY: '1',
+      ENDPOINT_QUEUE_LIMIT: '2',
+    });
+    try {
+      await subscribe('/saturated');
+      await subscribe('/beside');
+      await sleep(1_000);
+      const total = 12;
+      const events = Array.from({ length: total }, (_, i) => delivered(`saturated-${i}`));
+      const producedAt = Date.now();
+      kcatProduceMany(pipeline.brokers, 'mail-events', events);
+      // The endpoint beside it, same partition window or not, is not held up.
+      const beside = await receiver.waitFor((r) => r.path === '/beside', total, 30_000);
+      expect(Math.max(...beside.map((r) => r.receivedAt)) - producedAt).toBeLessThan(5_000);
+      const saturated = await receiver.waitFor((r) => r.path === '/saturated', total, 60_000);
+      // Each event once: a deferral is not an attempt, so nothing is sent twice.
+      const eventIds = saturated.map((r) => (JSON.parse(r.body) as { id: string }).id);
+      expect(new Set(eventIds).size).toBe(total);
+      await sleep(1_000);
+      expect(receiver.requests.filter((r) => r.path === '/saturated')).toHaveLength(total);
+      // Put off by the first retry delay (2 s), not sent one after another at 300 ms each.
+      expect(Math.max(...saturated.map((r) => r.receivedAt)) - producedAt).toBeGreaterThan(2_000);
+      const metrics = await fetch(`http://127.0.0.1:${pipeline.services.deliverer.port}/metrics`);
+      const deferred = /^hookpost_delivery_deferrals_total (\d+)/m.exec(await metrics.text());
+      expect(Number(deferred?.[1])).toBeGreaterThan(0);
+    } finally {
+      await pipeline.restart('deliverer');
+    }
   });
 
   it('stops within 10 s on SIGTERM while requests hang, and hands them back', async () => {

@@ -49,6 +49,10 @@ const deadLetters = new Counter({
   name: 'hookpost_deliveries_dead_total',
   help: 'Deliveries that exhausted the retry schedule',
 });
+const deferrals = new Counter({
+  name: 'hookpost_delivery_deferrals_total',
+  help: 'Jobs put off to the first retry delay, without an attempt, because their endpoint was saturated',
+});
 const endToEnd = new Histogram({
   name: 'hookpost_delivery_latency_seconds',
   help: 'From the event (occurred_at) to its successful delivery, retries included',
@@ -115,6 +119,21 @@ export class DeliveryService {
       'hookpost.subscription_id': job.subscriptionId,
       'hookpost.attempt': job.attempt,
     });
+    // Headers for what this job sends on: retries and the attempt event continue its trace.
+    const headers = () =>
+      span.traceparent ? { [HEADERS.traceparent]: span.traceparent } : undefined;
+    // An endpoint that cannot keep up with its jobs (slow, or hanging until its breaker
+    // opens) would otherwise gather them here without bound, and they would hold the
+    // window of their partition, which healthy endpoints share: put new ones off instead.
+    if (this.perEndpoint.queued(job.subscriptionId) >= this.config.ENDPOINT_QUEUE_LIMIT) {
+      try {
+        await this.out.send([{ ...this.deferred(job), headers: headers() }]);
+        deferrals.inc();
+      } finally {
+        span.end('deferred: endpoint saturated');
+      }
+      return;
+    }
     // The endpoint's turn first, then a slot of the shared pool: a job queued behind its
     // endpoint's cap holds no slot that a healthy endpoint could use.
     const { messages, event } = await this.perEndpoint.run(job.subscriptionId, () =>
@@ -124,13 +143,25 @@ export class DeliveryService {
       'hookpost.outcome': event.outcome,
       ...(event.httpStatus === null ? {} : { 'http.response.status_code': event.httpStatus }),
     });
-    // Retries and the attempt event continue this trace.
-    const headers = span.traceparent ? { [HEADERS.traceparent]: span.traceparent } : undefined;
     try {
-      await this.out.send(messages.map((m) => ({ ...m, headers })));
+      await this.out.send(messages.map((m) => ({ ...m, headers: headers() })));
     } finally {
       span.end(event.outcome === 'failed' ? (event.error ?? 'failed') : undefined);
     }
+  }
+
+  /**
+   * The same job, unattempted, on the first retry delay's topic: it comes back then with
+   * its attempt number unchanged. That topic, not a shorter one, keeps every delay topic
+   * in the order its jobs fall due.
+   */
+  private deferred(job: DeliveryJob): OutgoingMessage {
+    const delaySeconds = this.config.RETRY_SCHEDULE[0]!;
+    const later: DeliveryJob = {
+      ...job,
+      notBefore: new Date(Date.now() + delaySeconds * 1_000).toISOString(),
+    };
+    return { topic: retryTopic(delaySeconds), key: job.subscriptionId, value: encodeJson(later) };
   }
 
   /** One attempt, and what follows from it, as the messages to send. */

@@ -33,7 +33,7 @@ const systemResolver: Resolver = async (host) =>
 const MAX_RESPONSE_BYTES = 4_096;
 
 /**
- * POSTs webhooks. Pooled keep-alive connections per origin; redirects are not followed
+ * POSTs webhooks. Keep-alive connections, pooled per origin; redirects are not followed
  * (undici follows none unless told); at most a few KiB of a response is read; TLS 1.2
  * or newer. The SSRF check runs at connect time: the host is resolved here, every
  * address checked, and the socket connects to a checked address, so a DNS answer that
@@ -48,7 +48,10 @@ export class WebhookClient {
     resolve: Resolver = systemResolver,
   ) {
     this.agent = new Agent({
-      connections: 32,
+      // No cap per origin: concurrency is capped per subscription (ENDPOINT_CONCURRENCY)
+      // and overall (DELIVERY_CONCURRENCY). Many subscriptions may share one host, and a
+      // cap per origin would let one of them that hangs take every connection of the rest.
+      connections: null,
       keepAliveTimeout: 30_000,
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,

@@ -43,6 +43,11 @@ export class KeyedLimiter {
     return this.limiters.size;
   }
 
+  /** Callers of `key` waiting for a slot. */
+  queued(key: string): number {
+    return this.limiters.get(key)?.queued ?? 0;
+  }
+
   async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
     let limiter = this.limiters.get(key);
     if (!limiter) {
