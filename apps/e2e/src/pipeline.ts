@@ -5,8 +5,10 @@ import {
   type RunningService,
   type ServiceName,
 } from '@hookpost/testing';
+import { Kafka, logLevel } from 'kafkajs';
 import { randomBytes } from 'node:crypto';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 /**
  * The whole pipeline as real processes against the broker and database the test run
@@ -208,4 +210,113 @@ export function kcatConsume(
       for (let i = 0; i + 1 < list.length; i += 2) headers[list[i]!] = list[i + 1]!;
       return { key: record.key ?? '', value: record.payload ?? '', headers };
     });
+}
+
+export interface TopicMessage {
+  key: string;
+  value: Buffer;
+  headers: Record<string, string>;
+  partition: number;
+  offset: string;
+}
+
+/**
+ * Reads a topic from the beginning with kafkajs until `enough` holds for what was read,
+ * and then on to the end the topic had at that moment (so that late copies are counted
+ * too); or until the timeout, with what was read by then.
+ */
+export async function readTopic(
+  brokers: string,
+  topic: string,
+  enough: (messages: TopicMessage[]) => boolean,
+  timeoutMs: number,
+): Promise<TopicMessage[]> {
+  const kafka = new Kafka({
+    clientId: 'e2e-reader',
+    brokers: brokers.split(','),
+    logLevel: logLevel.NOTHING,
+  });
+  const admin = kafka.admin();
+  const consumer = kafka.consumer({
+    groupId: `e2e-reader-${randomBytes(6).toString('hex')}`,
+    maxWaitTimeInMs: 200,
+  });
+  const messages: TopicMessage[] = [];
+  const reached = new Map<number, bigint>();
+  let ends: Map<number, bigint> | undefined;
+  let finish: () => void = () => undefined;
+  const finished = new Promise<void>((resolve) => (finish = resolve));
+  const atEnds = () =>
+    ends !== undefined &&
+    [...ends].every(([partition, end]) => (reached.get(partition) ?? -1n) + 1n >= end);
+  await admin.connect();
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({
+    eachBatch: async ({ batch }) => {
+      for (const m of batch.messages) {
+        const headers: Record<string, string> = {};
+        for (const [name, value] of Object.entries(m.headers ?? {}))
+          headers[name] = Array.isArray(value) ? String(value[0]) : String(value ?? '');
+        messages.push({
+          key: m.key?.toString() ?? '',
+          value: m.value ?? Buffer.alloc(0),
+          headers,
+          partition: batch.partition,
+          offset: m.offset,
+        });
+        reached.set(batch.partition, BigInt(m.offset));
+      }
+      if (!ends && enough(messages)) {
+        ends = new Map(
+          (await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]),
+        );
+      }
+      if (atEnds()) finish();
+    },
+  });
+  const timer = setTimeout(finish, timeoutMs);
+  await finished;
+  clearTimeout(timer);
+  await consumer.disconnect();
+  await admin.disconnect();
+  return messages;
+}
+
+/** Log lines that mean a service crashed, or restarted a consumer after a failure. */
+const CRASH_LINES =
+  /"level":"fatal"|uncaught exception|unhandled rejection|consumer failed; restarting|consumer crashed/;
+
+/**
+ * What a test needs to tell that no service fell over: each one's process id, whether it
+ * still runs, what its health endpoints answer, and any crash lines in its log.
+ */
+export async function serviceHealth(pipeline: Pick<Pipeline, 'services'>): Promise<
+  Array<{
+    name: ServiceName;
+    pid: number | undefined;
+    running: boolean;
+    live: number;
+    ready: number;
+    crashLines: string[];
+  }>
+> {
+  const status = (port: number, path: string) =>
+    fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5_000) }).then(
+      (r) => r.status,
+      () => 0,
+    );
+  return Promise.all(
+    Object.values(pipeline.services).map(async (service) => ({
+      name: service.name,
+      pid: service.process.pid,
+      running: service.process.exitCode === null && service.process.signalCode === null,
+      live: await status(service.port, '/health/live'),
+      ready: await status(service.port, '/health/ready'),
+      crashLines: readFileSync(service.logFile, 'utf8')
+        .split('\n')
+        .filter((line) => CRASH_LINES.test(line))
+        .map((line) => line.slice(0, 300)),
+    })),
+  );
 }

@@ -2,3 +2,4 @@ export * from './receiver.js';
 export * from './services.js';
 export * from './seed-samples.js';
 export * from './hostile-corpus.js';
+export * from './bad-mail-events.js';

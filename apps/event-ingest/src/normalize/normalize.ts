@@ -5,6 +5,7 @@ import {
   EVENT_DATA_SCHEMAS,
   EVENT_ID_PATTERN,
   type IngestedEvent,
+  type RejectReason,
 } from '@hookpost/contracts';
 import { isCanonical, mapCanonical } from './formats/canonical.js';
 import { isGeneric, mapGeneric } from './formats/generic.js';
@@ -13,20 +14,10 @@ import { isPostal, mapPostal } from './formats/postal.js';
 import { isObject, type Json, type Mapped, type SourceEvent } from './formats/source-event.js';
 
 /**
- * Turns one raw `mail-events` message into a canonical event, or says why not. Plain
- * functions, no Kafka: the consumer decodes, this decides.
+ * Turns one raw `mail-events` message into a canonical event, or says why not
+ * (REJECT_REASONS, in contracts). Plain functions, no Kafka: the consumer decodes, this
+ * decides.
  */
-export const REJECT_REASONS = [
-  'too_large',
-  'not_json',
-  'unknown_shape',
-  'unknown_type',
-  'missing_organization',
-  'unknown_organization',
-  'schema_violation',
-] as const;
-export type RejectReason = (typeof REJECT_REASONS)[number];
-
 export type NormalizeResult =
   { ok: true; event: IngestedEvent } | { ok: false; reason: RejectReason; detail: string };
 

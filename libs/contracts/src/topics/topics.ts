@@ -63,3 +63,18 @@ export const HEADERS = {
   schemaVersion: 'hookpost-schema',
   traceparent: 'traceparent',
 } as const;
+
+/**
+ * Why event-ingest refused a raw message: the value of the `hookpost-reject-reason` header
+ * on the dead-letter topic, for whoever reads it.
+ */
+export const REJECT_REASONS = [
+  'too_large',
+  'not_json',
+  'unknown_shape',
+  'unknown_type',
+  'missing_organization',
+  'unknown_organization',
+  'schema_violation',
+] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];

@@ -154,6 +154,16 @@ describe('Kafka adapter', () => {
     await view.waitUntilCaughtUp(30_000);
     expect(seen.size).toBe(300);
     expect(view.isReady).toBe(true);
+
+    // Current: one offsets request. Behind: it reads on to what the topic holds now.
+    const started = Date.now();
+    expect(await view.catchUpToNow(5_000)).toBe(true);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    await producer.send(
+      Array.from({ length: 50 }, (_, i) => ({ topic: viewTopic, key: `t${i}`, value: `t${i}` })),
+    );
+    expect(await view.catchUpToNow(30_000)).toBe(true);
+    expect(seen.size).toBe(350);
     await view.stop();
   });
 });

@@ -76,6 +76,11 @@ export class Projection<T> {
     );
   }
 
+  /** See TopicView.catchUpToNow. */
+  catchUpToNow(timeoutMs: number): Promise<boolean> {
+    return this.view.catchUpToNow(timeoutMs);
+  }
+
   async stop(): Promise<void> {
     this.stopping = true;
     await this.view.stop();

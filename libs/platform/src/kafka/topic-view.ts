@@ -1,4 +1,4 @@
-import type { Kafka } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
 import type { Logger } from '../logging/logger.js';
 import { BatchConsumer, highWatermarks, type IncomingMessage } from './kafka.js';
 
@@ -13,6 +13,10 @@ export class TopicView {
   private readonly remaining = new Map<string, bigint>();
   private targetsKnown = false;
   private readonly waiters: Array<() => void> = [];
+  /** The next offset to read, per `topic/partition`. */
+  private readonly positions = new Map<string, bigint>();
+  private readonly progressed = new Set<() => void>();
+  private admin: Promise<Admin> | undefined;
 
   constructor(
     private readonly kafka: Kafka,
@@ -52,6 +56,8 @@ export class TopicView {
       await apply(messages);
       const last = messages[messages.length - 1]!;
       const key = `${last.topic}/${last.partition}`;
+      this.positions.set(key, BigInt(last.offset) + 1n);
+      for (const wake of this.progressed) wake();
       const target = this.remaining.get(key);
       if (target !== undefined && BigInt(last.offset) + 1n >= target) {
         this.remaining.delete(key);
@@ -80,8 +86,49 @@ export class TopicView {
     });
   }
 
+  /**
+   * Resolves true once the view has read everything its topics hold at the time of the
+   * call, false if that takes longer than `timeoutMs`. Cheap when the view is current: one
+   * offsets request. Tells "not here yet" from "not there at all".
+   */
+  async catchUpToNow(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    if (!this.admin) {
+      const admin = this.kafka.admin();
+      this.admin = admin.connect().then(
+        () => admin,
+        (error: unknown) => {
+          this.admin = undefined;
+          throw error;
+        },
+      );
+    }
+    const admin = await this.admin;
+    const targets: Array<[string, bigint]> = [];
+    for (const topic of this.options.topics) {
+      for (const [partition, high] of await highWatermarks(admin, topic, timeoutMs))
+        targets.push([`${topic}/${partition}`, high]);
+    }
+    const behind = () => targets.some(([key, high]) => (this.positions.get(key) ?? 0n) < high);
+    while (behind()) {
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          this.progressed.delete(wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, left);
+        this.progressed.add(wake);
+      });
+    }
+    return true;
+  }
+
   async stop(): Promise<void> {
     await this.consumer.stop();
+    await (await this.admin)?.disconnect();
   }
 
   private settle(): void {

@@ -1,0 +1,160 @@
+import { HEADERS, TOPICS } from '@hookpost/contracts';
+import {
+  badMailEvents,
+  RecordingReceiver,
+  validMailEvents,
+  type ValidMailEvent,
+} from '@hookpost/testing';
+import { Kafka, logLevel, type Message } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  http,
+  kcatProduce,
+  readTopic,
+  serviceHealth,
+  startPipeline,
+  tenant,
+  type Pipeline,
+} from './pipeline.js';
+
+/**
+ * Ten thousand malformed, hostile and oversized messages on `mail-events`, with valid
+ * events among them, through the real pipeline: every bad one on the dead-letter topic
+ * with its reason, every valid one delivered as it was sent, and no service down.
+ */
+describe('bad input on mail-events', () => {
+  let pipeline: Pipeline;
+  let organizationId: string;
+  const receiver = new RecordingReceiver();
+  const run = Date.now().toString(36);
+  const senderDomain = `bad-input-${run}.example`;
+  const maxEventBytes = 262_144;
+  /** A request to the broker stays well under its 1 MB limit. */
+  const maxRequestBytes = 512 * 1024;
+  let warmUp: ValidMailEvent;
+
+  beforeAll(async () => {
+    await receiver.start();
+    pipeline = await startPipeline({ MAX_EVENT_BYTES: String(maxEventBytes) });
+    let apiKey: string;
+    ({ organizationId, apiKey } = await tenant(pipeline, 'Bad Input Co', [senderDomain]));
+    [warmUp] = validMailEvents({ organizationId, senderDomain, count: 1, tag: `${run}w` }) as [
+      ValidMailEvent,
+    ];
+    const subscription = await http('POST', `${pipeline.apiUrl}/v1/webhooks`, apiKey, {
+      url: `${receiver.url}/bad-input`,
+      events: ['message.*'],
+    });
+    expect(subscription.status, JSON.stringify(subscription.json)).toBe(201);
+    // One event end to end first: every consumer has joined and settled before the test.
+    kcatProduce(pipeline.brokers, TOPICS.mailEvents, [
+      { key: 'warm-up', value: warmUp.value.toString(), headers: warmUp.headers },
+    ]);
+    await receiver.waitFor((r) => r.path === '/bad-input', 1, 60_000);
+  });
+
+  afterAll(async () => {
+    await pipeline?.stop();
+    await receiver.stop();
+  });
+
+  it('dead-letters each of 10,000 bad messages with its reason, delivers the valid ones among them, and nothing falls over', async () => {
+    const before = await serviceHealth(pipeline);
+    const bad = badMailEvents({ organizationId, maxEventBytes, count: 10_000, seed: 20_261 });
+    expect(bad.length).toBeGreaterThanOrEqual(10_000);
+    const valid = validMailEvents({
+      organizationId,
+      senderDomain,
+      count: Math.ceil(bad.length / 20),
+      tag: run,
+    });
+    const badKey = (i: number) => `bad-${run}-${i}`;
+    const validKey = (i: number) => `valid-${run}-${i}`;
+    // One valid event after every twenty bad ones.
+    const messages: Message[] = bad.flatMap((message, i) => [
+      { key: badKey(i), value: message.value, headers: message.headers },
+      ...(i % 20 === 19 || i === bad.length - 1
+        ? [valid[Math.floor(i / 20)]!].map((v) => ({
+            key: validKey(Math.floor(i / 20)),
+            value: v.value,
+            headers: v.headers,
+          }))
+        : []),
+    ]);
+    expect(messages.length).toBe(bad.length + valid.length);
+
+    const started = Date.now();
+    const kafka = new Kafka({
+      clientId: 'e2e-bad-input',
+      brokers: pipeline.brokers.split(','),
+      logLevel: logLevel.NOTHING,
+    });
+    const producer = kafka.producer();
+    await producer.connect();
+    let batch: Message[] = [];
+    let batchBytes = 0;
+    const flush = async () => {
+      if (batch.length > 0) await producer.send({ topic: TOPICS.mailEvents, messages: batch });
+      batch = [];
+      batchBytes = 0;
+    };
+    for (const message of messages) {
+      const size = (message.value as Buffer).length + 200;
+      if (batchBytes + size > maxRequestBytes) await flush();
+      batch.push(message);
+      batchBytes += size;
+    }
+    await flush();
+    await producer.disconnect();
+    const produced = Date.now();
+
+    // Valid events, delivered: each once, by its message id, with its text untouched.
+    await receiver.waitFor((r) => r.path === '/bad-input', 1 + valid.length, 150_000);
+    const dead = await readTopic(
+      pipeline.brokers,
+      TOPICS.mailEventsDeadLetter,
+      (read) => read.filter((m) => m.key.startsWith(`bad-${run}-`)).length >= bad.length,
+      60_000,
+    );
+    const finished = Date.now();
+
+    const delivered = receiver.requests
+      .filter((r) => r.path === '/bad-input')
+      .map((r) => JSON.parse(r.body) as { data: { message_id: string; subject: string } });
+    expect(delivered.map((d) => d.data.message_id).sort()).toEqual(
+      [warmUp, ...valid].map((v) => v.messageId).sort(),
+    );
+    const subjects = new Map([warmUp, ...valid].map((v) => [v.messageId, v.subject]));
+    for (const body of delivered)
+      expect(body.data.subject).toBe(subjects.get(body.data.message_id));
+    // A CRLF inside an event's custom_headers stays in the body: no header is injected.
+    expect(receiver.requests.filter((r) => 'injected' in r.headers)).toEqual([]);
+
+    // Bad ones, dead-lettered: each exactly once, for a reason its flaw admits.
+    const mine = dead.filter((m) => m.key.startsWith(`bad-${run}-`));
+    expect(dead.filter((m) => m.key.startsWith(`valid-${run}-`))).toEqual([]);
+    const byKey = new Map<string, (typeof mine)[number]>();
+    const copies = mine.filter((m) => byKey.has(m.key) || !byKey.set(m.key, m));
+    expect(copies.map((m) => m.key)).toEqual([]);
+    const wrong = bad.flatMap((message, i) => {
+      const letter = byKey.get(badKey(i));
+      const reason = letter?.headers[HEADERS.rejectReason];
+      if (!letter) return [`${message.family}: ${message.name}: not dead-lettered`];
+      if (!reason || !(message.reasons as readonly string[]).includes(reason))
+        return [`${message.family}: ${message.name}: reason ${reason}`];
+      if (!letter.headers[HEADERS.rejectDetail]) return [`${message.name}: no detail`];
+      if (!letter.value.equals(message.value)) return [`${message.name}: value changed`];
+      return [];
+    });
+    expect(wrong).toEqual([]);
+    expect(mine).toHaveLength(bad.length);
+
+    // The same processes, up, healthy and without a crash or a consumer restart in their logs.
+    const after = await serviceHealth(pipeline);
+    expect(after).toEqual(
+      before.map((service) => ({ ...service, running: true, live: 200, ready: 200 })),
+    );
+    // The pipeline keeps up: minutes of bad input would be an outage of its own.
+    expect(finished - produced, `produced in ${produced - started} ms`).toBeLessThan(120_000);
+  });
+});
