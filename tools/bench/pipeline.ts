@@ -8,6 +8,7 @@ import { say, stopChild } from '../dev/processes.ts';
 import { SERVICES, startServices, type ServiceName } from '../dev/services.ts';
 import { startStack } from '../dev/stack.ts';
 import { freePort } from '../infra/kafka.ts';
+import { hopLatencies, type HopLatencies } from './hops.ts';
 import { ROOT } from '../infra/system.ts';
 
 /**
@@ -440,6 +441,10 @@ async function main(): Promise<void> {
     say(`steady: ${PLAN.steadyRate} events/s for ${PLAN.steadySeconds} s`);
     const steadyRun = await runScenario(PLAN.steadyRate, PLAN.steadySeconds, healthy, (n) => n);
     const steady = summarise(steadyRun.arrivals, steadyRun.window, () => true);
+    const steadyTimes = new Map<number, { t0: number; t3: number }>();
+    for (const a of steadyRun.arrivals)
+      if (a.status === 200 && !steadyTimes.has(a.seq)) steadyTimes.set(a.seq, a);
+    const steadyHops = await hopLatencies(stack.env.KAFKA_BROKERS, steadyRun.window, steadyTimes);
 
     // 3. Isolation: one event in ten to an endpoint that never answers, one in ten to one
     // that answers after 5 s; the rest as in 2.
@@ -544,7 +549,12 @@ async function main(): Promise<void> {
       ledger: steady.ledger,
       scenarios: {
         max_throughput: { steps, max_sustained_rate: best?.rate ?? 0 },
-        steady: { rate: PLAN.steadyRate, seconds: PLAN.steadySeconds, ...steady },
+        steady: {
+          rate: PLAN.steadyRate,
+          seconds: PLAN.steadySeconds,
+          ...steady,
+          hops_ms: steadyHops,
+        },
         isolation: {
           rate: PLAN.steadyRate,
           healthy_deliveries_per_s: round(isolation.deliveriesPerS),
@@ -599,6 +609,7 @@ function printTable(r: {
   peak_rss_mb: Record<string, number>;
   ledger: Ledger;
   scenarios: {
+    steady: { hops_ms: HopLatencies };
     isolation: { throughput_kept: number; p99_ratio: number };
     retries: { early_count: number; late_max_ms: number; late_p99_ms: number };
   };
@@ -611,6 +622,13 @@ function printTable(r: {
     [`latency p50 at ${r.latency_rate}/s`, `${r.latency_ms.p50} ms`, '< 10 ms'],
     [`latency p99 at ${r.latency_rate}/s`, `${r.latency_ms.p99} ms`, '< 50 ms'],
     [`latency p99.9 at ${r.latency_rate}/s`, `${r.latency_ms.p999} ms`, ''],
+    ...Object.entries(r.scenarios.steady.hops_ms).map(
+      ([hop, { p50, p99 }]): [string, string, string] => [
+        `  of which ${hop}, p50 / p99`,
+        `${p50} / ${p99} ms`,
+        '',
+      ],
+    ),
     ['CPU-seconds per delivery (services)', String(r.cpu_seconds_per_delivery), ''],
     ['isolation: healthy throughput kept', String(r.scenarios.isolation.throughput_kept), '>= 0.9'],
     ['isolation: healthy p99 ratio', String(r.scenarios.isolation.p99_ratio), '<= 1.2'],

@@ -1,0 +1,117 @@
+import { randomBytes } from 'node:crypto';
+import { Kafka, logLevel } from 'kafkajs';
+import { TOPICS } from '../../libs/contracts/src/topics/topics.ts';
+
+/**
+ * Where the time of a delivery goes, hop by hop, for the events `seqs` of a benchmark
+ * run. Every message carries the time its producer stamped on it (CreateTime), so the
+ * topics themselves say when each service passed an event on:
+ *
+ *   t0 scheduled -> mail-events -> hookpost.events.v1 -> delivery-jobs -> t3 at the receiver
+ *
+ * Reads each topic whole, from the beginning, once the run is over.
+ */
+export interface HopLatencies {
+  /** Load generator: scheduled time to its message on `mail-events`. */
+  produce: Percentiles;
+  /** event-ingest: `mail-events` to `hookpost.events.v1`. */
+  ingest: Percentiles;
+  /** matcher: `hookpost.events.v1` to `hookpost.delivery-jobs.v1`. */
+  match: Percentiles;
+  /** deliverer: the job to its request's arrival at the receiver. */
+  deliver: Percentiles;
+}
+
+interface Percentiles {
+  p50: number;
+  p99: number;
+}
+
+const SEQ = /"bench_seq":(\d+)/;
+
+export async function hopLatencies(
+  brokers: string,
+  seqs: { first: number; last: number },
+  times: Map<number, { t0: number; t3: number }>,
+): Promise<HopLatencies> {
+  const kafka = new Kafka({
+    clientId: 'bench-hops',
+    brokers: brokers.split(','),
+    logLevel: logLevel.NOTHING,
+  });
+  const [produced, ingested, matched] = [
+    await stamps(kafka, TOPICS.mailEvents, seqs),
+    await stamps(kafka, TOPICS.canonicalEvents, seqs),
+    await stamps(kafka, TOPICS.deliveryJobs, seqs),
+  ];
+  const hop = (
+    from: (seq: number) => number | undefined,
+    to: (seq: number) => number | undefined,
+  ) => {
+    const spans: number[] = [];
+    for (const seq of times.keys()) {
+      const a = from(seq);
+      const b = to(seq);
+      if (a !== undefined && b !== undefined) spans.push(b - a);
+    }
+    spans.sort((x, y) => x - y);
+    const at = (p: number) =>
+      Math.round(spans[Math.min(spans.length - 1, Math.floor(p * spans.length))] ?? NaN);
+    return { p50: at(0.5), p99: at(0.99) };
+  };
+  return {
+    produce: hop(
+      (s) => times.get(s)?.t0,
+      (s) => produced.get(s),
+    ),
+    ingest: hop(
+      (s) => produced.get(s),
+      (s) => ingested.get(s),
+    ),
+    match: hop(
+      (s) => ingested.get(s),
+      (s) => matched.get(s),
+    ),
+    deliver: hop(
+      (s) => matched.get(s),
+      (s) => times.get(s)?.t3,
+    ),
+  };
+}
+
+/** The first timestamp of each benchmark event (by its sequence number) on `topic`. */
+async function stamps(
+  kafka: Kafka,
+  topic: string,
+  seqs: { first: number; last: number },
+): Promise<Map<number, number>> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = new Map(
+    (await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]),
+  );
+  await admin.disconnect();
+  const out = new Map<number, number>();
+  const reached = new Map<number, bigint>();
+  const done = () => [...ends].every(([p, high]) => (reached.get(p) ?? 0n) >= high);
+  const consumer = kafka.consumer({ groupId: `bench-hops-${randomBytes(6).toString('hex')}` });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  let finish!: () => void;
+  const finished = new Promise<void>((resolve) => (finish = resolve));
+  if (done()) finish();
+  await consumer.run({
+    eachBatch: async ({ batch }) => {
+      for (const message of batch.messages) {
+        const seq = Number(SEQ.exec(message.value?.toString() ?? '')?.[1] ?? -1);
+        if (seq >= seqs.first && seq < seqs.last && !out.has(seq))
+          out.set(seq, Number(message.timestamp));
+      }
+      reached.set(batch.partition, BigInt(batch.lastOffset()) + 1n);
+      if (done()) finish();
+    },
+  });
+  await finished;
+  await consumer.disconnect();
+  return out;
+}
