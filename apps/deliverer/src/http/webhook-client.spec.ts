@@ -1,5 +1,7 @@
 import { parseAllowedNetworks, resolveAndCheck, type Resolver } from '@hookpost/domain';
-import { RecordingReceiver } from '@hookpost/testing';
+import { RecordingReceiver, SSRF_CORPUS, ssrfUrl, type SsrfTrick } from '@hookpost/testing';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebhookClient } from './webhook-client.js';
 
@@ -98,4 +100,97 @@ describe('WebhookClient at connect time', () => {
     expect(result.durationMs).toBeLessThan(2_000);
     await client.close();
   });
+});
+
+/**
+ * Every trick of the SSRF corpus at connect time, against a real listener on every local
+ * address (IPv4 and IPv6): a loopback spelling that got through would reach it. DNS
+ * answers come through the client's resolver; a rebinding name answers differently on
+ * the save-time check and on the connect.
+ */
+describe('WebhookClient against the SSRF corpus', () => {
+  const inside: Server = createServer((_request, response) => response.end('inside'));
+  let connections = 0;
+  let port: number;
+  const redirector = new RecordingReceiver();
+  const strict = { allowHttp: true, allowedNetworks: [] };
+  /** As the test pipeline runs: plain http, and 127.0.0.1 (the redirector) allowed. */
+  const receiverAllowed = {
+    allowHttp: true,
+    allowedNetworks: parseAllowedNetworks('127.0.0.1/32'),
+  };
+
+  /** Answers a trick's save-time DNS answers to the first lookup, its connect-time ones after. */
+  function resolverFor(trick: SsrfTrick): Resolver {
+    let calls = 0;
+    return (host) => {
+      const hostname = new URL(ssrfUrl(trick, 'http')).hostname;
+      if (!trick.dns || host !== hostname) return Promise.reject(new Error(`ENOTFOUND ${host}`));
+      const answers = calls++ === 0 ? trick.dns.onSave : trick.dns.onConnect;
+      return Promise.resolve(
+        answers.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }) as const),
+      );
+    };
+  }
+  const send = (client: WebhookClient, url: string) =>
+    client.post({ url, headers: { 'content-type': 'application/json' }, body: '{}' });
+
+  beforeAll(async () => {
+    inside.on('connection', () => connections++);
+    await new Promise<void>((resolve) => inside.listen(0, '::', resolve));
+    port = (inside.address() as AddressInfo).port;
+    await redirector.start();
+  });
+  afterAll(async () => {
+    inside.closeAllConnections();
+    await new Promise((resolve) => inside.close(resolve));
+    await redirector.stop();
+  });
+
+  it('reaches the listener when loopback is allowed, so a refusal below is the check', async () => {
+    const open = { allowHttp: true, allowedNetworks: parseAllowedNetworks('127.0.0.0/8,::1') };
+    const loopback = SSRF_CORPUS.find((t) => t.name === 'another loopback address')!;
+    const client = new WebhookClient(open, 2_000);
+    expect(await send(client, ssrfUrl(loopback, 'http', port))).toMatchObject({
+      kind: 'response',
+      status: 200,
+    });
+    expect(connections).toBe(1);
+    connections = 0;
+    await client.close();
+  });
+
+  it.each(SSRF_CORPUS.map((trick) => [trick.name, trick] as const))(
+    'refuses %s when connecting, and the listener gets nothing',
+    async (_name, trick) => {
+      const resolve = resolverFor(trick);
+      if (trick.dns) {
+        // The save-time check sees the name's first answer: a rebinding name passes it.
+        const atSave = resolveAndCheck(new URL(ssrfUrl(trick, 'http')).hostname, strict, resolve);
+        if (trick.dns.onSave === trick.dns.onConnect) await expect(atSave).rejects.toThrow();
+        else await expect(atSave).resolves.toEqual([{ address: trick.dns.onSave[0], family: 4 }]);
+      }
+      const client = new WebhookClient(strict, 2_000, resolve);
+      const result = await send(client, ssrfUrl(trick, 'http', port));
+      expect(result.kind).toBe('error');
+      expect(result.kind === 'error' && result.error).toMatch(/^address_not_allowed: /);
+      expect(connections).toBe(0);
+      await client.close();
+    },
+  );
+
+  it.each(SSRF_CORPUS.filter((t) => t.viaRedirect).map((trick) => [trick.name, trick] as const))(
+    'does not follow a %s: the attempt is a failed 3xx',
+    async (_name, trick) => {
+      const location = ssrfUrl(trick, 'http', port);
+      for (const status of [301, 302, 303, 307, 308]) {
+        redirector.respondWith(() => ({ status, headers: { location } }));
+        const client = new WebhookClient(receiverAllowed, 2_000);
+        const result = await send(client, `${redirector.url}/redirect-${status}`);
+        expect(result).toMatchObject({ kind: 'response', status });
+        await client.close();
+      }
+      expect(connections).toBe(0);
+    },
+  );
 });

@@ -40,6 +40,7 @@ const BLOCKED_V4 = [
   '100.64.0.0/10', // carrier-grade NAT; Alibaba Cloud metadata 100.100.100.200
   '127.0.0.0/8',
   '169.254.0.0/16', // link-local; AWS/GCP/Azure/OpenStack metadata 169.254.169.254, ECS 169.254.170.2
+  '168.63.129.16/32', // Azure platform address (wireserver, instance configuration); publicly numbered
   '172.16.0.0/12',
   '192.0.0.0/24', // IETF protocol assignments; Oracle Cloud metadata 192.0.0.192
   '192.0.2.0/24',

@@ -1,0 +1,38 @@
+/**
+ * Preloaded into a service process (`--import`, see `dnsStubEnv`): names listed in
+ * HOOKPOST_TEST_DNS (`{"name": ["address", ...]}`) resolve to those addresses, every
+ * other name as usual. Patches `dns.lookup` and `dns/promises` `lookup`, and the named
+ * exports of both, so that code importing either sees the answers.
+ */
+import dns, { type LookupAddress } from 'node:dns';
+import { syncBuiltinESMExports } from 'node:module';
+
+const hosts = JSON.parse(process.env.HOOKPOST_TEST_DNS ?? '{}') as Record<string, string[]>;
+
+function answers(host: string): LookupAddress[] | undefined {
+  return hosts[host]?.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
+}
+
+const wantsAll = (options: unknown) =>
+  typeof options === 'object' && options !== null && (options as { all?: boolean }).all === true;
+
+const systemLookup = dns.lookup;
+const systemLookupAsync = dns.promises.lookup;
+
+dns.lookup = ((host: string, ...rest: unknown[]) => {
+  const found = answers(host);
+  if (!found) return (systemLookup as (...args: unknown[]) => void)(host, ...rest);
+  const [options, callback] = rest.length === 1 ? [{}, rest[0]] : rest;
+  const done = callback as (error: null, address: unknown, family?: number) => void;
+  process.nextTick(() =>
+    wantsAll(options) ? done(null, found) : done(null, found[0]!.address, found[0]!.family),
+  );
+}) as typeof dns.lookup;
+
+dns.promises.lookup = ((host: string, options?: unknown) => {
+  const found = answers(host);
+  if (!found) return (systemLookupAsync as (...args: unknown[]) => unknown)(host, options);
+  return Promise.resolve(wantsAll(options) ? found : found[0]);
+}) as typeof dns.promises.lookup;
+
+syncBuiltinESMExports();
