@@ -118,8 +118,8 @@ describe('gRPC API', () => {
     );
     expect(types.data.map((t) => t.name)).toContain('message.bounced');
     expect(JSON.parse(types.data[0]!.schema_json)).toMatchObject({ type: 'object' });
-    const events = await call<{ data: unknown[] }>('ListMessageEvents', { message_id: 'none' });
-    expect(events.data).toEqual([]);
+    const events = await failure(call('ListMessageEvents', { message_id: 'none' }));
+    expect(events).toEqual({ code: grpc.status.NOT_FOUND, details: 'message not found' });
 
     await call('DeleteWebhook', { id });
     expect((await failure(call('GetWebhook', { id }))).code).toBe(grpc.status.NOT_FOUND);

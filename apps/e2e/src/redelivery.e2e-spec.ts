@@ -97,7 +97,10 @@ describe('test, retry, replay and message events', () => {
     ]);
     expect(rest.json.next_cursor).toBeNull();
     const foreign = await http('GET', `${pipeline.apiUrl}${path}`, otherKey);
-    expect(foreign.json.data).toEqual([]);
+    expect(foreign.status).toBe(404);
+    expect(foreign.json).toEqual({
+      error: { code: 'not_found', message: 'message not found', details: [] },
+    });
   });
 
   it('replays the matching events of a window to a subscription made after them', async () => {

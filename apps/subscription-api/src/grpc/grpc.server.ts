@@ -30,7 +30,10 @@ import {
 } from '../webhooks/webhooks.schemas.js';
 import { WebhooksService, type WebhookView } from '../webhooks/webhooks.service.js';
 
-type Request = Record<string, unknown>;
+/** Marks a request whose bytes are not a message of the method's request type. */
+const UNDECODABLE = Symbol('undecodable');
+
+type Request = Record<string, unknown> & { [UNDECODABLE]?: true };
 type Handler = (principal: Principal, request: Request) => Promise<unknown>;
 
 /** REST statuses, as gRPC status codes. */
@@ -83,7 +86,7 @@ export class GrpcServer implements OnApplicationBootstrap, BeforeApplicationShut
       hookpost: { v1: { Webhooks: { service: grpc.ServiceDefinition } } };
     };
     const server = new grpc.Server();
-    server.addService(loaded.hookpost.v1.Webhooks.service, this.handlers());
+    server.addService(decodingLeniently(loaded.hookpost.v1.Webhooks.service), this.handlers());
     new ReflectionService(definition).addToServer(server);
     await new Promise<void>((resolve, reject) =>
       server.bindAsync(
@@ -249,6 +252,13 @@ export class GrpcServer implements OnApplicationBootstrap, BeforeApplicationShut
   /** Authenticates, runs, and answers with the result or the error's gRPC status. */
   private unary(name: string, handler: Handler): grpc.handleUnaryCall<Request, unknown> {
     return (call, callback) => {
+      if (call.request[UNDECODABLE]) {
+        callback({
+          code: grpc.status.INVALID_ARGUMENT,
+          details: `the request is not a valid ${name} request message (protobuf)`,
+        });
+        return;
+      }
       const authorization = call.metadata.get('authorization')[0];
       authenticateApiKey(this.dataSource, authorization?.toString())
         .then((principal) => handler(principal, call.request))
@@ -280,6 +290,28 @@ export class GrpcServer implements OnApplicationBootstrap, BeforeApplicationShut
       metadata,
     };
   }
+}
+
+/**
+ * The service with request decoding that cannot throw: grpc-js answers a request it cannot
+ * decode with INTERNAL, as if the server were at fault; the handler answers it instead.
+ */
+function decodingLeniently(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  return Object.fromEntries(
+    Object.entries(service).map(([name, method]) => [
+      name,
+      {
+        ...method,
+        requestDeserialize: (bytes: Buffer): unknown => {
+          try {
+            return method.requestDeserialize(bytes);
+          } catch {
+            return { [UNDECODABLE]: true };
+          }
+        },
+      },
+    ]),
+  );
 }
 
 function nonEmpty(map: unknown): Record<string, string> | undefined {

@@ -261,6 +261,7 @@ const ERROR_TEXT: Record<number, string> = {
   409: 'Conflicting change, or the webhook is not active',
   412: 'If-Match is not the current version',
   413: 'Body or replay window too large',
+  415: 'A body sent as anything but application/json',
   422: 'A field is invalid; details name each one',
   503: 'Database unavailable; retry',
 };
@@ -300,13 +301,19 @@ const customer = (operation: Json): Json => ({
   security: [{ apiKey: [] }],
   tags: ['webhooks'],
   ...operation,
-  responses: { ...(operation.responses as Json), ...errors(401, 404, 503) },
+  responses: {
+    ...(operation.responses as Json),
+    ...errors(401, 404, 503, ...(operation.requestBody ? [415] : [])),
+  },
 });
 const operator = (operation: Json): Json => ({
   security: [{ adminToken: [] }],
   tags: ['operators'],
   ...operation,
-  responses: { ...(operation.responses as Json), ...errors(401, 422, 503) },
+  responses: {
+    ...(operation.responses as Json),
+    ...errors(401, 422, 503, ...(operation.requestBody ? [415] : [])),
+  },
 });
 
 export function openApiDocument(): Json {

@@ -24,7 +24,8 @@ export interface MessageEventView {
 /**
  * Every event of one email, oldest first, for users who poll instead of (or besides)
  * receiving webhooks. Only the caller's organisation, and with a scoped key only the
- * events of its senders (or, inbound, its recipients). Test events are left out.
+ * events of its senders (or, inbound, its recipients). Test events are left out. A
+ * message without any such event answers 404, as a foreign id does (ADR 0009).
  */
 @Injectable()
 export class MessagesService {
@@ -35,7 +36,9 @@ export class MessagesService {
     messageId: string,
     query: z.infer<typeof messageEventsQuery>,
   ): Promise<{ data: MessageEventView[]; next_cursor: string | null }> {
-    if (messageId.length === 0 || messageId.length > 998) throw ApiError.notFound('message');
+    // No stored message id is empty, longer than a header line, or holds a NUL.
+    if (messageId.length === 0 || messageId.length > 998 || messageId.includes('\u0000'))
+      throw ApiError.notFound('message');
     const found: Array<MessageEventView & { cursor: string }> = [];
     let after = query.cursor ?? '0';
     let more = true;
@@ -58,6 +61,8 @@ export class MessagesService {
       }
       after = rows[rows.length - 1]?.seq ?? after;
     }
+    // A message with nothing the caller may see, another organisation's included, is not found.
+    if (found.length === 0 && query.cursor === undefined) throw ApiError.notFound('message');
     const page = found.slice(0, query.limit);
     return {
       data: page.map(({ cursor: _, ...event }) => event),

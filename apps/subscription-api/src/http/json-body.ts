@@ -1,0 +1,21 @@
+import type { NextFunction, Request, Response } from 'express';
+import { ApiError } from './api-error.js';
+
+/**
+ * A request that carries a body must send it as `application/json`: any other type would
+ * be skipped by the JSON parser and the request judged as if it had no body.
+ */
+export function requireJsonBody(request: Request, _response: Response, next: NextFunction): void {
+  const hasBody =
+    request.headers['transfer-encoding'] !== undefined ||
+    Number(request.headers['content-length'] ?? 0) > 0;
+  if (hasBody && !request.is('application/json')) {
+    const type = request.headers['content-type'];
+    const message = type
+      ? `content-type must be application/json, not ${JSON.stringify(type.slice(0, 100))}`
+      : 'a request body needs content-type: application/json';
+    next(new ApiError(415, 'unsupported_media_type', message));
+    return;
+  }
+  next();
+}
