@@ -152,6 +152,13 @@ function webhookBody(random: Random): Record<string, unknown> {
   };
 }
 
+/** The routes that create or replace a webhook from a body. */
+const writes = (w: World) =>
+  [
+    ['POST', '/v1/webhooks'],
+    ['PUT', `/v1/webhooks/${w.webhookId}`],
+  ] as const;
+
 /** Each generator makes one bad (or, for `valid`, good) REST request. */
 const REST_GENERATORS: Array<(r: Random, w: World) => RestCase> = [
   function malformedJson(r, w) {
@@ -276,10 +283,11 @@ const REST_GENERATORS: Array<(r: Random, w: World) => RestCase> = [
   },
   function hugeBody(r, w) {
     const size = 300_000 + r.int(700_000);
+    const [method, path] = r.pick(writes(w));
     return {
       label: `body of ${size} bytes`,
-      method: r.pick(['POST', 'PUT']),
-      path: r.pick(['/v1/webhooks', `/v1/webhooks/${w.webhookId}`]),
+      method,
+      path,
       body: { ...webhookBody(r), description: 'x'.repeat(size) },
       expect: { status: 413, code: 'payload_too_large', names: /too large/i },
     };
@@ -438,10 +446,11 @@ const REST_GENERATORS: Array<(r: Random, w: World) => RestCase> = [
       [{}, new TextEncoder().encode(body), 'content-type'],
       [{ 'content-type': 'application/json; charset=latin1' }, body, 'charset'],
     ]);
+    const [method, path] = r.pick(writes(w));
     return {
       label: `content-type ${headers['content-type'] ?? '(none)'}`,
-      method: r.pick(['POST', 'PUT']),
-      path: r.pick(['/v1/webhooks', `/v1/webhooks/${w.webhookId}`]),
+      method,
+      path,
       headers,
       raw,
       expect: { status: 415, code: 'unsupported_media_type', names },
