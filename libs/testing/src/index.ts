@@ -3,3 +3,4 @@ export * from './services.js';
 export * from './seed-samples.js';
 export * from './hostile-corpus.js';
 export * from './bad-mail-events.js';
+export * from './ssrf-corpus.js';
