@@ -136,6 +136,14 @@ function processStats(pid: number): { cpuSeconds: number; peakRssMb: number } {
   return { cpuSeconds, peakRssMb };
 }
 
+/** CPU-seconds the whole machine has used (every process: broker, Postgres, receiver...). */
+function machineCpuSeconds(): number {
+  const [, ...ticks] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+  // user nice system idle iowait irq softirq steal: all but idle and iowait.
+  const [user, nice, system, , , irq, softirq, steal] = ticks.map(Number);
+  return (user! + nice! + system! + irq! + softirq! + (steal ?? 0)) / 100;
+}
+
 interface Target {
   organizationId: string;
   domain: string;
@@ -212,6 +220,7 @@ interface Step {
   backlog_at_end: number;
   latency_ms: Record<string, number>;
   cpu_seconds_per_delivery: number;
+  cpu_ms_per_delivery: Record<string, number>;
   ledger: Ledger;
 }
 
@@ -317,8 +326,26 @@ async function main(): Promise<void> {
       ServiceName,
       number
     >;
-    const cpu = () =>
-      Object.values(pids).reduce((sum, pid) => sum + processStats(pid).cpuSeconds, 0);
+    /** CPU-seconds so far: each service's, and the rest of the machine's. */
+    const cpu = () => {
+      const byService = Object.fromEntries(
+        Object.entries(pids).map(([name, pid]) => [name, processStats(pid).cpuSeconds]),
+      );
+      const services = Object.values(byService).reduce((sum, x) => sum + x, 0);
+      return { ...byService, services, rest: machineCpuSeconds() - services };
+    };
+    /** CPU milliseconds per delivery between two readings of `cpu`. */
+    const cpuPerDelivery = (
+      before: Record<string, number>,
+      after: Record<string, number>,
+      deliveries: number,
+    ) =>
+      Object.fromEntries(
+        Object.keys(after).map((k) => [
+          k,
+          round(((after[k]! - before[k]!) * 1_000) / deliveries, 3),
+        ]),
+      );
 
     // Tenants: each organisation has healthy endpoints, one scoped to each of its sending
     // domains so that every event matches exactly one subscription; and one endpoint each
@@ -402,10 +429,13 @@ async function main(): Promise<void> {
       const endedAt = now();
       await drain(expectedRequests(load.next - first), prefix);
       const arrivals = await receiver.take();
+      const cpuAfter = cpu();
+      const delivered = new Set(arrivals.filter((a) => a.status === 200).map((a) => a.seq)).size;
       return {
         window: { first, last: load.next, startedAt, endedAt },
         arrivals,
-        cpuSeconds: cpu() - cpuBefore,
+        cpuSeconds: cpuAfter.services - cpuBefore.services,
+        cpuMsPerDelivery: cpuPerDelivery(cpuBefore, cpuAfter, delivered),
       };
     };
 
@@ -427,6 +457,7 @@ async function main(): Promise<void> {
         backlog_at_end: summary.backlogAtEnd,
         latency_ms: summary.latencyMs,
         cpu_seconds_per_delivery: round(run.cpuSeconds / summary.ledger.delivered, 6),
+        cpu_ms_per_delivery: run.cpuMsPerDelivery,
         ledger: summary.ledger,
       };
       steps.push(step);
@@ -545,6 +576,7 @@ async function main(): Promise<void> {
       latency_ms: steady.latencyMs,
       latency_rate: PLAN.steadyRate,
       cpu_seconds_per_delivery: round(steadyRun.cpuSeconds / steady.ledger.delivered, 6),
+      cpu_ms_per_delivery: steadyRun.cpuMsPerDelivery,
       peak_rss_mb: peakRss,
       ledger: steady.ledger,
       scenarios: {
@@ -606,6 +638,7 @@ function printTable(r: {
   latency_ms: { p50: number; p99: number; p999: number };
   latency_rate: number;
   cpu_seconds_per_delivery: number;
+  cpu_ms_per_delivery: Record<string, number>;
   peak_rss_mb: Record<string, number>;
   ledger: Ledger;
   scenarios: {
@@ -630,6 +663,11 @@ function printTable(r: {
       ],
     ),
     ['CPU-seconds per delivery (services)', String(r.cpu_seconds_per_delivery), ''],
+    ...Object.entries(r.cpu_ms_per_delivery).map(([k, v]): [string, string, string] => [
+      `  CPU ms per delivery, ${k}`,
+      String(v),
+      '',
+    ]),
     ['isolation: healthy throughput kept', String(r.scenarios.isolation.throughput_kept), '>= 0.9'],
     ['isolation: healthy p99 ratio', String(r.scenarios.isolation.p99_ratio), '<= 1.2'],
     ['retries fired early', String(r.scenarios.retries.early_count), '0'],
