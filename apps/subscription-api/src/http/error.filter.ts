@@ -29,6 +29,12 @@ const STATUS_CODES: Record<number, string> = {
   503: 'unavailable',
 };
 
+/**
+ * What a 503 asks callers to wait before trying again: a database restart or fail-over
+ * usually takes seconds, and the pool gives up on a connection after three.
+ */
+const RETRY_AFTER_SECONDS = 5;
+
 /** Connection-level database failures: the database is away, not the request bad. */
 function isDatabaseUnavailable(error: unknown): boolean {
   const { code, message } = error as { code?: string; message?: string };
@@ -92,6 +98,7 @@ export class ErrorFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     const response = host.switchToHttp().getResponse<Response>();
     const [status, body] = this.toResponse(exception);
+    if (status === 503) response.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
     response.status(status).json(body);
   }
 

@@ -263,7 +263,7 @@ const ERROR_TEXT: Record<number, string> = {
   413: 'Body or replay window too large',
   415: 'A body sent as anything but application/json',
   422: 'A field is invalid; details name each one',
-  503: 'Database unavailable; retry',
+  503: 'Database unavailable; retry after the seconds in the Retry-After header',
 };
 
 const ok = (status: number, schema: Json, description: string) => ({
