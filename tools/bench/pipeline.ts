@@ -29,6 +29,9 @@ import { ROOT } from '../infra/system.ts';
  */
 
 const SMOKE = process.argv.includes('--smoke');
+/** `--profile`: CPU profiles of the services over the steady scenario, into tmp/profiles. */
+const PROFILE = process.argv.includes('--profile');
+const PROFILE_DIR = `${ROOT}tmp/profiles`;
 const PLAN = SMOKE
   ? {
       organizations: 2,
@@ -280,6 +283,7 @@ async function main(): Promise<void> {
   const dataDir = `${ROOT}.data/bench-pipeline-${process.pid}`;
   const logDir = `${dataDir}/logs`;
   mkdirSync(logDir, { recursive: true });
+  if (PROFILE) mkdirSync(PROFILE_DIR, { recursive: true });
   const stack = await startStack({
     dataDir,
     kafkaPort: await freePort(),
@@ -314,6 +318,12 @@ async function main(): Promise<void> {
       AUTO_PAUSE_AFTER_FAILURES: '1000000',
       KAFKA_TOPIC_PARTITIONS: '6',
       GRPC_PORT: String(await freePort()),
+      ...(PROFILE
+        ? {
+            NODE_OPTIONS: `--import=${ROOT}tools/bench/profile-hook.ts --disable-warning=ExperimentalWarning`,
+            HOOKPOST_PROFILE: PROFILE_DIR,
+          }
+        : {}),
     };
     const migrate = spawnSync(process.execPath, ['apps/subscription-api/dist/migrate.js'], {
       cwd: ROOT,
@@ -470,7 +480,13 @@ async function main(): Promise<void> {
 
     // 2. Latency at a steady rate (all endpoints healthy).
     say(`steady: ${PLAN.steadyRate} events/s for ${PLAN.steadySeconds} s`);
+    const toggleProfiles = () => {
+      if (PROFILE) for (const pid of Object.values(pids)) process.kill(pid, 'SIGUSR2');
+    };
+    toggleProfiles();
     const steadyRun = await runScenario(PLAN.steadyRate, PLAN.steadySeconds, healthy, (n) => n);
+    toggleProfiles();
+    if (PROFILE) say(`CPU profiles of the steady run in ${PROFILE_DIR}`);
     const steady = summarise(steadyRun.arrivals, steadyRun.window, () => true);
     const steadyTimes = new Map<number, { t0: number; t3: number }>();
     for (const a of steadyRun.arrivals)
