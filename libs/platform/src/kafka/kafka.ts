@@ -4,6 +4,7 @@ import kafkajs, {
   Partitioners,
   type Admin,
   type Consumer,
+  type ConsumerRunConfig,
   type IHeaders,
   type KafkaMessage,
   type LogEntry,
@@ -320,17 +321,55 @@ export function retriable(error: unknown): Error {
   });
 }
 
+/** How long a consumer waits before it rejoins after losing every broker. */
+const BROKER_AWAY_RETRY_MS = 2_000;
+
 /**
- * A consumer that crashed and will not restart leaves the service alive but deaf: exit
- * instead (through the graceful shutdown), so that the orchestrator starts a fresh one.
+ * Whether an error only says the brokers could not be reached. kafkajs gives up on those
+ * after its retries and reports them as not retriable ("Failed to find group coordinator",
+ * a connection error), though a broker restart or fail-over lasting longer than the
+ * retries is as passing as a shorter one.
+ */
+function brokerUnreachable(error: unknown): boolean {
+  for (let e = error as { name?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e)
+    if (BROKER_UNREACHABLE.has(e.name ?? '')) return true;
+  return false;
+}
+const BROKER_UNREACHABLE = new Set([
+  'KafkaJSConnectionError',
+  'KafkaJSConnectionClosedError',
+  'KafkaJSGroupCoordinatorNotFound',
+  'KafkaJSBrokerNotFound',
+  'KafkaJSNoBrokerAvailableError',
+]);
+
+/**
+ * What a crashed consumer does next. kafkajs restarts it itself after a retriable error.
+ * After the brokers were unreachable for longer than its retries, `rejoin` starts it
+ * again a moment later, for as long as it takes: the service rides out a broker restart
+ * instead of exiting. Any other crash leaves the service alive but deaf: exit instead
+ * (through the graceful shutdown), so that the orchestrator starts a fresh one.
  */
 export function onConsumerCrash(
   logger: Logger,
   groupId: string,
   payload: { error: Error; restart: boolean },
+  rejoin: () => Promise<void>,
 ): void {
   if (payload.restart) {
     logger.warn({ err: payload.error, groupId }, 'consumer failed; restarting it');
+    return;
+  }
+  if (brokerUnreachable(payload.error)) {
+    logger.warn(
+      { err: payload.error, groupId, retryMs: BROKER_AWAY_RETRY_MS },
+      'consumer lost the brokers; rejoining',
+    );
+    setTimeout(() => {
+      rejoin().catch((error: unknown) =>
+        onConsumerCrash(logger, groupId, { error: error as Error, restart: false }, rejoin),
+      );
+    }, BROKER_AWAY_RETRY_MS).unref();
     return;
   }
   logger.fatal({ err: payload.error, groupId }, 'consumer crashed and cannot restart; exiting');
@@ -382,6 +421,8 @@ export class BatchConsumer {
   private readonly consumer: Consumer;
   private joined = false;
   private crashed = false;
+  private stopped = false;
+  private run: ConsumerRunConfig | undefined;
 
   constructor(
     kafka: Kafka,
@@ -404,7 +445,9 @@ export class BatchConsumer {
     });
     this.consumer.on(this.consumer.events.CRASH, (event) => {
       this.crashed = !event.payload.restart;
-      onConsumerCrash(this.logger, options.groupId, event.payload);
+      onConsumerCrash(this.logger, options.groupId, event.payload, async () => {
+        if (!this.stopped && this.run) await this.consumer.run(this.run);
+      });
     });
     this.consumer.on(this.consumer.events.STOP, () => (this.joined = false));
   }
@@ -421,7 +464,7 @@ export class BatchConsumer {
       fromBeginning: this.options.fromBeginning,
     });
     const commit = this.options.commit ?? true;
-    await this.consumer.run({
+    this.run = {
       autoCommit: commit,
       eachBatchAutoResolve: false,
       // Each partition's batch waits on a produce and a commit round trip; one partition at
@@ -455,10 +498,12 @@ export class BatchConsumer {
         }
         await heartbeat();
       },
-    });
+    };
+    await this.consumer.run(this.run);
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     await this.consumer.disconnect();
   }
 }

@@ -1,4 +1,4 @@
-import type { Consumer, Kafka } from 'kafkajs';
+import type { Consumer, ConsumerRunConfig, Kafka } from 'kafkajs';
 import type { Logger } from '../logging/logger.js';
 import {
   onConsumerCrash,
@@ -52,6 +52,7 @@ export class WindowedConsumer {
   private crashed = false;
   private stopping = false;
   private commitTimer: NodeJS.Timeout | undefined;
+  private run: ConsumerRunConfig | undefined;
   private readonly pending = new Set<Promise<void>>();
 
   constructor(
@@ -76,7 +77,9 @@ export class WindowedConsumer {
     this.consumer.on(this.consumer.events.CRASH, (event) => {
       this.crashed = !event.payload.restart;
       this.partitions.clear();
-      onConsumerCrash(this.logger, options.groupId, event.payload);
+      onConsumerCrash(this.logger, options.groupId, event.payload, async () => {
+        if (!this.stopping && this.run) await this.consumer.run(this.run);
+      });
     });
     this.consumer.on(this.consumer.events.STOP, () => (this.joined = false));
   }
@@ -100,7 +103,7 @@ export class WindowedConsumer {
       () => void this.commit(),
       this.options.commitIntervalMs ?? 200,
     ).unref();
-    await this.consumer.run({
+    this.run = {
       autoCommit: false,
       eachBatchAutoResolve: false,
       // A partition waiting for room in its window must not hold up the others.
@@ -142,7 +145,8 @@ export class WindowedConsumer {
         }
         await heartbeat();
       },
-    });
+    };
+    await this.consumer.run(this.run);
   }
 
   /**
