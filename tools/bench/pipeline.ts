@@ -43,7 +43,7 @@ const PLAN = SMOKE
     }
   : {
       organizations: 10,
-      steps: [1_000, 2_000, 3_000, 4_000, 5_000, 6_000, 7_000, 8_000],
+      steps: [500, 1_000, 1_500, 2_000, 3_000, 4_000, 5_000, 6_000],
       stepSeconds: 15,
       steadyRate: 1_000,
       steadySeconds: 30,
