@@ -1,4 +1,11 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createSecretKey,
+  randomBytes,
+  type KeyObject,
+} from 'node:crypto';
 
 /**
  * Authenticated encryption of subscription secrets (AES-256-GCM), at rest and inside
@@ -9,7 +16,8 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
  * associated data binds a ciphertext to its subscription: moved to another, it fails.
  */
 export interface Keyring {
-  readonly keys: ReadonlyMap<string, Buffer>;
+  /** KeyObjects, not Buffers: a cipher made from a Buffer key first builds one, every time. */
+  readonly keys: ReadonlyMap<string, KeyObject>;
   readonly currentKeyId: string;
 }
 
@@ -25,7 +33,7 @@ export class SecretCryptoError extends Error {
 
 const KEY_ID = /^[A-Za-z0-9_-]{1,32}$/;
 
-function decodeKey(base64: string, where: string): Buffer {
+function decodeKey(base64: string, where: string): KeyObject {
   const key = Buffer.from(base64, 'base64');
   if (
     key.length !== 32 ||
@@ -36,7 +44,7 @@ function decodeKey(base64: string, where: string): Buffer {
       `${where}: expected the base64 of exactly 32 bytes`,
     );
   }
-  return key;
+  return createSecretKey(key);
 }
 
 /** Parses `id1:<base64 32 bytes>,id2:<...>` (or one bare base64 key, id `k0`). Never echoes key material. */
@@ -46,7 +54,7 @@ export function parseKeyring(value: string): Keyring {
     .map((entry) => entry.trim())
     .filter(Boolean);
   if (entries.length === 0) throw new SecretCryptoError('invalid_keyring', 'the keyring is empty');
-  const keys = new Map<string, Buffer>();
+  const keys = new Map<string, KeyObject>();
   entries.forEach((entry, index) => {
     const colon = entry.indexOf(':');
     const [id, material] =
@@ -80,7 +88,7 @@ export function parseKeyring(value: string): Keyring {
  */
 export function developmentKeyring(): Keyring {
   const key = createHash('sha256').update('hookpost insecure development key').digest();
-  return { keys: new Map([['dev', key]]), currentKeyId: 'dev' };
+  return { keys: new Map([['dev', createSecretKey(key)]]), currentKeyId: 'dev' };
 }
 
 export function encryptSecret(
