@@ -187,7 +187,12 @@ export class WindowedConsumer {
           { err: error, topic: state.topic, partition: state.partition, offset: String(offset) },
           'message handling failed; it will be retried',
         );
-        this.partitions.delete(`${state.topic}\u0000${state.partition}`);
+        const key = `${state.topic}\u0000${state.partition}`;
+        // A window that was already replaced (after an earlier failure or a rebalance) is
+        // covered by its successor, which starts at or before every offset it left
+        // unfinished: dropping or seeking again would lose the successor's place.
+        if (this.partitions.get(key) !== state) return;
+        this.partitions.delete(key);
         if (!this.stopping) {
           try {
             this.consumer.seek({
