@@ -9,6 +9,7 @@ import { SERVICES, startServices, type ServiceName } from '../dev/services.ts';
 import { startStack } from '../dev/stack.ts';
 import { freePort } from '../infra/kafka.ts';
 import { hopLatencies, type HopLatencies } from './hops.ts';
+import type { Arrival } from './receiver.ts';
 import { ROOT } from '../infra/system.ts';
 
 /**
@@ -61,15 +62,6 @@ const FLAKY_ENDPOINTS = 40;
 const EVENT_BYTES = 1_024;
 /** Steps are judged after this much of them (the pipeline settling to the new rate). */
 const WARMUP_SECONDS = 2;
-
-interface Arrival {
-  seq: number;
-  t0: number;
-  t3: number;
-  path: string;
-  webhookId: string;
-  status: number;
-}
 
 const now = () => performance.timeOrigin + performance.now();
 

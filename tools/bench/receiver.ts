@@ -16,7 +16,8 @@ import type { AddressInfo } from 'node:net';
  * parent asks for the records of a time window over IPC.
  */
 
-interface Arrival {
+/** One request as recorded (also the benchmark's view of it). */
+export interface Arrival {
   seq: number;
   t0: number;
   t3: number;
