@@ -236,6 +236,11 @@ describe('delivery', () => {
       ENDPOINT_QUEUE_LIMIT: '2',
     });
     try {
+      // The restarted deliverer has joined its groups and delivers before the clock starts.
+      await subscribe('/warm');
+      await sleep(1_000);
+      kcatProduceMany(pipeline.brokers, 'mail-events', [delivered('saturated-warm')]);
+      await receiver.waitFor((r) => r.path === '/warm', 1, 30_000);
       await subscribe('/saturated');
       await subscribe('/beside');
       await sleep(1_000);
