@@ -248,9 +248,12 @@ describe('delivery', () => {
       const events = Array.from({ length: total }, (_, i) => delivered(`saturated-${i}`));
       const producedAt = Date.now();
       kcatProduceMany(pipeline.brokers, 'mail-events', events);
-      // The endpoint beside it, same partition window or not, is not held up.
-      const beside = await receiver.waitFor((r) => r.path === '/beside', total, 30_000);
-      expect(Math.max(...beside.map((r) => r.receivedAt)) - producedAt).toBeLessThan(5_000);
+      // The endpoint beside it gets every event too (its own burst is under the same small
+      // limits, so how soon is not judged here: the isolation test above does that).
+      const beside = await receiver.waitFor((r) => r.path === '/beside', total, 60_000);
+      expect(new Set(beside.map((r) => (JSON.parse(r.body) as { id: string }).id)).size).toBe(
+        total,
+      );
       const saturated = await receiver.waitFor((r) => r.path === '/saturated', total, 60_000);
       // Each event once: a deferral is not an attempt, so nothing is sent twice.
       const eventIds = saturated.map((r) => (JSON.parse(r.body) as { id: string }).id);
