@@ -105,6 +105,39 @@ describe('Kafka adapter', () => {
     expect(next.map((m) => m.value?.toString())).toEqual(['after-restart']);
   });
 
+  it('commits finished batches on its timer, with no further batch and no stop', async () => {
+    const timerTopic = `int-test-timer-${randomUUID()}`;
+    await ensureTopics(
+      kafka,
+      [{ topic: timerTopic, partitions: 2 }],
+      { partitions: 2, replicationFactor: 1 },
+      logger,
+    );
+    await producer.send(
+      Array.from({ length: 20 }, (_, i) => ({ topic: timerTopic, key: `k${i}`, value: `v${i}` })),
+    );
+    const group = `int-test-${randomUUID()}`;
+    const consumer = new BatchConsumer(
+      kafka,
+      { groupId: group, topics: [timerTopic], fromBeginning: true },
+      logger,
+    );
+    expect(await collect(consumer, 20)).toHaveLength(20);
+    // Still running (a kill -9 now would lose nothing done): the group's offsets are at the end.
+    const admin = kafka.admin();
+    await admin.connect();
+    const committed = async () => {
+      const [offsets] = await admin.fetchOffsets({ groupId: group, topics: [timerTopic] });
+      return offsets!.partitions.reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
+    };
+    const deadline = Date.now() + 5_000;
+    while ((await committed()) < 20 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
+    expect(await committed()).toBe(20);
+    await admin.disconnect();
+    await consumer.stop();
+  });
+
   it('does not commit a batch whose handler failed: it is seen again', async () => {
     const failTopic = `int-test-fail-${randomUUID()}`;
     await ensureTopics(

@@ -5,9 +5,11 @@ import kafkajs, {
   type Admin,
   type Consumer,
   type ConsumerRunConfig,
+  type EachBatchPayload,
   type IHeaders,
   type KafkaMessage,
   type LogEntry,
+  type OffsetsByTopicPartition,
   type Producer,
   type SASLOptions,
 } from 'kafkajs';
@@ -412,10 +414,21 @@ export interface BatchConsumerOptions {
   partitionsConsumedConcurrently?: number;
 }
 
+/** The least time between two commits of a committing consumer. */
+const COMMIT_INTERVAL_MS = 200;
+/** How long stopping waits for batches in progress, so that their offsets are committed. */
+const STOP_GRACE_MS = 5_000;
+
 /**
- * Consumes whole batches. The handler gets every message of a partition's batch; when
- * it returns, the batch's offsets are committed. If it throws, nothing is committed and
- * kafkajs restarts the consumer, so the batch is seen again (at least once).
+ * Consumes whole batches. The handler gets every message of a partition's batch; once it
+ * returns, the batch is done and its offsets are committed: at once when the last commit
+ * is COMMIT_INTERVAL_MS old, else when it is, and at stop. If it throws, nothing is
+ * committed and kafkajs restarts the consumer, so the batch is seen again (at least once).
+ *
+ * kafkajs's autoCommit instead awaits a commit after every batch: a broker round trip per
+ * partition per fetch. Here a quiet consumer still commits each batch right away, and a
+ * busy one a few times a second, in the background; what a crash repeats is at most the
+ * batches of the last interval.
  */
 export class BatchConsumer {
   private readonly consumer: Consumer;
@@ -423,6 +436,12 @@ export class BatchConsumer {
   private crashed = false;
   private stopped = false;
   private run: ConsumerRunConfig | undefined;
+  private commitTimer: NodeJS.Timeout | undefined;
+  private lastCommitAt = 0;
+  /** The running consumer's finished, uncommitted offsets (kafkajs's, of its generation). */
+  private uncommitted: (() => OffsetsByTopicPartition) | undefined;
+  private readonly inProgress = new Set<Promise<unknown>>();
+  private committing: Promise<void> = Promise.resolve();
 
   constructor(
     kafka: Kafka,
@@ -442,9 +461,12 @@ export class BatchConsumer {
     this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
       this.joined = true;
       this.crashed = false;
+      // Offsets finished before the rebalance are not this generation's to commit.
+      this.uncommitted = undefined;
     });
     this.consumer.on(this.consumer.events.CRASH, (event) => {
       this.crashed = !event.payload.restart;
+      this.uncommitted = undefined;
       onConsumerCrash(this.logger, options.groupId, event.payload, async () => {
         if (!this.stopped && this.run) await this.consumer.run(this.run);
       });
@@ -465,45 +487,101 @@ export class BatchConsumer {
     });
     const commit = this.options.commit ?? true;
     this.run = {
-      autoCommit: commit,
+      // Commits are this class's (see above).
+      autoCommit: false,
       eachBatchAutoResolve: false,
-      // Each partition's batch waits on a produce and a commit round trip; one partition at
-      // a time would add those up across partitions (the latency of a whole fetch cycle).
+      // Each partition's batch waits on a produce round trip; one partition at a time would
+      // add those up across partitions (the latency of a whole fetch cycle).
       partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 16,
-      eachBatch: async ({
-        batch,
-        resolveOffset,
-        heartbeat,
-        commitOffsetsIfNecessary,
-        isRunning,
-        isStale,
-        pause,
-      }) => {
-        if (batch.messages.length === 0 || !isRunning() || isStale()) return;
-        const messages = batch.messages.map((m) => toIncoming(batch.topic, batch.partition, m));
-        const partial = await handler(messages, { heartbeat, isRunning }).catch((error) => {
-          throw retriable(error);
-        });
-        const handled = partial ? partial.handled : messages.length;
-        if (handled > 0) resolveOffset(messages[handled - 1]!.offset);
-        // Views (no commits, a group per process) would add a series per restart: not reported.
-        if (commit) {
-          const next = BigInt(messages[Math.max(0, handled - 1)]!.offset) + (handled > 0 ? 1n : 0n);
-          reportLag(this.options.groupId, batch.topic, batch.partition, batch.highWatermark, next);
-        }
-        if (commit) await commitOffsetsIfNecessary();
-        if (partial && handled < messages.length) {
-          const resume = pause();
-          setTimeout(resume, Math.max(0, partial.resumeAt - Date.now())).unref();
-        }
-        await heartbeat();
+      eachBatch: (payload) => {
+        // Tracked whole, offsets resolved included, so that stop() can commit it.
+        const work = this.handleBatch(payload, handler, commit);
+        this.inProgress.add(work);
+        return work.finally(() => this.inProgress.delete(work));
       },
     };
     await this.consumer.run(this.run);
   }
 
+  private async handleBatch(
+    {
+      batch,
+      resolveOffset,
+      heartbeat,
+      uncommittedOffsets,
+      isRunning,
+      isStale,
+      pause,
+    }: EachBatchPayload,
+    handler: BatchHandler,
+    commit: boolean,
+  ): Promise<void> {
+    if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+    if (commit) this.uncommitted = uncommittedOffsets;
+    const messages = batch.messages.map((m) => toIncoming(batch.topic, batch.partition, m));
+    const partial = await handler(messages, { heartbeat, isRunning }).catch((error) => {
+      throw retriable(error);
+    });
+    const handled = partial ? partial.handled : messages.length;
+    if (handled > 0) resolveOffset(messages[handled - 1]!.offset);
+    // Views (no commits, a group per process) would add a series per restart: not reported.
+    if (commit) {
+      const next = BigInt(messages[Math.max(0, handled - 1)]!.offset) + (handled > 0 ? 1n : 0n);
+      reportLag(this.options.groupId, batch.topic, batch.partition, batch.highWatermark, next);
+    }
+    if (commit && handled > 0) this.scheduleCommit();
+    if (partial && handled < messages.length) {
+      const resume = pause();
+      setTimeout(resume, Math.max(0, partial.resumeAt - Date.now())).unref();
+    }
+    await heartbeat();
+  }
+
+  /**
+   * Stops fetching, lets batches in progress finish (for up to STOP_GRACE_MS), commits
+   * what finished and leaves the group: a restart or deploy repeats nothing.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
+    clearTimeout(this.commitTimer);
+    if (this.joined && (this.options.commit ?? true)) {
+      this.consumer.pause(this.options.topics.map((topic) => ({ topic })));
+      const grace = new Promise((resolve) => setTimeout(resolve, STOP_GRACE_MS).unref());
+      await Promise.race([Promise.allSettled([...this.inProgress]), grace]);
+      await this.commit();
+    }
     await this.consumer.disconnect();
+  }
+
+  /** Commits what finished, now or once COMMIT_INTERVAL_MS has passed since the last. */
+  private scheduleCommit(): void {
+    if (this.commitTimer || this.stopped) return;
+    const wait = Math.max(0, this.lastCommitAt + COMMIT_INTERVAL_MS - Date.now());
+    this.commitTimer = setTimeout(() => {
+      this.commitTimer = undefined;
+      void this.commit();
+    }, wait).unref();
+  }
+
+  /** Commits after the commit in progress, if any: one at a time, the latest offsets each. */
+  private commit(): Promise<void> {
+    this.committing = this.committing.then(() => this.commitNow());
+    return this.committing;
+  }
+
+  private async commitNow(): Promise<void> {
+    this.lastCommitAt = Date.now();
+    const offsets = (this.uncommitted?.().topics ?? []).flatMap(({ topic, partitions }) =>
+      partitions.map(({ partition, offset }) => ({ topic, partition, offset })),
+    );
+    if (offsets.length === 0) return;
+    try {
+      await this.consumer.commitOffsets(offsets);
+    } catch (error) {
+      // Tried again shortly. After a rebalance or crash there is nothing left to commit: the
+      // partitions' owners start from the last commit and repeat the rest (at least once).
+      this.logger.warn({ err: error, groupId: this.options.groupId }, 'offset commit failed');
+      this.scheduleCommit();
+    }
   }
 }
