@@ -110,6 +110,19 @@ export class WindowedConsumer {
       partitionsConsumedConcurrently: 16,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale, pause }) => {
         const state = this.partitionState(batch.topic, batch.partition);
+        // Lag is reported when the batch is done or waits, not per message (a gauge update
+        // hashes its labels: as costly as the rest of the loop).
+        let next: bigint | undefined;
+        const report = () => {
+          if (next !== undefined)
+            reportLag(
+              this.options.groupId,
+              batch.topic,
+              batch.partition,
+              batch.highWatermark,
+              next,
+            );
+        };
         for (const raw of batch.messages) {
           if (this.stopping || !isRunning() || isStale()) return;
           const message = toIncoming(batch.topic, batch.partition, raw);
@@ -127,13 +140,8 @@ export class WindowedConsumer {
           }
           this.track(state, BigInt(message.offset), outcome);
           resolveOffset(raw.offset);
-          reportLag(
-            this.options.groupId,
-            batch.topic,
-            batch.partition,
-            batch.highWatermark,
-            BigInt(raw.offset) + 1n,
-          );
+          next = BigInt(raw.offset) + 1n;
+          if (state.window.inFlight >= this.options.maxInFlightPerPartition) report();
           while (
             state.window.inFlight >= this.options.maxInFlightPerPartition &&
             !this.stopping &&
@@ -143,6 +151,7 @@ export class WindowedConsumer {
             await heartbeat();
           }
         }
+        report();
         await heartbeat();
       },
     };
