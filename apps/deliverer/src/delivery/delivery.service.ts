@@ -10,6 +10,7 @@ import {
   type DeliveryJob,
 } from '@hookpost/contracts';
 import {
+  BoundedCache,
   decryptSecret,
   nextStep,
   serialisePayload,
@@ -77,6 +78,12 @@ export class DeliveryService {
   private readonly pool: Limiter;
   private readonly perEndpoint: KeyedLimiter;
   private readonly out: CoalescingProducer;
+  /**
+   * Decrypted signing secrets, by subscription and ciphertext: decrypting for every attempt
+   * cost as much as signing. In memory only, where the secrets are anyway while signing; a
+   * rotated or re-encrypted secret has a new ciphertext, so it is never served stale.
+   */
+  private readonly plaintexts = new BoundedCache<string>();
 
   constructor(
     private readonly endpoints: EndpointView,
@@ -248,7 +255,9 @@ export class DeliveryService {
 
     const body = serialisePayload(job.event, subscription.format);
     const secrets = signingSecrets(subscription, attemptedAt).map((s) =>
-      decryptSecret(this.keyring, s, subscription.id),
+      this.plaintexts.get(`${subscription.id}\u0000${s}`, () =>
+        decryptSecret(this.keyring, s, subscription.id),
+      ),
     );
     // Signed afresh for every attempt, so a retry hours later passes the receivers' tolerance.
     const timestamp = Math.floor(attemptedAt.getTime() / 1000);

@@ -1,4 +1,5 @@
 import {
+  BoundedCache,
   checkEndpointUrl,
   resolveAndCheck,
   type EndpointPolicy,
@@ -41,6 +42,8 @@ const MAX_RESPONSE_BYTES = 4_096;
  */
 export class WebhookClient {
   private readonly agent: Agent;
+  /** The verdict on each URL: it depends only on the URL and the policy, both fixed. */
+  private readonly checkedUrls = new BoundedCache<ReturnType<typeof checkEndpointUrl>>();
 
   constructor(
     private readonly policy: EndpointPolicy,
@@ -76,7 +79,9 @@ export class WebhookClient {
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
     // IP literals never reach `lookup`; they are checked here.
-    const checked = checkEndpointUrl(webhook.url, this.policy);
+    const checked = this.checkedUrls.get(webhook.url, () =>
+      checkEndpointUrl(webhook.url, this.policy),
+    );
     if (!checked.ok)
       return { kind: 'error', error: `${checked.code}: ${checked.message}`, durationMs: elapsed() };
     try {

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 
 /**
  * Prefixed, time-ordered identifiers (`wh_01JD...`): the prefix says what an id
@@ -30,10 +30,22 @@ function encodeTime(ms: number): string {
   return out;
 }
 
+/**
+ * Random bytes drawn from the CSPRNG a few KiB at a time: a call per id costs more than
+ * the rest of a delivery attempt's bookkeeping. Each byte is used once.
+ */
+const pool = Buffer.alloc(4_096);
+let poolOffset = pool.length;
+
 function encodeRandom(): string {
-  const bytes = randomBytes(16);
+  if (poolOffset + 16 > pool.length) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
   let out = '';
-  for (let i = 0; i < 16; i++) out += CROCKFORD[bytes[i]! % 32];
+  // 256 is a multiple of 32: every character is equally likely.
+  for (let i = 0; i < 16; i++) out += CROCKFORD[pool[poolOffset + i]! % 32];
+  poolOffset += 16;
   return out;
 }
 

@@ -1,4 +1,5 @@
 import { createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
+import { BoundedCache } from '../caching/bounded-cache.js';
 
 /**
  * Webhook signatures. Standard Webhooks: `v1,<base64 HMAC-SHA256("{id}.{timestamp}.{body}")>`,
@@ -22,20 +23,19 @@ export function standardWebhookKey(secret: string): Buffer {
 
 /**
  * The keys of recently used secrets, as KeyObjects: an HMAC keyed by a Buffer builds one
- * first, which costs four times the HMAC of a webhook body (Node 24). Bounded, and held
+ * first, which costs four times the HMAC of a webhook body (Node 24); so does one keyed by
+ * a string. Bounded, and held
  * in memory only, as the secrets themselves are while a webhook is signed.
  */
-const hmacKeys = new Map<string, KeyObject>();
-const MAX_CACHED_KEYS = 10_000;
+const hmacKeys = { standard: new BoundedCache<KeyObject>(), utf8: new BoundedCache<KeyObject>() };
 
-function hmacKey(secret: string): KeyObject {
-  let key = hmacKeys.get(secret);
-  if (!key) {
-    if (hmacKeys.size >= MAX_CACHED_KEYS) hmacKeys.clear();
-    key = createSecretKey(standardWebhookKey(secret));
-    hmacKeys.set(secret, key);
-  }
-  return key;
+/** The key of `secret` for Standard Webhooks, or its UTF-8 bytes as given (seed 002). */
+function hmacKey(secret: string, scheme: keyof typeof hmacKeys): KeyObject {
+  return hmacKeys[scheme].get(secret, () =>
+    createSecretKey(
+      scheme === 'standard' ? standardWebhookKey(secret) : Buffer.from(secret, 'utf8'),
+    ),
+  );
 }
 
 export interface StandardSignatureInput {
@@ -55,10 +55,13 @@ export function signStandardWebhook({
 }: StandardSignatureInput): string {
   const content = `${id}.${timestamp}.${body}`;
   return secrets
-    .map((secret) => `v1,${createHmac('sha256', hmacKey(secret)).update(content).digest('base64')}`)
+    .map(
+      (secret) =>
+        `v1,${createHmac('sha256', hmacKey(secret, 'standard')).update(content).digest('base64')}`,
+    )
     .join(' ');
 }
 
 export function signBodyHex(body: string, secret: string): string {
-  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+  return `sha256=${createHmac('sha256', hmacKey(secret, 'utf8')).update(body).digest('hex')}`;
 }
