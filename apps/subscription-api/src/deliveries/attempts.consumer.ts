@@ -88,28 +88,37 @@ export class AttemptsConsumer implements OnApplicationBootstrap, BeforeApplicati
       )) as Array<{ attempt_id: string }>;
       const fresh = new Set(inserted.map((row) => row.attempt_id));
       const streaks = failureStreaks(attempts.filter((a) => fresh.has(a.attemptId)));
+      const failures = new Map<string, number>();
+      for (const reset of [true, false]) {
+        const changes = [...streaks].filter(([, streak]) => streak.reset === reset);
+        if (changes.length === 0) continue;
+        // One statement for the batch's subscriptions, not one each; a healthy endpoint's
+        // streak stays at zero and is not written at all.
+        const rows = (await manager.query(
+          `INSERT INTO subscription_health AS h (subscription_id, consecutive_failures, last_attempt_at)
+           SELECT id, failures, now() FROM unnest($1::text[], $2::int[]) AS t(id, failures)
+           ON CONFLICT (subscription_id) DO UPDATE SET
+             consecutive_failures = ${reset ? '' : 'h.consecutive_failures + '}EXCLUDED.consecutive_failures,
+             last_attempt_at = now()
+           WHERE h.consecutive_failures <> 0 OR EXCLUDED.consecutive_failures <> 0
+           RETURNING subscription_id, consecutive_failures`,
+          [changes.map(([id]) => id), changes.map(([, streak]) => streak.failures)],
+        )) as Array<{ subscription_id: string; consecutive_failures: number }>;
+        for (const row of rows) failures.set(row.subscription_id, row.consecutive_failures);
+      }
       const out: Array<{
         subscriptionId: string;
         organizationId: string;
         command: 'mark_failed' | 'disable';
       }> = [];
       for (const [subscriptionId, streak] of streaks) {
+        const gone = streak.gone;
+        if (!gone && (failures.get(subscriptionId) ?? 0) < this.config.AUTO_PAUSE_AFTER_FAILURES)
+          continue;
         const organizationId = attempts.find(
           (a) => a.subscriptionId === subscriptionId,
         )!.organizationId;
-        const [row] = (await manager.query(
-          `INSERT INTO subscription_health (subscription_id, consecutive_failures, last_attempt_at)
-           VALUES ($1, $2, now())
-           ON CONFLICT (subscription_id) DO UPDATE SET
-             consecutive_failures = CASE WHEN $3 THEN $2 ELSE subscription_health.consecutive_failures + $2 END,
-             last_attempt_at = now()
-           RETURNING consecutive_failures`,
-          [subscriptionId, streak.failures, streak.reset],
-        )) as Array<{ consecutive_failures: number }>;
-        if (streak.gone) out.push({ subscriptionId, organizationId, command: 'disable' });
-        else if ((row?.consecutive_failures ?? 0) >= this.config.AUTO_PAUSE_AFTER_FAILURES) {
-          out.push({ subscriptionId, organizationId, command: 'mark_failed' });
-        }
+        out.push({ subscriptionId, organizationId, command: gone ? 'disable' : 'mark_failed' });
       }
       return out;
     });
