@@ -7,6 +7,7 @@ import {
   type Tracing,
   CONFIG,
   KAFKA,
+  CoalescingProducer,
   KafkaProducer,
   LOGGER,
   Readiness,
@@ -51,10 +52,12 @@ const rejected = new Counter({
 @Injectable()
 export class IngestConsumer implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly consumer: ManagedConsumer<BatchHandler>;
+  /** Partitions' batches are handled at once: their output leaves in shared requests. */
+  private readonly out: CoalescingProducer;
 
   constructor(
     @Inject(KAFKA) kafka: Kafka,
-    private readonly producer: KafkaProducer,
+    producer: KafkaProducer,
     private readonly directory: OrganizationDirectoryService,
     private readonly dedupe: DedupeStore,
     @Inject(CONFIG) private readonly config: IngestConfig,
@@ -62,6 +65,7 @@ export class IngestConsumer implements OnApplicationBootstrap, BeforeApplication
     @Inject(TRACING) private readonly tracing: Tracing,
     readiness: Readiness,
   ) {
+    this.out = new CoalescingProducer(producer);
     this.consumer = ManagedConsumer.ofBatches(
       kafka,
       'mail-events consumer',
@@ -165,7 +169,7 @@ export class IngestConsumer implements OnApplicationBootstrap, BeforeApplication
         'rejected mail event',
       );
     });
-    await this.producer.send(out);
+    await this.out.send(out);
     for (const span of spans) span.end();
   }
 }

@@ -16,6 +16,7 @@ import {
   TRACING,
   type TraceSpan,
   type Tracing,
+  CoalescingProducer,
   KafkaProducer,
   LOGGER,
   Readiness,
@@ -51,15 +52,18 @@ const eventsMatched = new Counter({
 @Injectable()
 export class EventsConsumer implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly consumer: ManagedConsumer<BatchHandler>;
+  /** Partitions' batches are handled at once: their output leaves in shared requests. */
+  private readonly out: CoalescingProducer;
 
   constructor(
     @Inject(KAFKA) kafka: Kafka,
-    private readonly producer: KafkaProducer,
+    producer: KafkaProducer,
     private readonly index: SubscriptionIndexService,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(TRACING) private readonly tracing: Tracing,
     readiness: Readiness,
   ) {
+    this.out = new CoalescingProducer(producer);
     this.consumer = ManagedConsumer.ofBatches(
       kafka,
       'events consumer',
@@ -126,7 +130,7 @@ export class EventsConsumer implements OnApplicationBootstrap, BeforeApplication
         });
       }
     }
-    await this.producer.send(out);
+    await this.out.send(out);
     for (const span of spans) span.end();
     jobsProduced.inc(out.length);
   }
