@@ -1,6 +1,6 @@
 import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { build } from '../dev/build.ts';
@@ -32,6 +32,12 @@ import { ROOT } from '../infra/system.ts';
 const SMOKE = process.argv.includes('--smoke');
 /** `--profile`: CPU profiles of the services over the steady scenario, into tmp/profiles. */
 const PROFILE = process.argv.includes('--profile');
+/** `--steps=1500,2000`: only these rates in the throughput scenario (to look at one closely). */
+const STEPS = process.argv
+  .find((arg) => arg.startsWith('--steps='))
+  ?.slice('--steps='.length)
+  .split(',')
+  .map(Number);
 const PROFILE_DIR = `${ROOT}tmp/profiles`;
 const PLAN = SMOKE
   ? {
@@ -44,7 +50,7 @@ const PLAN = SMOKE
     }
   : {
       organizations: 10,
-      steps: [500, 1_000, 1_500, 2_000, 3_000, 4_000, 5_000, 6_000],
+      steps: STEPS ?? [500, 1_000, 1_500, 2_000, 3_000, 4_000, 5_000, 6_000],
       stepSeconds: 15,
       steadyRate: 1_000,
       steadySeconds: 30,
@@ -115,6 +121,10 @@ class Receiver {
     return this.ask({ take: true }, 'arrivals');
   }
 
+  get pid(): number {
+    return this.child.pid!;
+  }
+
   stop(): void {
     this.child.disconnect();
   }
@@ -129,6 +139,26 @@ function processStats(pid: number): { cpuSeconds: number; peakRssMb: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const peakRssMb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
   return { cpuSeconds, peakRssMb };
+}
+
+/**
+ * CPU-seconds used so far by every process whose command name is `comm` (the broker is
+ * `java`; Postgres runs a process per connection). Processes that exited are not counted.
+ */
+function cpuSecondsOf(comm: string): number {
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== comm) continue;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      // gone between the listing and the read
+    }
+  }
+  return total;
 }
 
 /** CPU-seconds the whole machine has used (every process: broker, Postgres, receiver...). */
@@ -328,13 +358,25 @@ async function main(): Promise<void> {
       ServiceName,
       number
     >;
-    /** CPU-seconds so far: each service's, and the rest of the machine's. */
+    /**
+     * CPU-seconds so far: each service's, and the rest of the machine's, split into the
+     * broker, Postgres, the receiver, this process (the load generator) and everything else.
+     */
     const cpu = () => {
       const byService = Object.fromEntries(
         Object.entries(pids).map(([name, pid]) => [name, processStats(pid).cpuSeconds]),
       );
       const services = Object.values(byService).reduce((sum, x) => sum + x, 0);
-      return { ...byService, services, rest: machineCpuSeconds() - services };
+      const usage = process.cpuUsage();
+      const rest = {
+        broker: cpuSecondsOf('java'),
+        postgres: cpuSecondsOf('postgres'),
+        receiver: processStats(receiver.pid).cpuSeconds,
+        load: (usage.user + usage.system) / 1e6,
+      };
+      const machine = machineCpuSeconds();
+      const other = machine - services - Object.values(rest).reduce((sum, x) => sum + x, 0);
+      return { ...byService, services, rest: machine - services, ...rest, other };
     };
     /** CPU milliseconds per delivery between two readings of `cpu`. */
     const cpuPerDelivery = (
@@ -441,8 +483,10 @@ async function main(): Promise<void> {
       };
     };
 
+    // Long enough for the broker's JIT and the services' to settle: a cold broker halves the
+    // first step's rate.
     say('warming up');
-    await runScenario(200, 3, healthy, (n) => n);
+    await runScenario(SMOKE ? 200 : 500, SMOKE ? 3 : 10, healthy, (n) => n);
 
     // 1. Maximum sustainable throughput.
     const steps: Step[] = [];
