@@ -44,6 +44,7 @@ const PLAN = SMOKE
       organizations: 2,
       steps: [500],
       stepSeconds: 4,
+      idleSeconds: 2,
       steadyRate: 500,
       steadySeconds: 3,
       baselineSeconds: 2,
@@ -52,6 +53,7 @@ const PLAN = SMOKE
       organizations: 10,
       steps: STEPS ?? [500, 1_000, 1_500, 2_000, 3_000, 4_000, 5_000, 6_000],
       stepSeconds: 15,
+      idleSeconds: 10,
       steadyRate: 1_000,
       steadySeconds: 30,
       baselineSeconds: 10,
@@ -174,6 +176,13 @@ interface Target {
   domain: string;
 }
 
+/**
+ * How long the load generator gathers due events into one produce request: as a Java
+ * producer does by default since Kafka 4.0 (linger.ms 5, KIP-1030). The wait counts in
+ * the measured latency, since t0 is the time an event was due, not the time it was sent.
+ */
+const LINGER_MS = 5;
+
 /** Open-model load: events due at a fixed rate, produced in small batches, never waited for. */
 class LoadGenerator {
   private seq = 0;
@@ -209,7 +218,7 @@ class LoadGenerator {
         // Beyond a few sends in flight the broker is the bottleneck: wait, the events are late.
         if (sends.size >= 16) await Promise.race(sends);
       }
-      await sleep(2);
+      await sleep(LINGER_MS);
     }
     await Promise.all(sends);
     this.seq = first + total;
@@ -362,7 +371,7 @@ async function main(): Promise<void> {
      * CPU-seconds so far: each service's, and the rest of the machine's, split into the
      * broker, Postgres, the receiver, this process (the load generator) and everything else.
      */
-    const cpu = () => {
+    const cpu = (): Record<string, number> => {
       const byService = Object.fromEntries(
         Object.entries(pids).map(([name, pid]) => [name, processStats(pid).cpuSeconds]),
       );
@@ -434,8 +443,18 @@ async function main(): Promise<void> {
         targets[kind].push({ organizationId, domain });
       }
     }
-    // Subscription changes reach the matcher and deliverer within a second.
+    // Subscription changes reach the matcher and deliverer within a second. Then what each
+    // process uses with nothing to do (polling, timers), as a share of one core.
     await sleep(2_000);
+    const idleBefore = cpu();
+    await sleep(PLAN.idleSeconds * 1_000);
+    const idleAfter = cpu();
+    const idleCpuPercent = Object.fromEntries(
+      Object.keys(idleAfter).map((k) => [
+        k,
+        round(((idleAfter[k]! - idleBefore[k]!) / PLAN.idleSeconds) * 100),
+      ]),
+    );
     await producer.connect();
     const load = new LoadGenerator(producer);
     const healthy = (seq: number) => targets.ok[seq % targets.ok.length]!;
@@ -478,7 +497,7 @@ async function main(): Promise<void> {
       return {
         window: { first, last: load.next, startedAt, endedAt },
         arrivals,
-        cpuSeconds: cpuAfter.services - cpuBefore.services,
+        cpuSeconds: cpuAfter.services! - cpuBefore.services!,
         cpuMsPerDelivery: cpuPerDelivery(cpuBefore, cpuAfter, delivered),
       };
     };
@@ -630,6 +649,7 @@ async function main(): Promise<void> {
       cpu_seconds_per_delivery: round(steadyRun.cpuSeconds / steady.ledger.delivered, 6),
       cpu_ms_per_delivery: steadyRun.cpuMsPerDelivery,
       peak_rss_mb: peakRss,
+      idle_cpu_percent: idleCpuPercent,
       ledger: steady.ledger,
       scenarios: {
         max_throughput: { steps, max_sustained_rate: best?.rate ?? 0 },
@@ -692,6 +712,7 @@ function printTable(r: {
   cpu_seconds_per_delivery: number;
   cpu_ms_per_delivery: Record<string, number>;
   peak_rss_mb: Record<string, number>;
+  idle_cpu_percent: Record<string, number>;
   ledger: Ledger;
   scenarios: {
     steady: { hops_ms: HopLatencies };
@@ -736,6 +757,11 @@ function printTable(r: {
     ...Object.entries(r.peak_rss_mb).map(([k, v]): [string, string, string] => [
       `peak RSS ${k}`,
       `${v} MB`,
+      '',
+    ]),
+    ...Object.entries(r.idle_cpu_percent).map(([k, v]): [string, string, string] => [
+      `idle CPU ${k}`,
+      `${v}% of a core`,
       '',
     ]),
     [
