@@ -16,4 +16,5 @@ export * from './kafka/windowed-consumer.js';
 export * from './kafka/offset-window.js';
 export * from './kafka/coalescing-producer.js';
 export * from './concurrency/limiter.js';
+export * from './concurrency/coalescer.js';
 export * from './tracing/tracing.js';

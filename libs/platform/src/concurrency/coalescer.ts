@@ -1,0 +1,60 @@
+/**
+ * Merges the work of concurrent callers into few calls of `flush`: while a flush is
+ * running, new items wait for it and then go together, so calls grow with the load and
+ * an idle caller waits for nothing. Made for the consumers' round trips (a produce
+ * request, a Postgres statement): kafkajs hands each partition's batch to its own
+ * handler, and their round trips cost per call far more than per item.
+ *
+ * `flush` gets the items of every caller in arrival order and returns one result per
+ * item (or nothing); each caller gets the results of its own items, or the error of the
+ * flush that held them.
+ */
+export class Coalescer<T, R = void> {
+  private queue: Array<{
+    items: T[];
+    resolve: (results: R[]) => void;
+    reject: (error: unknown) => void;
+  }> = [];
+  private running = 0;
+
+  constructor(
+    private readonly flush: (items: T[]) => Promise<R[] | void>,
+    private readonly maxConcurrentFlushes = 1,
+  ) {}
+
+  run(items: T[]): Promise<R[]> {
+    if (items.length === 0) return Promise.resolve([]);
+    return new Promise<R[]>((resolve, reject) => {
+      this.queue.push({ items, resolve, reject });
+      this.next();
+    });
+  }
+
+  private next(): void {
+    if (this.running >= this.maxConcurrentFlushes || this.queue.length === 0) return;
+    const callers = this.queue;
+    this.queue = [];
+    this.running++;
+    const items = callers.length === 1 ? callers[0]!.items : callers.flatMap((c) => c.items);
+    // A flush that throws synchronously is a failed flush like any other.
+    Promise.resolve()
+      .then(() => this.flush(items))
+      .then(
+        (results) => {
+          let at = 0;
+          for (const caller of callers) {
+            const end = at + caller.items.length;
+            caller.resolve(results ? results.slice(at, end) : []);
+            at = end;
+          }
+        },
+        (error: unknown) => {
+          for (const caller of callers) caller.reject(error ?? new Error('flush failed'));
+        },
+      )
+      .finally(() => {
+        this.running--;
+        this.next();
+      });
+  }
+}
