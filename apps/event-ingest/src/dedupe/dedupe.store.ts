@@ -1,4 +1,4 @@
-import { CONFIG, LOGGER, Readiness, type Logger } from '@hookpost/platform';
+import { Coalescer, CONFIG, LOGGER, Readiness, type Logger } from '@hookpost/platform';
 import {
   Inject,
   Injectable,
@@ -38,6 +38,7 @@ const PURGE_CHUNK = 10_000;
 export class DedupeStore implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly pool: pg.Pool;
   private timer: NodeJS.Timeout | undefined;
+  private readonly checks = new Coalescer<Sighting, boolean>((sightings) => this.check(sightings));
 
   constructor(
     @Inject(CONFIG) private readonly config: IngestConfig,
@@ -68,6 +69,12 @@ export class DedupeStore implements OnApplicationBootstrap, OnApplicationShutdow
 
   /** Records the batch's first sightings; returns the indexes of the copies to drop. */
   async duplicates(sightings: Sighting[]): Promise<Set<number>> {
+    const copies = await this.checks.run(sightings);
+    return new Set(copies.flatMap((copy, index) => (copy ? [index] : [])));
+  }
+
+  /** Whether each sighting is a copy; the sightings of concurrent batches in one statement. */
+  private async check(sightings: Sighting[]): Promise<boolean[]> {
     const drop = new Set<number>();
     const first = new Map<string, number>();
     sightings.forEach((s, index) => {
@@ -75,7 +82,7 @@ export class DedupeStore implements OnApplicationBootstrap, OnApplicationShutdow
       if (first.has(s.eventId)) drop.add(index);
       else first.set(s.eventId, index);
     });
-    if (first.size === 0) return drop;
+    if (first.size === 0) return sightings.map((_, index) => drop.has(index));
     const unique = [...first.values()].map((index) => sightings[index]!);
     const { rows } = await this.pool.query<{ event_id: string }>(
       `WITH input AS (
@@ -101,7 +108,7 @@ export class DedupeStore implements OnApplicationBootstrap, OnApplicationShutdow
       ],
     );
     for (const { event_id } of rows) drop.add(first.get(event_id)!);
-    return drop;
+    return sightings.map((_, index) => drop.has(index));
   }
 
   /** Removes records older than the window, a chunk at a time (no long lock). */

@@ -7,6 +7,7 @@ import {
 } from '@hookpost/contracts';
 import {
   type BatchHandler,
+  Coalescer,
   CONFIG,
   KAFKA,
   LOGGER,
@@ -36,6 +37,11 @@ import { failureStreaks } from './failure-streaks.js';
 @Injectable()
 export class AttemptsConsumer implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly consumer: ManagedConsumer<BatchHandler>;
+  /**
+   * Partitions' batches are handled at once: their attempts go in shared transactions. A
+   * subscription's attempts are all on one partition, so they stay in order.
+   */
+  private readonly records = new Coalescer<AttemptEvent>((attempts) => this.record(attempts));
 
   constructor(
     @Inject(KAFKA) kafka: Kafka,
@@ -73,7 +79,11 @@ export class AttemptsConsumer implements OnApplicationBootstrap, BeforeApplicati
           'undecodable attempt event',
         );
     }
-    if (attempts.length === 0) return;
+    await this.records.run(attempts);
+  }
+
+  /** Logs attempts (of one or more batches) and applies what follows for subscriptions. */
+  private async record(attempts: AttemptEvent[]): Promise<void> {
     const consequences = await this.dataSource.transaction(async (manager) => {
       const inserted = (await manager.query(
         `INSERT INTO delivery_attempts (attempt_id, delivery_id, subscription_id, organization_id, event_id, event_type,

@@ -1,6 +1,7 @@
 import { CONSUMER_GROUPS, decodeJson, ingestedEventSchema, TOPICS } from '@hookpost/contracts';
 import {
   type BatchHandler,
+  Coalescer,
   KAFKA,
   LOGGER,
   ManagedConsumer,
@@ -17,6 +18,15 @@ import {
 import type { Kafka } from 'kafkajs';
 import { DataSource } from 'typeorm';
 
+interface EventRow {
+  event_id: string;
+  organization_id: string;
+  message_id: string | null;
+  type: string;
+  occurred_at: string;
+  event: unknown;
+}
+
 /**
  * Canonical events -> `mail_events` in Postgres, a batch per statement: what
  * `GET /v1/messages/{id}/events`, replay and manual retries read. A repeated event (same
@@ -25,6 +35,8 @@ import { DataSource } from 'typeorm';
 @Injectable()
 export class EventLogConsumer implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly consumer: ManagedConsumer<BatchHandler>;
+  /** Partitions' batches are handled at once: their rows go in shared statements. */
+  private readonly writes = new Coalescer<EventRow>((rows) => this.write(rows));
 
   constructor(
     @Inject(KAFKA) kafka: Kafka,
@@ -50,7 +62,7 @@ export class EventLogConsumer implements OnApplicationBootstrap, BeforeApplicati
   }
 
   private async handle(messages: IncomingMessage[]): Promise<void> {
-    const rows = [];
+    const rows: EventRow[] = [];
     for (const message of messages) {
       const decoded = decodeJson(ingestedEventSchema, message.value);
       if (!decoded.ok) {
@@ -72,7 +84,10 @@ export class EventLogConsumer implements OnApplicationBootstrap, BeforeApplicati
         event,
       });
     }
-    if (rows.length === 0) return;
+    await this.writes.run(rows);
+  }
+
+  private async write(rows: EventRow[]): Promise<void> {
     await this.dataSource.query(
       `INSERT INTO mail_events (event_id, organization_id, message_id, type, occurred_at, event)
        SELECT event_id, organization_id, message_id, type, occurred_at, event
