@@ -145,7 +145,8 @@ function processStats(pid: number): { cpuSeconds: number; peakRssMb: number } {
 
 /**
  * CPU-seconds used so far by every process whose command name is `comm` (the broker is
- * `java`; Postgres runs a process per connection). Processes that exited are not counted.
+ * `java`; Postgres runs a process per connection), with their children that exited (a
+ * closed connection's backend counts in the postmaster's `cutime`).
  */
 function cpuSecondsOf(comm: string): number {
   let total = 0;
@@ -155,7 +156,9 @@ function cpuSecondsOf(comm: string): number {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== comm) continue;
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      total += (Number(fields[11]) + Number(fields[12])) / 100;
+      // utime, stime, cutime, cstime, in clock ticks.
+      total +=
+        (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / 100;
     } catch {
       // gone between the listing and the read
     }
