@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -37,6 +38,31 @@ async function collect(
 }
 
 describe('Kafka adapter', () => {
+  it('leaves an idle connection idle (no 1 ms timer loop, kafkajs #1556)', async () => {
+    const { prototype } = createRequire(import.meta.url)(
+      'kafkajs/src/network/requestQueue/index.js',
+    ) as { prototype: { checkPendingRequests(): void } };
+    const check = prototype.checkPendingRequests;
+    let checks = 0;
+    prototype.checkPendingRequests = function (this: unknown) {
+      checks += 1;
+      check.call(this);
+    };
+    const admin = kafka.admin();
+    try {
+      await admin.connect();
+      await admin.listTopics();
+      await new Promise((r) => setTimeout(r, 100));
+      checks = 0;
+      await new Promise((r) => setTimeout(r, 500));
+      // Unfixed, every connection checks its queue every millisecond: hundreds here.
+      expect(checks).toBeLessThan(5);
+    } finally {
+      prototype.checkPendingRequests = check;
+      await admin.disconnect();
+    }
+  });
+
   beforeAll(async () => {
     await ensureTopics(kafka, [{ topic }], { partitions: 2, replicationFactor: 1 }, logger);
     await producer.connect();

@@ -15,6 +15,7 @@ import kafkajs, {
 } from 'kafkajs';
 import { Gauge } from 'prom-client';
 import type { Logger } from '../logging/logger.js';
+import './kafkajs-fixes.js';
 
 /**
  * The one place that knows kafkajs. kafkajs is unmaintained since 2023, so the rest of
