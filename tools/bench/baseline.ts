@@ -1,4 +1,6 @@
 import { Kafka, logLevel } from 'kafkajs';
+// The services' kafkajs, with the services' fix (no idle 1 ms timer loop per connection).
+import '../../libs/platform/src/kafka/kafkajs-fixes.ts';
 import { Agent, request } from 'undici';
 
 /**

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
+// The services' kafkajs, with the services' fix (no idle 1 ms timer loop per connection).
+import '../../libs/platform/src/kafka/kafkajs-fixes.ts';
 import { TOPICS } from '../../libs/contracts/src/topics/topics.ts';
 
 /**

@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
+// The services' kafkajs, with the services' fix (no idle 1 ms timer loop per connection).
+import '../../libs/platform/src/kafka/kafkajs-fixes.ts';
 import { parse } from 'yaml';
 import { build } from '../dev/build.ts';
 import { startStack } from '../dev/stack.ts';

@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
+// The services' kafkajs, with the services' fix (no idle 1 ms timer loop per connection).
+import '../../libs/platform/src/kafka/kafkajs-fixes.ts';
 import { build } from '../dev/build.ts';
 import { say, stopChild } from '../dev/processes.ts';
 import { SERVICES, startServices, type ServiceName } from '../dev/services.ts';
