@@ -419,6 +419,11 @@ export interface BatchConsumerOptions {
 const COMMIT_INTERVAL_MS = 200;
 /** How long stopping waits for batches in progress, so that their offsets are committed. */
 const STOP_GRACE_MS = 5_000;
+/**
+ * How long stopping waits for its last commit. kafkajs retries a failing commit for up to
+ * half a minute; a service must exit within 10 s, and what stays uncommitted is repeated.
+ */
+const STOP_COMMIT_MS = 2_000;
 
 /**
  * Consumes whole batches. The handler gets every message of a partition's batch; once it
@@ -549,7 +554,8 @@ export class BatchConsumer {
       this.consumer.pause(this.options.topics.map((topic) => ({ topic })));
       const grace = new Promise((resolve) => setTimeout(resolve, STOP_GRACE_MS).unref());
       await Promise.race([Promise.allSettled([...this.inProgress]), grace]);
-      await this.commit();
+      const late = new Promise((resolve) => setTimeout(resolve, STOP_COMMIT_MS).unref());
+      await Promise.race([this.commit(), late]);
     }
     await this.consumer.disconnect();
   }
