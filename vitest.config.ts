@@ -32,6 +32,9 @@ export default defineConfig({
           hookTimeout: 180_000,
           // Tests share one broker and one database; run files one at a time.
           fileParallelism: false,
+          // Tests talk to Kafka with kafkajs of their own too: the same fix as the services
+          // (without it every connection wakes the test process a thousand times a second).
+          setupFiles: ['libs/platform/src/kafka/kafkajs-fixes.ts'],
         },
       },
     ],

@@ -1,5 +1,6 @@
 import { REPO_ROOT } from '@hookpost/testing';
 import { spawnSync } from 'node:child_process';
+import { Agent, get, type IncomingMessage } from 'node:http';
 import pg from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -80,6 +81,35 @@ describe('subscription-api', () => {
     expect(JSON.stringify(bad.json)).toContain('cursor');
     const anonymous = await http('GET', `${pipeline.apiUrl}/v1/event-types`, 'not-a-key');
     expect(anonymous.status).toBe(401);
+  });
+
+  it('keeps an idle connection open longer than a proxy in front of it would (60 s)', async () => {
+    // One connection, kept alive: the second request must go out on the first one's socket.
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const request = () =>
+      new Promise<{ response: IncomingMessage; reused: boolean }>((resolve, reject) => {
+        const sent = get(
+          `${pipeline.apiUrl}/v1/event-types?limit=1`,
+          { agent, headers: { authorization: `Bearer ${apiKey}` } },
+          (response) => {
+            response.resume();
+            response.on('end', () => resolve({ response, reused: sent.reusedSocket }));
+          },
+        );
+        sent.on('error', reject);
+      });
+    try {
+      const first = await request();
+      expect(first.response.statusCode).toBe(200);
+      expect(first.response.headers['keep-alive']).toBe('timeout=65');
+      // Longer than Node's default of 5 s, after which the service would have closed it.
+      await sleep(6_000);
+      const second = await request();
+      expect(second.response.statusCode).toBe(200);
+      expect(second.reused).toBe(true);
+    } finally {
+      agent.destroy();
+    }
   });
 
   it('rebuilds the read model from the event store, equal to the live one', async () => {
