@@ -135,12 +135,14 @@ export class AttemptsConsumer implements OnApplicationBootstrap, BeforeApplicati
     for (const { subscriptionId, organizationId, command } of consequences) {
       await this.store
         .execute(subscriptionId, { type: command }, { organizationId })
-        .then(() =>
-          this.logger.info(
-            { subscriptionId, command },
-            'subscription status changed by its deliveries',
-          ),
-        )
+        .then(({ state, changed }) => {
+          // Already failed, or paused by its owner: nothing changed, nothing to say.
+          if (changed)
+            this.logger.info(
+              { subscriptionId, command, status: state.status },
+              'subscription status changed by its deliveries',
+            );
+        })
         .catch((error: unknown) => {
           // Deleted meanwhile: nothing to pause.
           if ((error as { code?: string }).code !== 'not_found') throw error;

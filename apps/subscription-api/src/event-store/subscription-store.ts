@@ -122,14 +122,17 @@ export class SubscriptionStore {
     private readonly relay: OutboxRelay,
   ) {}
 
-  /** Runs a command; returns the new state (the old one when the command changed nothing). */
+  /**
+   * Runs a command; returns the new state (the old one when the command changed nothing,
+   * e.g. pausing a paused subscription) and whether it changed anything.
+   */
   async execute(
     subscriptionId: string,
     command: SubscriptionCommand,
     options: ExecuteOptions,
-  ): Promise<Subscription> {
+  ): Promise<{ state: Subscription; changed: boolean }> {
     const result = await executeCommand(this.dataSource, subscriptionId, command, options);
     if (result.appended) await this.relay.kickAndWait(PUBLISH_WAIT_MS);
-    return result.state;
+    return { state: result.state, changed: result.appended };
   }
 }

@@ -100,7 +100,7 @@ export class WebhooksService {
     );
     const id = newId('webhook');
     const secret = input.secret ?? generateSecret();
-    const subscription = await this.store.execute(
+    const { state: subscription } = await this.store.execute(
       id,
       {
         type: 'create',
@@ -205,7 +205,7 @@ export class WebhooksService {
   ) {
     // Tenancy and key scope first: what the caller may not see, it may not change.
     await this.get(principal, id);
-    const subscription = await this.store.execute(id, command, {
+    const { state: subscription } = await this.store.execute(id, command, {
       organizationId: principal.organizationId,
       expectedVersion,
     });
