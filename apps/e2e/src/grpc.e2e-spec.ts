@@ -1,45 +1,38 @@
-import { WEBHOOKS_PROTO_PATH } from '@hookpost/contracts';
 import { REPO_ROOT } from '@hookpost/testing';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PROTO_LOADER_OPTIONS, WebhooksGrpc } from './grpc-client.js';
 import { http, startPipeline, type Pipeline } from './pipeline.js';
-
-type Client = grpc.Client & Record<string, grpc.MethodDefinition<unknown, unknown> | unknown>;
 
 /** The gRPC API with a plain @grpc/grpc-js client, as a customer would call it. */
 describe('gRPC API', () => {
   let pipeline: Pipeline;
-  let client: Client;
+  let client: WebhooksGrpc;
   let apiKey: string;
   let otherKey: string;
 
-  const options = {
-    keepCase: true,
-    longs: String,
-    enums: String,
-    defaults: false,
-    arrays: true,
-    objects: true,
-  };
-
-  function call<T = Record<string, unknown>>(
+  /** The response; a failure rejects with its status code and details. */
+  async function call<T = Record<string, unknown>>(
     method: string,
     request: unknown,
     key: string = apiKey,
   ): Promise<T> {
-    const metadata = new grpc.Metadata();
-    if (key) metadata.set('authorization', `Bearer ${key}`);
-    return new Promise((resolve, reject) =>
-      (
-        client[method] as (r: unknown, m: grpc.Metadata, cb: (e: unknown, v: T) => void) => void
-      ).call(client, request, metadata, (error, value) => (error ? reject(error) : resolve(value))),
-    );
+    const result = await client.call<T>(method, request, key);
+    if (result.code !== grpc.status.OK)
+      throw Object.assign(new Error(result.details), {
+        code: result.code,
+        details: result.details,
+      });
+    return result.value as T;
   }
   const failure = (promise: Promise<unknown>) =>
     promise.then(
       () => ({ code: grpc.status.OK, details: '' }),
-      (error: grpc.ServiceError) => ({ code: error.code, details: error.details }),
+      (error: { code: grpc.status; details: string }) => ({
+        code: error.code,
+        details: error.details,
+      }),
     );
 
   beforeAll(async () => {
@@ -57,13 +50,7 @@ describe('gRPC API', () => {
     };
     apiKey = await key('gRPC Co');
     otherKey = await key('gRPC Other');
-    const loaded = grpc.loadPackageDefinition(
-      protoLoader.loadSync(WEBHOOKS_PROTO_PATH, options),
-    ) as unknown as { hookpost: { v1: { Webhooks: grpc.ServiceClientConstructor } } };
-    client = new loaded.hookpost.v1.Webhooks(
-      pipeline.grpcAddress,
-      grpc.credentials.createInsecure(),
-    ) as unknown as Client;
+    client = new WebhooksGrpc(pipeline.grpcAddress);
   });
 
   afterAll(async () => {
@@ -161,7 +148,7 @@ describe('gRPC API', () => {
     const reflection = grpc.loadPackageDefinition(
       protoLoader.loadSync(
         `${REPO_ROOT}node_modules/@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto`,
-        options,
+        PROTO_LOADER_OPTIONS,
       ),
     ) as unknown as {
       grpc: { reflection: { v1: { ServerReflection: grpc.ServiceClientConstructor } } };
