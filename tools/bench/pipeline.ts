@@ -260,6 +260,7 @@ interface Step {
   latency_ms: Record<string, number>;
   cpu_seconds_per_delivery: number;
   cpu_ms_per_delivery: Record<string, number>;
+  event_loop_utilisation: Record<string, number>;
   ledger: Ledger;
 }
 
@@ -392,6 +393,27 @@ async function main(): Promise<void> {
       const other = machine - services - Object.values(rest).reduce((sum, x) => sum + x, 0);
       return { ...byService, services, rest: machine - services, ...rest, other };
     };
+    /** Seconds each service's event loop has been busy (its metric, read from /metrics). */
+    const eventLoopActive = async (): Promise<Record<string, number>> =>
+      Object.fromEntries(
+        await Promise.all(
+          SERVICES.map(async ({ name }) => {
+            const text = await (await fetch(`http://127.0.0.1:${ports[name]}/metrics`)).text();
+            const value = /^hookpost_event_loop_active_seconds_total (\S+)$/m.exec(text)?.[1];
+            if (value === undefined) throw new Error(`${name} reports no event-loop metric`);
+            return [name, Number(value)] as const;
+          }),
+        ),
+      );
+    /** Each service's event-loop utilisation between two readings taken `seconds` apart. */
+    const utilisation = (
+      before: Record<string, number>,
+      after: Record<string, number>,
+      seconds: number,
+    ) =>
+      Object.fromEntries(
+        Object.keys(after).map((k) => [k, round((after[k]! - before[k]!) / seconds, 2)]),
+      );
     /** CPU milliseconds per delivery between two readings of `cpu`. */
     const cpuPerDelivery = (
       before: Record<string, number>,
@@ -491,10 +513,17 @@ async function main(): Promise<void> {
     ) => {
       await receiver.take();
       const cpuBefore = cpu();
+      const loopsBefore = await eventLoopActive();
       const first = load.next;
       const startedAt = now();
       await load.run(rate, seconds, route);
       const endedAt = now();
+      // Over the load alone: the drain that follows would dilute it with idle time.
+      const loops = utilisation(
+        loopsBefore,
+        await eventLoopActive(),
+        (endedAt - startedAt) / 1_000,
+      );
       await drain(expectedRequests(load.next - first), prefix);
       const arrivals = await receiver.take();
       const cpuAfter = cpu();
@@ -504,6 +533,7 @@ async function main(): Promise<void> {
         arrivals,
         cpuSeconds: cpuAfter.services! - cpuBefore.services!,
         cpuMsPerDelivery: cpuPerDelivery(cpuBefore, cpuAfter, delivered),
+        eventLoopUtilisation: loops,
       };
     };
 
@@ -528,6 +558,7 @@ async function main(): Promise<void> {
         latency_ms: summary.latencyMs,
         cpu_seconds_per_delivery: round(run.cpuSeconds / summary.ledger.delivered, 6),
         cpu_ms_per_delivery: run.cpuMsPerDelivery,
+        event_loop_utilisation: run.eventLoopUtilisation,
         ledger: summary.ledger,
       };
       steps.push(step);
@@ -653,6 +684,7 @@ async function main(): Promise<void> {
       latency_rate: PLAN.steadyRate,
       cpu_seconds_per_delivery: round(steadyRun.cpuSeconds / steady.ledger.delivered, 6),
       cpu_ms_per_delivery: steadyRun.cpuMsPerDelivery,
+      event_loop_utilisation: steadyRun.eventLoopUtilisation,
       peak_rss_mb: peakRss,
       idle_cpu_percent: idleCpuPercent,
       ledger: steady.ledger,
@@ -716,6 +748,7 @@ function printTable(r: {
   latency_rate: number;
   cpu_seconds_per_delivery: number;
   cpu_ms_per_delivery: Record<string, number>;
+  event_loop_utilisation: Record<string, number>;
   peak_rss_mb: Record<string, number>;
   idle_cpu_percent: Record<string, number>;
   ledger: Ledger;
@@ -743,6 +776,11 @@ function printTable(r: {
     ['CPU-seconds per delivery (services)', String(r.cpu_seconds_per_delivery), ''],
     ...Object.entries(r.cpu_ms_per_delivery).map(([k, v]): [string, string, string] => [
       `  CPU ms per delivery, ${k}`,
+      String(v),
+      '',
+    ]),
+    ...Object.entries(r.event_loop_utilisation).map(([k, v]): [string, string, string] => [
+      `  event-loop utilisation, ${k}`,
       String(v),
       '',
     ]),

@@ -1,5 +1,6 @@
 import { Controller, Get, Global, Header, HttpCode, HttpException, Module } from '@nestjs/common';
-import { collectDefaultMetrics, register } from 'prom-client';
+import { performance } from 'node:perf_hooks';
+import { collectDefaultMetrics, Counter, register } from 'prom-client';
 import { Readiness } from './readiness.js';
 
 @Controller('health')
@@ -42,7 +43,27 @@ export class HealthModule {
   constructor() {
     if (!defaultMetricsStarted) {
       collectDefaultMetrics({ prefix: 'hookpost_' });
+      eventLoopActiveSeconds();
       defaultMetricsStarted = true;
     }
   }
+}
+
+/**
+ * Time the event loop spent running code rather than waiting: its rate is the event-loop
+ * utilisation (ELU), the share of a Node process's one thread in use. Near 1 the service
+ * is saturated whatever its CPU share says (CPU also counts V8's and libuv's threads);
+ * lag, the default metric, only shows once work already queues behind a busy loop.
+ */
+function eventLoopActiveSeconds(): void {
+  let reported = 0;
+  new Counter({
+    name: 'hookpost_event_loop_active_seconds_total',
+    help: 'Time the event loop was busy (its rate is the event-loop utilisation)',
+    collect() {
+      const active = performance.eventLoopUtilization().active / 1_000;
+      this.inc(active - reported);
+      reported = active;
+    },
+  });
 }
