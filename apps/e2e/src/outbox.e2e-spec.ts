@@ -8,7 +8,8 @@ import { http, kcatConsume, requireEnv } from './pipeline.js';
 
 /**
  * A change made while Kafka is down is kept in the outbox and published when Kafka is
- * back: subscription-api on a broker of its own, which the test stops and starts.
+ * back: subscription-api on a broker of its own, which the test stops and starts. And
+ * every service still exits promptly on SIGTERM while that broker and the database are gone.
  */
 describe('outbox while Kafka is down', () => {
   const dataDir = `${requireEnv('HOOKPOST_TEST_DIR')}/outbox-kafka-${Date.now()}`;
@@ -18,7 +19,8 @@ describe('outbox while Kafka is down', () => {
   let broker: ChildProcess | undefined;
   let brokers = '';
   let api: RunningService | undefined;
-  let db: pg.Client;
+  let env: Record<string, string>;
+  let db: pg.Client | undefined;
   const adminToken = randomBytes(32).toString('base64url');
 
   async function startBroker(): Promise<void> {
@@ -48,7 +50,7 @@ describe('outbox while Kafka is down', () => {
     broker = undefined;
   }
   const outboxRows = async () =>
-    Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM outbox')).rows[0]!.n);
+    Number((await db!.query<{ n: string }>('SELECT count(*) AS n FROM outbox')).rows[0]!.n);
 
   beforeAll(async () => {
     ports = [await freePort(), await freePort()];
@@ -57,7 +59,7 @@ describe('outbox while Kafka is down', () => {
     const url = new URL(requireEnv('DATABASE_URL'));
     url.pathname = `/${database}`;
     await startBroker();
-    const env = {
+    env = {
       NODE_ENV: 'test',
       KAFKA_BROKERS: brokers,
       DATABASE_URL: url.toString(),
@@ -83,7 +85,7 @@ describe('outbox while Kafka is down', () => {
   });
 
   afterAll(async () => {
-    await api?.stop();
+    await api?.stop('SIGKILL');
     if (broker) await stopBroker();
     await db?.end();
     await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
@@ -123,5 +125,32 @@ describe('outbox while Kafka is down', () => {
     expect(history.some((m) => m.key === id && m.value.includes('subscription.created'))).toBe(
       true,
     );
+  });
+
+  it('exits within 10 s of SIGTERM while Kafka and Postgres are unreachable, every service', async () => {
+    const others = await Promise.all(
+      (['event-ingest', 'matcher', 'deliverer'] as const).map(async (name) =>
+        startService(name, env, { port: await freePort(), logDir: `${dataDir}/logs` }),
+      ),
+    );
+    const services = [api!, ...others];
+    await stopBroker();
+    // And the database: no new connection, and the open ones cut (this test's own first).
+    await db!.end();
+    db = undefined;
+    await admin.query(`ALTER DATABASE ${database} CONNECTION LIMIT 0`);
+    await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [
+      database,
+    ]);
+    // Long enough for every client to notice and start retrying.
+    await sleep(3_000);
+    const exits = await Promise.all(
+      services.map(async (service) => {
+        const sent = Date.now();
+        await service.stop('SIGTERM');
+        return { name: service.name, ms: Date.now() - sent };
+      }),
+    );
+    for (const { name, ms } of exits) expect(ms, `${name} took ${ms} ms`).toBeLessThan(10_000);
   });
 });

@@ -45,6 +45,12 @@ export function kafkaSettings(config: CommonConfig, service: string): KafkaSetti
  */
 const KEEP_ALIVE_MS = 65_000;
 
+/**
+ * How long a graceful shutdown may take: under Kubernetes' default grace of 30 s, and
+ * within the 10 s that docs/reliability.md promises (a deploy waits on each pod).
+ */
+const SHUTDOWN_DEADLINE_MS = 9_000;
+
 export interface ServiceOptions {
   name: string;
   port: number;
@@ -77,9 +83,19 @@ export async function runService(options: ServiceOptions): Promise<INestApplicat
   });
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () =>
-      logger.info({ signal }, 'shutting down: stopping consumers, finishing work in flight'),
-    );
+    process.once(signal, () => {
+      logger.info({ signal }, 'shutting down: stopping consumers, finishing work in flight');
+      // Leaving a consumer group or flushing a producer waits on the broker, and kafkajs
+      // retries for half a minute when it is gone. Past the deadline the process exits as
+      // it is: nothing unfinished was committed, so whoever takes over repeats it.
+      setTimeout(() => {
+        logger.error(
+          { deadlineMs: SHUTDOWN_DEADLINE_MS },
+          'shutdown did not finish in time (is Kafka or Postgres unreachable?): exiting now',
+        );
+        process.exit(1);
+      }, SHUTDOWN_DEADLINE_MS).unref();
+    });
   }
   await options.configure?.(app);
   const server = app.getHttpServer() as Server;
