@@ -31,7 +31,8 @@ import { ROOT } from '../infra/system.ts';
  * for the smoke run).
  */
 
-const SMOKE = process.argv.includes('--smoke');
+const ARGS = process.argv.slice(2);
+const SMOKE = ARGS.includes('--smoke');
 /** `--profile`: CPU profiles of the services over the steady scenario, into tmp/profiles. */
 const PROFILE = process.argv.includes('--profile');
 /** `--steps=1500,2000`: only these rates in the throughput scenario (to look at one closely). */
@@ -40,6 +41,14 @@ const STEPS = process.argv
   ?.slice('--steps='.length)
   .split(',')
   .map(Number);
+/** `--steady=200`: the rate of the steady, isolation and profile scenarios (1,000 by default). */
+const STEADY_RATE = Number(
+  process.argv.find((arg) => arg.startsWith('--steady='))?.slice('--steady='.length) ?? 1_000,
+);
+for (const rate of [...(STEPS ?? []), STEADY_RATE]) {
+  if (!Number.isInteger(rate) || rate <= 0)
+    throw new Error(`--steps and --steady take rates in whole events per second, not ${rate}`);
+}
 const PROFILE_DIR = `${ROOT}tmp/profiles`;
 const PLAN = SMOKE
   ? {
@@ -56,7 +65,7 @@ const PLAN = SMOKE
       steps: STEPS ?? [500, 1_000, 1_500, 2_000, 3_000, 4_000, 5_000, 6_000],
       stepSeconds: 15,
       idleSeconds: 10,
-      steadyRate: 1_000,
+      steadyRate: STEADY_RATE,
       steadySeconds: 30,
       baselineSeconds: 10,
     };
@@ -674,7 +683,7 @@ async function main(): Promise<void> {
     const sustained = best?.deliveries_per_s ?? 0;
     const results = {
       date: new Date().toISOString(),
-      command: SMOKE ? 'npm run bench:pipeline -- --smoke' : 'npm run bench:pipeline',
+      command: ['npm run bench:pipeline', ...(ARGS.length > 0 ? ['--', ...ARGS] : [])].join(' '),
       machine: `${process.platform} ${process.arch}, node ${process.version}, 2 cores shared by every process`,
       event_bytes: EVENT_BYTES,
       deliveries_per_s: sustained,
