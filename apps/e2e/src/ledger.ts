@@ -1,5 +1,5 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { LocalReceiver, type ReceivedRequest } from '@hookpost/testing';
+import type { ServerResponse } from 'node:http';
 
 /** What arrived for one (event, endpoint) pair: how often, and under which webhook-ids. */
 interface Arrivals {
@@ -14,50 +14,37 @@ interface Arrivals {
  * once and keeps, per (endpoint path, event id), only a count and the webhook-ids, where
  * RecordingReceiver would keep every request whole.
  */
-export class LedgerReceiver {
+export class LedgerReceiver extends LocalReceiver {
   private readonly arrivals = new Map<string, Arrivals>();
-  private readonly server: Server;
   /** Requests whose body carried no event id (never expected). */
   unreadable = 0;
   /** When each repeated request arrived (ms since the epoch), to tell which fault caused it. */
   readonly repeatedAt: number[] = [];
 
   constructor() {
-    this.server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (chunk: Buffer) => chunks.push(chunk));
-      req.on('end', () => {
-        res.writeHead(200).end();
-        const eventId = eventIdOf(Buffer.concat(chunks).toString('utf8'));
-        if (eventId === undefined) {
-          this.unreadable++;
-          return;
-        }
-        const key = pairKey(req.url ?? '/', eventId);
-        const webhookId = String(req.headers['webhook-id'] ?? '');
-        const seen = this.arrivals.get(key);
-        if (!seen) this.arrivals.set(key, { count: 1, webhookId, otherIds: [] });
-        else {
-          seen.count++;
-          this.repeatedAt.push(Date.now());
-          if (webhookId !== seen.webhookId) seen.otherIds.push(webhookId);
-        }
-      });
-    });
+    super();
     // Idle connections are closed by the client, never here: a server that closes one as
     // the deliverer reuses it fails that attempt, and on a starved machine (timers late by
     // seconds) bursts of those would look like a broken endpoint and get it auto-paused.
     this.server.keepAliveTimeout = 0;
   }
 
-  async start(): Promise<this> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    return this;
-  }
-
-  get url(): string {
-    const { port } = this.server.address() as AddressInfo;
-    return `http://127.0.0.1:${port}`;
+  protected receive(request: ReceivedRequest, res: ServerResponse): void {
+    res.writeHead(200).end();
+    const eventId = eventIdOf(request.body);
+    if (eventId === undefined) {
+      this.unreadable++;
+      return;
+    }
+    const key = pairKey(request.path, eventId);
+    const webhookId = String(request.headers['webhook-id'] ?? '');
+    const seen = this.arrivals.get(key);
+    if (!seen) this.arrivals.set(key, { count: 1, webhookId, otherIds: [] });
+    else {
+      seen.count++;
+      this.repeatedAt.push(request.receivedAt);
+      if (webhookId !== seen.webhookId) seen.otherIds.push(webhookId);
+    }
   }
 
   /** Distinct pairs received so far. */
@@ -94,11 +81,6 @@ export class LedgerReceiver {
     for (const key of this.arrivals.keys()) if (!wanted.has(key)) ledger.unexpected++;
     ledger.unexpected += this.unreadable;
     return ledger;
-  }
-
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }
 

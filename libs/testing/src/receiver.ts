@@ -1,4 +1,9 @@
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface ReceivedRequest {
@@ -15,36 +20,31 @@ export type Responder = (request: ReceivedRequest) => {
 };
 
 /**
- * A real HTTP endpoint that records every request it gets (raw body, headers, arrival
- * time) and answers as told: the stand-in for a customer's webhook receiver.
+ * A real HTTP endpoint on 127.0.0.1 that reads each request whole and hands it to
+ * `receive`, which answers it.
  */
-export class RecordingReceiver {
-  readonly requests: ReceivedRequest[] = [];
-  private responder: Responder = () => ({ status: 200 });
-  private readonly server: Server;
-  private readonly waiters = new Set<() => void>();
+export abstract class LocalReceiver {
+  protected readonly server: Server;
 
   constructor() {
     this.server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
-      req.on('end', () => {
-        const request: ReceivedRequest = {
-          path: req.url ?? '/',
-          headers: req.headers,
-          body: Buffer.concat(chunks).toString('utf8'),
-          receivedAt: Date.now(),
-        };
-        this.requests.push(request);
-        for (const wake of this.waiters) wake();
-        const answer = this.responder(request);
-        setTimeout(() => {
-          res.writeHead(answer.status, answer.headers);
-          res.end();
-        }, answer.delayMs ?? 0);
-      });
+      req.on('end', () =>
+        this.receive(
+          {
+            path: req.url ?? '/',
+            headers: req.headers,
+            body: Buffer.concat(chunks).toString('utf8'),
+            receivedAt: Date.now(),
+          },
+          res,
+        ),
+      );
     });
   }
+
+  protected abstract receive(request: ReceivedRequest, res: ServerResponse): void;
 
   async start(): Promise<this> {
     await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
@@ -54,6 +54,31 @@ export class RecordingReceiver {
   get url(): string {
     const { port } = this.server.address() as AddressInfo;
     return `http://127.0.0.1:${port}`;
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+/**
+ * A real HTTP endpoint that records every request it gets (raw body, headers, arrival
+ * time) and answers as told: the stand-in for a customer's webhook receiver.
+ */
+export class RecordingReceiver extends LocalReceiver {
+  readonly requests: ReceivedRequest[] = [];
+  private responder: Responder = () => ({ status: 200 });
+  private readonly waiters = new Set<() => void>();
+
+  protected receive(request: ReceivedRequest, res: ServerResponse): void {
+    this.requests.push(request);
+    for (const wake of this.waiters) wake();
+    const answer = this.responder(request);
+    setTimeout(() => {
+      res.writeHead(answer.status, answer.headers);
+      res.end();
+    }, answer.delayMs ?? 0);
   }
 
   respondWith(responder: Responder): void {
@@ -85,10 +110,5 @@ export class RecordingReceiver {
         this.waiters.add(wake);
       });
     }
-  }
-
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }
