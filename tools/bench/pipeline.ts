@@ -414,26 +414,15 @@ async function main(): Promise<void> {
           }),
         ),
       );
-    /** Each service's event-loop utilisation between two readings taken `seconds` apart. */
-    const utilisation = (
+    /** Per key, the growth between two readings divided by `per`, to `digits` places. */
+    const growth = (
       before: Record<string, number>,
       after: Record<string, number>,
-      seconds: number,
+      per: number,
+      digits: number,
     ) =>
       Object.fromEntries(
-        Object.keys(after).map((k) => [k, round((after[k]! - before[k]!) / seconds, 2)]),
-      );
-    /** CPU milliseconds per delivery between two readings of `cpu`. */
-    const cpuPerDelivery = (
-      before: Record<string, number>,
-      after: Record<string, number>,
-      deliveries: number,
-    ) =>
-      Object.fromEntries(
-        Object.keys(after).map((k) => [
-          k,
-          round(((after[k]! - before[k]!) * 1_000) / deliveries, 3),
-        ]),
+        Object.keys(after).map((k) => [k, round((after[k]! - before[k]!) / per, digits)]),
       );
 
     // Tenants: each organisation has healthy endpoints, one scoped to each of its sending
@@ -528,11 +517,7 @@ async function main(): Promise<void> {
       await load.run(rate, seconds, route);
       const endedAt = now();
       // Over the load alone: the drain that follows would dilute it with idle time.
-      const loops = utilisation(
-        loopsBefore,
-        await eventLoopActive(),
-        (endedAt - startedAt) / 1_000,
-      );
+      const loops = growth(loopsBefore, await eventLoopActive(), (endedAt - startedAt) / 1_000, 2);
       await drain(expectedRequests(load.next - first), prefix);
       const arrivals = await receiver.take();
       const cpuAfter = cpu();
@@ -541,7 +526,8 @@ async function main(): Promise<void> {
         window: { first, last: load.next, startedAt, endedAt },
         arrivals,
         cpuSeconds: cpuAfter.services! - cpuBefore.services!,
-        cpuMsPerDelivery: cpuPerDelivery(cpuBefore, cpuAfter, delivered),
+        // CPU-seconds per thousand deliveries: milliseconds per delivery.
+        cpuMsPerDelivery: growth(cpuBefore, cpuAfter, delivered / 1_000, 3),
         eventLoopUtilisation: loops,
       };
     };

@@ -1,16 +1,6 @@
-import { WEBHOOKS_PROTO_PATH } from '@hookpost/contracts';
+import { WEBHOOKS_PROTO_LOADER_OPTIONS, WEBHOOKS_PROTO_PATH } from '@hookpost/contracts';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-
-/** Field names as in the .proto, 64-bit numbers and enums as strings, no filled-in defaults. */
-export const PROTO_LOADER_OPTIONS: protoLoader.Options = {
-  keepCase: true,
-  longs: String,
-  enums: String,
-  defaults: false,
-  arrays: true,
-  objects: true,
-};
 
 export interface GrpcResult<T = Record<string, unknown>> {
   code: grpc.status;
@@ -27,7 +17,7 @@ export class WebhooksGrpc {
 
   constructor(address: string) {
     const loaded = grpc.loadPackageDefinition(
-      protoLoader.loadSync(WEBHOOKS_PROTO_PATH, PROTO_LOADER_OPTIONS),
+      protoLoader.loadSync(WEBHOOKS_PROTO_PATH, WEBHOOKS_PROTO_LOADER_OPTIONS),
     ) as unknown as { hookpost: { v1: { Webhooks: grpc.ServiceClientConstructor } } };
     const Webhooks = loaded.hookpost.v1.Webhooks;
     this.service = Webhooks.service;

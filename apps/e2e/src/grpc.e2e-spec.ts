@@ -1,8 +1,9 @@
+import { WEBHOOKS_PROTO_LOADER_OPTIONS } from '@hookpost/contracts';
 import { REPO_ROOT } from '@hookpost/testing';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROTO_LOADER_OPTIONS, WebhooksGrpc } from './grpc-client.js';
+import { WebhooksGrpc } from './grpc-client.js';
 import { http, startPipeline, type Pipeline } from './pipeline.js';
 
 /** The gRPC API with a plain @grpc/grpc-js client, as a customer would call it. */
@@ -148,7 +149,7 @@ describe('gRPC API', () => {
     const reflection = grpc.loadPackageDefinition(
       protoLoader.loadSync(
         `${REPO_ROOT}node_modules/@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto`,
-        PROTO_LOADER_OPTIONS,
+        WEBHOOKS_PROTO_LOADER_OPTIONS,
       ),
     ) as unknown as {
       grpc: { reflection: { v1: { ServerReflection: grpc.ServiceClientConstructor } } };

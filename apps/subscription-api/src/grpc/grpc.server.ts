@@ -1,4 +1,4 @@
-import { isId, WEBHOOKS_PROTO_PATH } from '@hookpost/contracts';
+import { isId, WEBHOOKS_PROTO_LOADER_OPTIONS, WEBHOOKS_PROTO_PATH } from '@hookpost/contracts';
 import { CONFIG, LOGGER, Readiness, type Logger } from '@hookpost/platform';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -74,14 +74,7 @@ export class GrpcServer implements OnApplicationBootstrap, BeforeApplicationShut
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    const definition = protoLoader.loadSync(WEBHOOKS_PROTO_PATH, {
-      keepCase: true,
-      longs: String,
-      enums: String,
-      defaults: false,
-      arrays: true,
-      objects: true,
-    });
+    const definition = protoLoader.loadSync(WEBHOOKS_PROTO_PATH, WEBHOOKS_PROTO_LOADER_OPTIONS);
     const loaded = grpc.loadPackageDefinition(definition) as unknown as {
       hookpost: { v1: { Webhooks: { service: grpc.ServiceDefinition } } };
     };
