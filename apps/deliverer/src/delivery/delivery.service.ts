@@ -67,6 +67,9 @@ const httpDuration = new Histogram({
   buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
 });
 
+/** How long an attempt's outcome waits for others to share its produce request. */
+const OUTCOME_LINGER_MS = 20;
+
 /**
  * Delivery attempts: look the subscription up in the deliverer's view, render and sign
  * the payload (secrets are decrypted here, in memory, and nowhere else), POST it, and
@@ -97,7 +100,9 @@ export class DeliveryService {
   ) {
     this.pool = new Limiter(config.DELIVERY_CONCURRENCY);
     this.perEndpoint = new KeyedLimiter(config.ENDPOINT_CONCURRENCY);
-    this.out = new CoalescingProducer(producer);
+    // What is sent here (attempt events, retries) is waited on by no receiver, only by the
+    // offset commit: it may linger, and leaves in a few large produce requests a second.
+    this.out = new CoalescingProducer(producer, { lingerMs: OUTCOME_LINGER_MS });
   }
 
   /**

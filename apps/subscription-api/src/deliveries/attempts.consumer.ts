@@ -9,6 +9,7 @@ import {
   type BatchHandler,
   Coalescer,
   CONFIG,
+  GATHERED_FETCH,
   KAFKA,
   LOGGER,
   ManagedConsumer,
@@ -54,7 +55,11 @@ export class AttemptsConsumer implements OnApplicationBootstrap, BeforeApplicati
     this.consumer = ManagedConsumer.ofBatches(
       kafka,
       'attempts consumer',
-      { groupId: CONSUMER_GROUPS.subscriptionApiAttempts, topics: [TOPICS.deliveryAttempts] },
+      {
+        groupId: CONSUMER_GROUPS.subscriptionApiAttempts,
+        topics: [TOPICS.deliveryAttempts],
+        gather: GATHERED_FETCH,
+      },
       logger,
       readiness,
     );

@@ -2,6 +2,7 @@ import { CONSUMER_GROUPS, decodeJson, ingestedEventSchema, TOPICS } from '@hookp
 import {
   type BatchHandler,
   Coalescer,
+  GATHERED_FETCH,
   KAFKA,
   LOGGER,
   ManagedConsumer,
@@ -47,7 +48,11 @@ export class EventLogConsumer implements OnApplicationBootstrap, BeforeApplicati
     this.consumer = ManagedConsumer.ofBatches(
       kafka,
       'event log consumer',
-      { groupId: CONSUMER_GROUPS.subscriptionApiEvents, topics: [TOPICS.canonicalEvents] },
+      {
+        groupId: CONSUMER_GROUPS.subscriptionApiEvents,
+        topics: [TOPICS.canonicalEvents],
+        gather: GATHERED_FETCH,
+      },
       logger,
       readiness,
     );

@@ -72,6 +72,30 @@ describe('Coalescer', () => {
     finishers[2]!();
   });
 
+  it('with a linger, waits that long for company, also after a flush', async () => {
+    const { calls, finishers, flush } = controlledFlush();
+    const coalescer = new Coalescer(flush, 1, 40);
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const first = coalescer.run([1]);
+    await sleep(10);
+    const second = coalescer.run([2]);
+    await tick();
+    expect(calls).toEqual([]);
+    await sleep(40);
+    expect(calls).toEqual([[1, 2]]);
+    const third = coalescer.run([3]);
+    finishers[0]!();
+    expect(await first).toEqual([10]);
+    expect(await second).toEqual([20]);
+    await tick();
+    // The flush ended before [3] had lingered its time: it does not go at once.
+    expect(calls).toHaveLength(1);
+    await sleep(50);
+    expect(calls).toEqual([[1, 2], [3]]);
+    finishers[1]!();
+    expect(await third).toEqual([30]);
+  });
+
   it('a flush that throws at once fails its callers like any other', async () => {
     const coalescer = new Coalescer<number>(() => {
       throw new Error('bad statement');

@@ -8,6 +8,11 @@
  * `flush` gets the items of every caller in arrival order and returns one result per
  * item (or nothing); each caller gets the results of its own items, or the error of the
  * flush that held them.
+ *
+ * `lingerMs` is for work nobody waits on (the deliverer's attempt events): an item that
+ * finds nothing waiting waits that long, and what comes meanwhile goes with it, as with
+ * a Kafka producer's `linger.ms`; a busy caller then makes a few large flushes a second
+ * instead of one per round trip.
  */
 export class Coalescer<T, R = void> {
   private queue: Array<{
@@ -16,17 +21,24 @@ export class Coalescer<T, R = void> {
     reject: (error: unknown) => void;
   }> = [];
   private running = 0;
+  private lingering: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly flush: (items: T[]) => Promise<R[] | void>,
     private readonly maxConcurrentFlushes = 1,
+    private readonly lingerMs = 0,
   ) {}
 
   run(items: T[]): Promise<R[]> {
     if (items.length === 0) return Promise.resolve([]);
     return new Promise<R[]>((resolve, reject) => {
       this.queue.push({ items, resolve, reject });
-      this.next();
+      if (this.lingerMs === 0) this.next();
+      else
+        this.lingering ??= setTimeout(() => {
+          this.lingering = undefined;
+          this.next();
+        }, this.lingerMs);
     });
   }
 
@@ -54,7 +66,8 @@ export class Coalescer<T, R = void> {
       )
       .finally(() => {
         this.running--;
-        this.next();
+        // Items still lingering go when their time is up; the rest have waited enough.
+        if (this.lingering === undefined) this.next();
       });
   }
 }

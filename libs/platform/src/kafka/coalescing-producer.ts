@@ -9,8 +9,18 @@ import type { KafkaProducer, OutgoingMessage } from './kafka.js';
 export class CoalescingProducer {
   private readonly coalescer: Coalescer<OutgoingMessage>;
 
-  constructor(producer: KafkaProducer, maxConcurrentSends = 2) {
-    this.coalescer = new Coalescer((messages) => producer.send(messages), maxConcurrentSends);
+  constructor(
+    producer: KafkaProducer,
+    {
+      maxConcurrentSends = 2,
+      lingerMs = 0,
+    }: { maxConcurrentSends?: number; lingerMs?: number } = {},
+  ) {
+    this.coalescer = new Coalescer(
+      (messages) => producer.send(messages),
+      maxConcurrentSends,
+      lingerMs,
+    );
   }
 
   async send(messages: OutgoingMessage[]): Promise<void> {

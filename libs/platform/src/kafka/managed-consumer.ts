@@ -32,7 +32,7 @@ export class ManagedConsumer<H> {
   static ofBatches(
     kafka: Kafka,
     name: string,
-    group: Pick<BatchConsumerOptions, 'groupId' | 'topics' | 'maxBytesPerPartition'>,
+    group: Pick<BatchConsumerOptions, 'groupId' | 'topics' | 'maxBytesPerPartition' | 'gather'>,
     logger: Logger,
     readiness: Readiness,
   ): ManagedConsumer<BatchHandler> {
