@@ -333,11 +333,20 @@ const BROKER_AWAY_RETRY_MS = 2_000;
  * a connection error), though a broker restart or fail-over lasting longer than the
  * retries is as passing as a shorter one.
  */
-function brokerUnreachable(error: unknown): boolean {
-  for (let e = error as { name?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e)
-    if (BROKER_UNREACHABLE.has(e.name ?? '')) return true;
+export function brokerUnreachable(error: unknown): boolean {
+  for (
+    let e = error as { name?: string; message?: string; cause?: unknown } | undefined;
+    e;
+    e = e.cause as typeof e
+  )
+    if (BROKER_UNREACHABLE.has(e.name ?? '') || e.message === BROKER_NOT_CONNECTED) return true;
   return false;
 }
+/**
+ * Not a KafkaJSError but a plain Error: kafkajs throws it for a request to a broker whose
+ * connection was just dropped (a metadata refresh racing a broker restart).
+ */
+const BROKER_NOT_CONNECTED = 'Broker not connected';
 const BROKER_UNREACHABLE = new Set([
   'KafkaJSConnectionError',
   'KafkaJSConnectionClosedError',
