@@ -1,7 +1,11 @@
 import { parseAllowedNetworks, resolveAndCheck, type Resolver } from '@hookpost/domain';
 import { RecordingReceiver, SSRF_CORPUS, ssrfUrl, type SsrfTrick } from '@hookpost/testing';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import {
+  createServer as createNetServer,
+  type AddressInfo,
+  type Server as NetServer,
+} from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebhookClient } from './webhook-client.js';
 
@@ -98,6 +102,82 @@ describe('WebhookClient at connect time', () => {
     const result = await post(client, '127.0.0.1', '/hang');
     expect(result).toMatchObject({ kind: 'error', error: 'timeout' });
     expect(result.durationMs).toBeLessThan(2_000);
+    await client.close();
+  });
+});
+
+/**
+ * A receiver that closes a kept-alive connection just as the next request arrives on it
+ * (its idle timeout racing the client's reuse), over raw TCP so the race is certain.
+ */
+describe('WebhookClient on a connection closed under it', () => {
+  let server: NetServer;
+  let port: number;
+  /** What each connection does with its n-th request: answer it, or close without a word. */
+  let onRequest: (connection: number, nth: number) => 'answer' | 'close';
+  let requests: Array<{ connection: number; nth: number }> = [];
+  const loopbackAllowed = { allowHttp: true, allowedNetworks: parseAllowedNetworks('127.0.0.0/8') };
+
+  beforeAll(async () => {
+    let connections = 0;
+    server = createNetServer((socket) => {
+      const connection = ++connections;
+      let nth = 0;
+      let buffered = '';
+      socket.on('data', (chunk) => {
+        buffered += chunk.toString('latin1');
+        // Each test request is small and carries a Content-Length body of '{}'.
+        while (buffered.includes('\r\n\r\n') && buffered.split('\r\n\r\n', 2)[1]!.length >= 2) {
+          const end = buffered.indexOf('\r\n\r\n') + 4 + 2;
+          buffered = buffered.slice(end);
+          nth++;
+          requests.push({ connection, nth });
+          if (onRequest(connection, nth) === 'close') {
+            socket.destroy();
+            return;
+          }
+          socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: timeout=60\r\n\r\nok');
+        }
+      });
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(() => new Promise((resolve) => server.close(resolve)));
+
+  const post = (client: WebhookClient) =>
+    client.post({
+      url: `http://127.0.0.1:${port}/hook`,
+      headers: { 'content-type': 'application/json', 'webhook-id': 'msg_1' },
+      body: '{}',
+    });
+
+  it('sends again at once on a new connection, and gets the answer', async () => {
+    requests = [];
+    onRequest = (connection, nth) => (connection === 1 && nth === 2 ? 'close' : 'answer');
+    const client = new WebhookClient(loopbackAllowed, 2_000);
+    expect(await post(client)).toMatchObject({ kind: 'response', status: 200 });
+    // Idle a moment, so that the connection is back in the pool for the next request.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await post(client)).toMatchObject({ kind: 'response', status: 200 });
+    // The second webhook went out twice: on the reused connection, then on a new one.
+    expect(requests).toEqual([
+      { connection: 1, nth: 1 },
+      { connection: 1, nth: 2 },
+      { connection: 2, nth: 1 },
+    ]);
+    await client.close();
+  });
+
+  it('sends again only once: a receiver that always closes gets an error back', async () => {
+    requests = [];
+    onRequest = () => 'close';
+    const client = new WebhookClient(loopbackAllowed, 2_000);
+    const result = await post(client);
+    expect(result.kind).toBe('error');
+    expect(result.kind === 'error' && result.error).toMatch(/UND_ERR_SOCKET|ECONNRESET|EPIPE/);
+    expect(requests).toHaveLength(2);
     await client.close();
   });
 });
