@@ -90,6 +90,9 @@ function percentile(sorted: number[], p: number): number {
 }
 
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
+/** The machine's cores in use, from a reading split into services and the rest. */
+const machineCores = (cores: Record<string, number>) =>
+  round((cores['services'] ?? NaN) + (cores['rest'] ?? NaN), 2);
 
 /** The receiver, in its own process. */
 class Receiver {
@@ -516,6 +519,7 @@ async function main(): Promise<void> {
       const startedAt = now();
       await load.run(rate, seconds, route);
       const endedAt = now();
+      const cpuAtEnd = cpu();
       // Over the load alone: the drain that follows would dilute it with idle time.
       const loops = growth(loopsBefore, await eventLoopActive(), (endedAt - startedAt) / 1_000, 2);
       await drain(expectedRequests(load.next - first), prefix);
@@ -528,6 +532,8 @@ async function main(): Promise<void> {
         cpuSeconds: cpuAfter.services! - cpuBefore.services!,
         // CPU-seconds per thousand deliveries: milliseconds per delivery.
         cpuMsPerDelivery: growth(cpuBefore, cpuAfter, delivered / 1_000, 3),
+        // Cores in use while the load ran (the machine's: services plus rest).
+        cpuCores: growth(cpuBefore, cpuAtEnd, (endedAt - startedAt) / 1_000, 2),
         eventLoopUtilisation: loops,
       };
     };
@@ -700,6 +706,10 @@ async function main(): Promise<void> {
           healthy_p99_ms_all_healthy_run: steadyHealthy.latencyMs.p99,
           p99_ratio: round(isolation.latencyMs.p99 / steadyHealthy.latencyMs.p99, 2),
           healthy_ledger: isolation.ledger,
+          // The bad endpoints' extra work (failures, retries, breakers) on the same machine.
+          cpu_cores: machineCores(isolationRun.cpuCores),
+          cpu_cores_all_healthy_run: machineCores(steadyRun.cpuCores),
+          event_loop_utilisation: isolationRun.eventLoopUtilisation,
         },
         retries,
       },
@@ -749,7 +759,12 @@ function printTable(r: {
   ledger: Ledger;
   scenarios: {
     steady: { hops_ms: HopLatencies };
-    isolation: { throughput_kept: number; p99_ratio: number };
+    isolation: {
+      throughput_kept: number;
+      p99_ratio: number;
+      cpu_cores: number;
+      cpu_cores_all_healthy_run: number;
+    };
     retries: { early_count: number; late_max_ms: number; late_p99_ms: number };
   };
   limits: Record<string, unknown>;
@@ -781,6 +796,11 @@ function printTable(r: {
     ]),
     ['isolation: healthy throughput kept', String(r.scenarios.isolation.throughput_kept), '>= 0.9'],
     ['isolation: healthy p99 ratio', String(r.scenarios.isolation.p99_ratio), '<= 1.2'],
+    [
+      'isolation: CPU cores in use, all-healthy / isolation',
+      `${r.scenarios.isolation.cpu_cores_all_healthy_run} / ${r.scenarios.isolation.cpu_cores}`,
+      '',
+    ],
     ['retries fired early', String(r.scenarios.retries.early_count), '0'],
     [
       'retry lateness p99 / max',
