@@ -34,16 +34,15 @@ import { ROOT } from '../infra/system.ts';
 const ARGS = process.argv.slice(2);
 const SMOKE = ARGS.includes('--smoke');
 /** `--profile`: CPU profiles of the services over the steady scenario, into tmp/profiles. */
-const PROFILE = process.argv.includes('--profile');
+const PROFILE = ARGS.includes('--profile');
 /** `--steps=1500,2000`: only these rates in the throughput scenario (to look at one closely). */
-const STEPS = process.argv
-  .find((arg) => arg.startsWith('--steps='))
+const STEPS = ARGS.find((arg) => arg.startsWith('--steps='))
   ?.slice('--steps='.length)
   .split(',')
   .map(Number);
 /** `--steady=200`: the rate of the steady, isolation and profile scenarios (1,000 by default). */
 const STEADY_RATE = Number(
-  process.argv.find((arg) => arg.startsWith('--steady='))?.slice('--steady='.length) ?? 1_000,
+  ARGS.find((arg) => arg.startsWith('--steady='))?.slice('--steady='.length) ?? 1_000,
 );
 for (const rate of [...(STEPS ?? []), STEADY_RATE]) {
   if (!Number.isInteger(rate) || rate <= 0)

@@ -136,23 +136,23 @@ const resends = new Counter({
 
 /** The connection was closed or reset before any answer came. */
 function closedUnderfoot(error: unknown): boolean {
-  const { code, cause } = error as { code?: string; cause?: { code?: string } };
-  return CLOSED_UNDERFOOT.has(code ?? '') || CLOSED_UNDERFOOT.has(cause?.code ?? '');
+  return CLOSED_UNDERFOOT.has(codeOf(error) ?? '');
 }
 const CLOSED_UNDERFOOT = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
 
+/** The error's code, or its cause's (fetch-style errors wrap the socket's). */
+function codeOf(error: unknown): string | undefined {
+  const { code, cause } = error as { code?: string; cause?: { code?: string } };
+  return code ?? cause?.code;
+}
+
 /** A short, secret-free reason: the error's code and message, never headers or body. */
 function describeError(error: unknown): string {
-  const { name, code, message, cause } = error as {
-    name?: string;
-    code?: string;
-    message?: string;
-    cause?: unknown;
-  };
+  const { name, message, cause } = error as { name?: string; message?: string; cause?: unknown };
   if (name === 'TimeoutError' || name === 'AbortError') return 'timeout';
-  const inner = cause as { code?: string; message?: string } | undefined;
+  const inner = cause as { message?: string } | undefined;
   return (
-    [code ?? inner?.code, message ?? inner?.message].filter(Boolean).join(': ').slice(0, 300) ||
+    [codeOf(error), message ?? inner?.message].filter(Boolean).join(': ').slice(0, 300) ||
     'request failed'
   );
 }
