@@ -17,7 +17,7 @@ function controlledFlush() {
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('Coalescer', () => {
-  it('flushes a lone caller at once, then merges callers that came while it ran', async () => {
+  it('flushes a lone caller at the end of its turn, then merges callers that came while it ran', async () => {
     const { calls, finishers, flush } = controlledFlush();
     const coalescer = new Coalescer(flush);
     const first = coalescer.run([1, 2]);
@@ -36,10 +36,27 @@ describe('Coalescer', () => {
     expect(await third).toEqual([40, 50]);
   });
 
+  it('sends what callers bring in one turn together, even with flushes to spare', async () => {
+    const { calls, finishers, flush } = controlledFlush();
+    const coalescer = new Coalescer(flush, 2);
+    // As kafkajs starts the handlers of one fetch's partitions: one after another, each
+    // reaching its round trip after some awaits of its own.
+    const results = [1, 2, 3].map(async (n) => {
+      for (let i = 0; i < n; i++) await Promise.resolve();
+      return coalescer.run([n]);
+    });
+    await tick();
+    await tick();
+    expect(calls).toEqual([[1, 2, 3]]);
+    finishers[0]!();
+    expect(await Promise.all(results)).toEqual([[10], [20], [30]]);
+  });
+
   it("rejects every caller of a failed flush, and later callers' flushes still run", async () => {
     const { calls, finishers, flush } = controlledFlush();
     const coalescer = new Coalescer(flush);
     const blocker = coalescer.run([0]);
+    await tick();
     const a = coalescer.run([1]);
     const b = coalescer.run([2]);
     await tick();
@@ -59,10 +76,10 @@ describe('Coalescer', () => {
   it('runs up to its limit of flushes at once', async () => {
     const { calls, finishers, flush } = controlledFlush();
     const coalescer = new Coalescer(flush, 2);
-    void coalescer.run([1]);
-    void coalescer.run([2]);
-    void coalescer.run([3]);
-    await tick();
+    for (const n of [1, 2, 3]) {
+      void coalescer.run([n]);
+      await tick();
+    }
     expect(calls).toEqual([[1], [2]]);
     finishers[0]!();
     await tick();

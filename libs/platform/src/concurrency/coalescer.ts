@@ -1,9 +1,10 @@
 /**
- * Merges the work of concurrent callers into few calls of `flush`: while a flush is
- * running, new items wait for it and then go together, so calls grow with the load and
- * an idle caller waits for nothing. Made for the consumers' round trips (a produce
- * request, a Postgres statement): kafkajs hands each partition's batch to its own
- * handler, and their round trips cost per call far more than per item.
+ * Merges the work of concurrent callers into few calls of `flush`: what callers bring in
+ * one turn of the event loop goes together, and while a flush is running, new items
+ * wait for it and then go together, so calls grow with the load and an idle caller waits
+ * for nothing but the end of its turn. Made for the consumers' round trips (a produce
+ * request, a Postgres statement): kafkajs hands each partition's batch of a fetch to its
+ * own handler, in one turn, and their round trips cost per call far more than per item.
  *
  * `flush` gets the items of every caller in arrival order and returns one result per
  * item (or nothing); each caller gets the results of its own items, or the error of the
@@ -22,6 +23,7 @@ export class Coalescer<T, R = void> {
   }> = [];
   private running = 0;
   private lingering: NodeJS.Timeout | undefined;
+  private turnEnding = false;
 
   constructor(
     private readonly flush: (items: T[]) => Promise<R[] | void>,
@@ -33,12 +35,20 @@ export class Coalescer<T, R = void> {
     if (items.length === 0) return Promise.resolve([]);
     return new Promise<R[]>((resolve, reject) => {
       this.queue.push({ items, resolve, reject });
-      if (this.lingerMs === 0) this.next();
-      else
+      if (this.lingerMs > 0)
         this.lingering ??= setTimeout(() => {
           this.lingering = undefined;
           this.next();
         }, this.lingerMs);
+      else if (!this.turnEnding) {
+        // Flushing at once sent the first partition's items alone, then the second's,
+        // then the rest: three produce requests per fetch where one does.
+        this.turnEnding = true;
+        setImmediate(() => {
+          this.turnEnding = false;
+          this.next();
+        });
+      }
     });
   }
 
