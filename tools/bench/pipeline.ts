@@ -68,6 +68,13 @@ const PLAN = SMOKE
       steadySeconds: 30,
       baselineSeconds: 10,
     };
+/**
+ * Warm-up rounds, until the broker's JIT compilers use less than `settledJitCores` (the
+ * cost they keep paying for ever, as new paths get hot); the method excludes warm-up.
+ */
+const WARMUP = SMOKE
+  ? { rate: 200, roundSeconds: 3, maxRounds: 1, settledJitCores: Infinity }
+  : { rate: 1_000, roundSeconds: 15, maxRounds: 8, settledJitCores: 0.05 };
 const RETRY_SCHEDULE = [1, 2];
 const HEALTHY_PER_ORG = 10;
 /**
@@ -172,6 +179,29 @@ function cpuSecondsOf(comm: string): number {
       // utime, stime, cutime, cstime, in clock ticks.
       total +=
         (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / 100;
+    } catch {
+      // gone between the listing and the read
+    }
+  }
+  return total;
+}
+
+/**
+ * CPU-seconds the JVMs' JIT compiler threads (the broker's C1 and C2) have used so far:
+ * how far the broker is from its steady state, which takes it minutes on this machine.
+ */
+function jitCpuSeconds(): number {
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'java') continue;
+      for (const task of readdirSync(`/proc/${entry}/task`)) {
+        const stat = readFileSync(`/proc/${entry}/task/${task}/stat`, 'utf8');
+        if (!/^C\d CompilerThre/.test(stat.slice(stat.indexOf('(') + 1))) continue;
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        total += (Number(fields[11]) + Number(fields[12])) / 100;
+      }
     } catch {
       // gone between the listing and the read
     }
@@ -324,6 +354,25 @@ function summarise(arrivals: Arrival[], window: Window, expected: (seq: number) 
       max: round(latencies.at(-1) ?? NaN),
     },
   };
+}
+
+/**
+ * The broker's side of `--profile`: a Java Flight Recorder recording (sampled stacks, as
+ * `jfr print --events jdk.ExecutionSample` or JDK Mission Control show them) over the same
+ * window, into `tmp/profiles/broker.jfr`. Our broker is the JVM started with our dataDir.
+ */
+function brokerRecording(dataDir: string, start: boolean): void {
+  const jvms = spawnSync('jcmd', ['-l'], { encoding: 'utf8' }).stdout ?? '';
+  const pid = jvms
+    .split('\n')
+    .find((line) => line.includes('kafka.Kafka') && line.includes(dataDir))
+    ?.split(' ')[0];
+  if (!pid) return say('no broker JVM found for its flight recording');
+  const command = start
+    ? ['JFR.start', 'name=bench', 'settings=profile']
+    : ['JFR.stop', 'name=bench', `filename=${PROFILE_DIR}/broker.jfr`];
+  const result = spawnSync('jcmd', [pid, ...command], { encoding: 'utf8' });
+  if (result.status !== 0) say(`broker flight recording: ${result.stdout}${result.stderr}`);
 }
 
 async function main(): Promise<void> {
@@ -537,10 +586,20 @@ async function main(): Promise<void> {
       };
     };
 
-    // Long enough for the broker's JIT and the services' to settle: a cold broker halves the
-    // first step's rate.
-    say('warming up');
-    await runScenario(SMOKE ? 200 : 500, SMOKE ? 3 : 10, healthy, (n) => n);
+    // Until the broker's JIT has settled: a cold broker halves a step's rate, and on this
+    // machine its compiler threads take minutes, at up to half a core, to get there.
+    const warmup = { seconds: 0, jitCores: NaN };
+    for (let i = 0; i < WARMUP.maxRounds; i++) {
+      say(`warming up: ${WARMUP.rate} events/s for ${WARMUP.roundSeconds} s`);
+      const jitBefore = jitCpuSeconds();
+      const started = now();
+      await runScenario(WARMUP.rate, WARMUP.roundSeconds, healthy, (n) => n);
+      const seconds = (now() - started) / 1_000;
+      warmup.seconds = round(warmup.seconds + seconds);
+      warmup.jitCores = round((jitCpuSeconds() - jitBefore) / seconds, 2);
+      say(`  the broker's JIT compilers used ${warmup.jitCores} cores`);
+      if (warmup.jitCores < WARMUP.settledJitCores) break;
+    }
 
     // 1. Maximum sustainable throughput.
     const steps: Step[] = [];
@@ -571,8 +630,12 @@ async function main(): Promise<void> {
 
     // 2. Latency at a steady rate (all endpoints healthy).
     say(`steady: ${PLAN.steadyRate} events/s for ${PLAN.steadySeconds} s`);
+    let brokerProfiling = false;
     const toggleProfiles = () => {
-      if (PROFILE) for (const pid of Object.values(pids)) process.kill(pid, 'SIGUSR2');
+      if (!PROFILE) return;
+      for (const pid of Object.values(pids)) process.kill(pid, 'SIGUSR2');
+      brokerProfiling = !brokerProfiling;
+      brokerRecording(dataDir, brokerProfiling);
     };
     toggleProfiles();
     const steadyRun = await runScenario(PLAN.steadyRate, PLAN.steadySeconds, healthy, (n) => n);
@@ -688,6 +751,8 @@ async function main(): Promise<void> {
       peak_rss_mb: peakRss,
       idle_cpu_percent: idleCpuPercent,
       ledger: steady.ledger,
+      // How long the warm-up ran, and what the broker's JIT still used in its last round.
+      warmup: { rate: WARMUP.rate, seconds: warmup.seconds, broker_jit_cores: warmup.jitCores },
       scenarios: {
         max_throughput: { steps, max_sustained_rate: best?.rate ?? 0 },
         steady: {
@@ -756,6 +821,7 @@ function printTable(r: {
   peak_rss_mb: Record<string, number>;
   idle_cpu_percent: Record<string, number>;
   ledger: Ledger;
+  warmup: { rate: number; seconds: number; broker_jit_cores: number };
   scenarios: {
     steady: { hops_ms: HopLatencies };
     isolation: {
@@ -782,6 +848,11 @@ function printTable(r: {
         '',
       ],
     ),
+    [
+      'warm-up; the broker JIT in its last round',
+      `${r.warmup.seconds} s at ${r.warmup.rate}/s; ${r.warmup.broker_jit_cores} cores`,
+      '',
+    ],
     ['CPU-seconds per delivery (services)', String(r.cpu_seconds_per_delivery), ''],
     ...Object.entries(r.cpu_ms_per_delivery).map(([k, v]): [string, string, string] => [
       `  CPU ms per delivery, ${k}`,
