@@ -25,7 +25,8 @@ interface EventRow {
   message_id: string | null;
   type: string;
   occurred_at: string;
-  event: unknown;
+  /** The event's JSON as it came, checked against its schema but not serialised again. */
+  eventJson: string;
 }
 
 /**
@@ -78,6 +79,7 @@ export class EventLogConsumer implements OnApplicationBootstrap, BeforeApplicati
         continue;
       }
       const event = decoded.value;
+      const eventJson = message.value!.toString('utf8');
       // Test events are kept too (a test delivery can be retried); the message and replay
       // queries leave them out: they are not part of the organisation's mail history.
       rows.push({
@@ -86,7 +88,7 @@ export class EventLogConsumer implements OnApplicationBootstrap, BeforeApplicati
         message_id: typeof event.data.message_id === 'string' ? event.data.message_id : null,
         type: event.type,
         occurred_at: event.occurred_at,
-        event,
+        eventJson,
       });
     }
     await this.writes.run(rows);
@@ -99,7 +101,20 @@ export class EventLogConsumer implements OnApplicationBootstrap, BeforeApplicati
        FROM jsonb_to_recordset($1::jsonb) AS e(event_id text, organization_id text,
          message_id text, type text, occurred_at timestamptz, event jsonb)
        ON CONFLICT (event_id) DO NOTHING`,
-      [JSON.stringify(rows)],
+      [recordsetJson(rows)],
     );
   }
+}
+
+/**
+ * The rows as one JSON array for `jsonb_to_recordset`. Each event goes in as the text it
+ * came in: parsing it was needed to check it, serialising it again was not (a fifth of
+ * this service's busy time went to that, at 1,000 events/s).
+ */
+function recordsetJson(rows: EventRow[]): string {
+  const records = rows.map(({ eventJson, ...columns }) => {
+    const head = JSON.stringify(columns);
+    return `${head.slice(0, -1)},"event":${eventJson}}`;
+  });
+  return `[${records.join(',')}]`;
 }
