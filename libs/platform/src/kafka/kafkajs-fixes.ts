@@ -1,9 +1,12 @@
 import { createRequire } from 'node:module';
 
 /**
- * A fix for kafkajs 2.2.4, applied once per process on import. kafkajs is unmaintained,
- * so this is not going to be fixed upstream.
- *
+ * Fixes for kafkajs 2.2.4, applied once per process on import. kafkajs is unmaintained,
+ * so they are not going to be made upstream.
+ */
+const require = createRequire(import.meta.url);
+
+/**
  * Each broker connection's request queue has a check for requests held back (broker
  * throttling, too many in flight). After every response it schedules the next check,
  * even with nothing held back, and with a negative delay (Node makes it 1 ms): from the
@@ -18,7 +21,6 @@ interface RequestQueue {
   scheduleCheckPendingRequests(): void;
 }
 
-const require = createRequire(import.meta.url);
 const { prototype } = require('kafkajs/src/network/requestQueue/index.js') as {
   prototype: RequestQueue & { hookpostFixed?: boolean };
 };
@@ -28,4 +30,30 @@ if (!prototype.hookpostFixed) {
     if (this.pending.length > 0) schedule.call(this);
   };
   prototype.hookpostFixed = true;
+}
+
+/**
+ * The protocol encoder grows its buffer with `Buffer.alloc`: a zero-filled buffer of its
+ * own, each time, for bytes it overwrites at once (it only ever appends, and hands out
+ * only what it wrote). Growing made two thirds of the encoder's allocations, and about 5% of
+ * the matcher's busy time at 1,000 events/s (CPU profile). `allocUnsafe` takes small buffers from
+ * Node's pool and fills none.
+ */
+interface Encoder {
+  buf: Buffer;
+  offset: number;
+  ensureAvailable(length: number): void;
+}
+const encoder = require('kafkajs/src/protocol/encoder.js') as {
+  prototype: Encoder & { hookpostFixed?: boolean };
+  nextPowerOfTwo(value: number): number;
+};
+if (!encoder.prototype.hookpostFixed) {
+  encoder.prototype.ensureAvailable = function (this: Encoder, length: number) {
+    if (this.offset + length <= this.buf.length) return;
+    const grown = Buffer.allocUnsafe(encoder.nextPowerOfTwo(this.offset + length));
+    this.buf.copy(grown, 0, 0, this.offset);
+    this.buf = grown;
+  };
+  encoder.prototype.hookpostFixed = true;
 }
