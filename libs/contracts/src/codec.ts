@@ -39,3 +39,17 @@ export function describeIssues(issues: ReadonlyArray<z.core.$ZodIssue>): string 
 export function encodeJson(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value), 'utf8');
 }
+
+/**
+ * `fields` as a JSON object with one more field, `name`, whose value is `json`: JSON text
+ * that came in a message and was checked by `decodeJson`, passed on as it came instead of
+ * serialised again (the larger part of a message, where one event is carried on).
+ */
+export function jsonWithRawField(
+  fields: Record<string, unknown>,
+  name: string,
+  json: string,
+): string {
+  const head = JSON.stringify(fields).slice(0, -1);
+  return `${head}${head.length > 1 ? ',' : ''}${JSON.stringify(name)}:${json}}`;
+}

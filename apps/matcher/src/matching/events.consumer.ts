@@ -2,9 +2,9 @@ import {
   CONSUMER_GROUPS,
   decodeJson,
   deriveId,
-  encodeJson,
   HEADERS,
   ingestedEventSchema,
+  jsonWithRawField,
   TOPICS,
   type DeliveryJob,
 } from '@hookpost/contracts';
@@ -105,6 +105,8 @@ export class EventsConsumer implements OnApplicationBootstrap, BeforeApplication
       }
       const event = decoded.value;
       const matches = this.index.match(event);
+      // Each job carries the event as it came: checked above, not serialised again per job.
+      const eventJson = matches.length > 0 ? message.value!.toString('utf8') : '';
       const span = this.tracing.start('match', message.headers[HEADERS.traceparent], {
         'hookpost.event_id': event.id,
         'hookpost.matches': matches.length,
@@ -113,19 +115,17 @@ export class EventsConsumer implements OnApplicationBootstrap, BeforeApplication
       const headers = span.traceparent ? { [HEADERS.traceparent]: span.traceparent } : undefined;
       eventsMatched.inc({ matched: matches.length > 0 ? 'yes' : 'no' });
       for (const subscription of matches) {
-        // Built from the event decoded above: typed, not validated again per subscription.
-        const job: DeliveryJob = {
+        const job: Omit<DeliveryJob, 'event'> = {
           deliveryId: deriveId('delivery', event.id, subscription.id),
           subscriptionId: subscription.id,
           organizationId: subscription.organizationId,
           subscriptionVersion: subscription.version,
           attempt: 1,
-          event,
         };
         out.push({
           topic: TOPICS.deliveryJobs,
           key: subscription.id,
-          value: encodeJson(job),
+          value: Buffer.from(jsonWithRawField(job, 'event', eventJson), 'utf8'),
           headers,
         });
       }

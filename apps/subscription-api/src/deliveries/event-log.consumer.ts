@@ -1,4 +1,10 @@
-import { CONSUMER_GROUPS, decodeJson, ingestedEventSchema, TOPICS } from '@hookpost/contracts';
+import {
+  CONSUMER_GROUPS,
+  decodeJson,
+  ingestedEventSchema,
+  jsonWithRawField,
+  TOPICS,
+} from '@hookpost/contracts';
 import {
   type BatchHandler,
   Coalescer,
@@ -112,9 +118,8 @@ export class EventLogConsumer implements OnApplicationBootstrap, BeforeApplicati
  * this service's busy time went to that, at 1,000 events/s).
  */
 function recordsetJson(rows: EventRow[]): string {
-  const records = rows.map(({ eventJson, ...columns }) => {
-    const head = JSON.stringify(columns);
-    return `${head.slice(0, -1)},"event":${eventJson}}`;
-  });
+  const records = rows.map(({ eventJson, ...columns }) =>
+    jsonWithRawField(columns, 'event', eventJson),
+  );
   return `[${records.join(',')}]`;
 }
