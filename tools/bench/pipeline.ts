@@ -61,7 +61,7 @@ const PLAN = SMOKE
     }
   : {
       organizations: 10,
-      steps: STEPS ?? [500, 1_000, 1_500, 2_000, 3_000, 4_000, 5_000, 6_000],
+      steps: STEPS ?? [500, 1_000, 1_500, 2_000, 2_500, 3_000, 4_000, 5_000, 6_000],
       stepSeconds: 15,
       idleSeconds: 10,
       steadyRate: STEADY_RATE,
@@ -86,7 +86,7 @@ const HEALTHY_PER_ORG = 10;
 const FLAKY_ENDPOINTS = 40;
 const EVENT_BYTES = 1_024;
 /** Steps are judged after this much of them (the pipeline settling to the new rate). */
-const WARMUP_SECONDS = 2;
+const SETTLE_SECONDS = 2;
 
 const now = () => performance.timeOrigin + performance.now();
 
@@ -332,7 +332,7 @@ function summarise(arrivals: Arrival[], window: Window, expected: (seq: number) 
   let produced = 0;
   for (let seq = window.first; seq < window.last; seq++) if (expected(seq)) produced++;
   const latencies = [...first.values()].map((a) => a.t3 - a.t0).sort((x, y) => x - y);
-  const judgedFrom = window.startedAt + WARMUP_SECONDS * 1_000;
+  const judgedFrom = window.startedAt + SETTLE_SECONDS * 1_000;
   const inWindow = [...first.values()].filter(
     (a) => a.t3 >= judgedFrom && a.t3 <= window.endedAt,
   ).length;
