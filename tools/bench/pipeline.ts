@@ -152,11 +152,22 @@ class Receiver {
   }
 }
 
+/**
+ * A `/proc/.../stat` line: its command name, and the fields after it (`[11]` and `[12]` are
+ * utime and stime, `[13]` and `[14]` those of exited children, in clock ticks, 100 per
+ * second on Linux). The name is in parentheses and may hold spaces.
+ */
+function parseStat(stat: string): { comm: string; fields: string[] } {
+  const close = stat.lastIndexOf(')');
+  return {
+    comm: stat.slice(stat.indexOf('(') + 1, close),
+    fields: stat.slice(close + 2).split(' '),
+  };
+}
+
 /** CPU-seconds used and peak resident memory, per service, from /proc. */
 function processStats(pid: number): { cpuSeconds: number; peakRssMb: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // utime and stime, in clock ticks (100 per second on Linux).
+  const { fields } = parseStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / 100;
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const peakRssMb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
@@ -173,10 +184,9 @@ function cpuSecondsOf(comm: string): number {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== comm) continue;
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // utime, stime, cutime, cstime, in clock ticks.
+      const stat = parseStat(readFileSync(`/proc/${entry}/stat`, 'utf8'));
+      if (stat.comm !== comm) continue;
+      const { fields } = stat;
       total +=
         (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / 100;
     } catch {
@@ -197,9 +207,10 @@ function jitCpuSeconds(): number {
     try {
       if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'java') continue;
       for (const task of readdirSync(`/proc/${entry}/task`)) {
-        const stat = readFileSync(`/proc/${entry}/task/${task}/stat`, 'utf8');
-        if (!/^C\d CompilerThre/.test(stat.slice(stat.indexOf('(') + 1))) continue;
-        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        const { comm, fields } = parseStat(
+          readFileSync(`/proc/${entry}/task/${task}/stat`, 'utf8'),
+        );
+        if (!/^C\d CompilerThre/.test(comm)) continue;
         total += (Number(fields[11]) + Number(fields[12])) / 100;
       }
     } catch {

@@ -35,9 +35,9 @@ if (!prototype.hookpostFixed) {
 /**
  * The protocol encoder grows its buffer with `Buffer.alloc`: a zero-filled buffer of its
  * own, each time, for bytes it overwrites at once (it only ever appends, and hands out
- * only what it wrote). Growing made two thirds of the encoder's allocations, and about 5% of
- * the matcher's busy time at 1,000 events/s (CPU profile). `allocUnsafe` takes small buffers from
- * Node's pool and fills none.
+ * only what it wrote). Growing made two thirds of the encoder's allocations, and about 5%
+ * of the matcher's busy time at 1,000 events/s (CPU profile). `allocUnsafe` takes small
+ * buffers from Node's pool and fills none.
  */
 interface Encoder {
   buf: Buffer;
