@@ -1,12 +1,20 @@
 import { createRequire } from 'node:module';
 
+import { Partitioners, type ICustomPartitioner } from 'kafkajs';
+import { keyHashPartitioner } from '../../libs/platform/src/kafka/partitioner.ts';
+
 /**
- * `npm run bench:kafka-encode`: the CPU that kafkajs spends encoding one produce request
- * like those of the matcher at 1,000 events/s (three partitions, four 1.5 KB messages
- * each), before and after the services' kafkajs fixes (libs/platform/src/kafka/
- * kafkajs-fixes.ts). Both in this process, the unfixed first: the fixes cannot be undone.
+ * `npm run bench:kafka-encode`: the CPU that kafkajs spends on one produce request like
+ * those of the matcher at 1,000 events/s (twelve 1.5 KB messages over three partitions):
+ * partitioning its messages by key, with kafkajs's partitioner and with the services'
+ * (libs/platform/src/kafka/partitioner.ts), and encoding it, before and after the
+ * services' kafkajs fixes (libs/platform/src/kafka/kafkajs-fixes.ts). All in this
+ * process, the unfixed encoder first: the fixes cannot be undone.
  */
 const require = createRequire(import.meta.url);
+const groupMessagesPerPartition = require('kafkajs/src/producer/groupMessagesPerPartition.js') as (
+  args: unknown,
+) => Record<string, unknown[]>;
 const produce = require('kafkajs/src/protocol/requests/produce/index.js') as {
   protocol(v: { version: number }): (data: unknown) => { request: unknown };
 };
@@ -38,23 +46,51 @@ const { request } = produce.protocol({ version: 7 })({
   })),
 });
 
-async function microsPerRequest(): Promise<number> {
-  const encode = async (n: number) => {
-    for (let i = 0; i < n; i++) await encodeRequest({ correlationId: i, clientId: 'x', request });
+/** Microseconds per call of `work`, after a warm-up of a tenth as many calls. */
+async function microsPer(work: (i: number) => unknown): Promise<number> {
+  const run = async (n: number) => {
+    for (let i = 0; i < n; i++) await work(i);
   };
-  await encode(2_000);
+  await run(2_000);
   const started = performance.now();
   const n = 20_000;
-  await encode(n);
+  await run(n);
   return Math.round(((performance.now() - started) / n) * 1_000 * 10) / 10;
 }
 
-const before = await microsPerRequest();
+const partitionMetadata = Array.from({ length: 6 }, (_, partitionId) => ({
+  partitionErrorCode: 0,
+  partitionId,
+  leader: 1,
+  replicas: [1],
+  isr: [1],
+}));
+const keyed = Array.from({ length: 12 }, (_, i) => ({
+  key: `sub_2${String(i).padStart(25, 'x')}`,
+  value: Buffer.alloc(1_500, 'x'),
+}));
+const partitioning = (create: ICustomPartitioner) => {
+  const partitioner = create();
+  return () =>
+    groupMessagesPerPartition({
+      topic: 'delivery-jobs',
+      partitionMetadata,
+      messages: keyed,
+      partitioner,
+    });
+};
+const kafkajsPartitioning = await microsPer(partitioning(Partitioners.DefaultPartitioner));
+const ourPartitioning = await microsPer(partitioning(keyHashPartitioner));
+
+const encoding = (i: number) => encodeRequest({ correlationId: i, clientId: 'x', request });
+const before = await microsPer(encoding);
 await import('../../libs/platform/src/kafka/kafkajs-fixes.ts');
-const after = await microsPerRequest();
+const after = await microsPer(encoding);
 process.stdout.write(
   [
-    'kafkajs 2.2.4, a produce request of 3 partitions x 4 messages of 1.5 KB',
+    'kafkajs 2.2.4, a produce request of 12 keyed messages of 1.5 KB (3 partitions to encode, 6 to choose from)',
+    `  partitioning by key, kafkajs's partitioner: ${kafkajsPartitioning} us per request`,
+    `  partitioning by key, keyHashPartitioner:   ${ourPartitioning} us per request`,
     `  encoding, unfixed: ${before} us per request`,
     `  encoding, fixed:   ${after} us per request`,
   ].join('\n') + '\n',

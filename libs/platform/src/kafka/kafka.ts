@@ -1,7 +1,6 @@
 import kafkajs, {
   Kafka,
   logLevel,
-  Partitioners,
   type Admin,
   type Consumer,
   type ConsumerRunConfig,
@@ -16,6 +15,7 @@ import kafkajs, {
 import { Gauge } from 'prom-client';
 import type { Logger } from '../logging/logger.js';
 import './kafkajs-fixes.js';
+import { keyHashPartitioner } from './partitioner.js';
 
 /**
  * The one place that knows kafkajs. kafkajs is unmaintained since 2023, so the rest of
@@ -238,7 +238,7 @@ export class KafkaProducer {
   constructor(kafka: Kafka) {
     this.producer = kafka.producer({
       allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
+      createPartitioner: keyHashPartitioner,
     });
     this.producer.on(this.producer.events.CONNECT, () => (this.connected = true));
     this.producer.on(this.producer.events.DISCONNECT, () => (this.connected = false));
