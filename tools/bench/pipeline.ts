@@ -313,6 +313,8 @@ interface Step {
   cpu_seconds_per_delivery: number;
   cpu_ms_per_delivery: Record<string, number>;
   event_loop_utilisation: Record<string, number>;
+  /** Seconds in garbage-collection pauses per second of load, per service. */
+  gc_share: Record<string, number>;
   ledger: Ledger;
 }
 
@@ -465,17 +467,28 @@ async function main(): Promise<void> {
       return { ...byService, services, rest: machine - services, ...rest, other };
     };
     /** Seconds each service's event loop has been busy (its metric, read from /metrics). */
-    const eventLoopActive = async (): Promise<Record<string, number>> =>
-      Object.fromEntries(
-        await Promise.all(
-          SERVICES.map(async ({ name }) => {
-            const text = await (await fetch(`http://127.0.0.1:${ports[name]}/metrics`)).text();
-            const value = /^hookpost_event_loop_active_seconds_total (\S+)$/m.exec(text)?.[1];
-            if (value === undefined) throw new Error(`${name} reports no event-loop metric`);
-            return [name, Number(value)] as const;
-          }),
-        ),
+    /**
+     * Per service, seconds so far with its event loop busy, and in garbage-collection pauses
+     * (prom-client's default metrics; the pauses of every kind of collection summed).
+     */
+    const serviceClocks = async () => {
+      const readings = await Promise.all(
+        SERVICES.map(async ({ name }) => {
+          const text = await (await fetch(`http://127.0.0.1:${ports[name]}/metrics`)).text();
+          const loop = /^hookpost_event_loop_active_seconds_total (\S+)$/m.exec(text)?.[1];
+          if (loop === undefined) throw new Error(`${name} reports no event-loop metric`);
+          const gc = [
+            ...text.matchAll(/^hookpost_nodejs_gc_duration_seconds_sum\{[^}]*\} (\S+)$/gm),
+          ];
+          if (gc.length === 0) throw new Error(`${name} reports no garbage-collection metric`);
+          return { name, loop: Number(loop), gc: gc.reduce((sum, m) => sum + Number(m[1]), 0) };
+        }),
       );
+      return {
+        loop: Object.fromEntries(readings.map((r) => [r.name, r.loop])),
+        gc: Object.fromEntries(readings.map((r) => [r.name, r.gc])),
+      };
+    };
     /** Per key, the growth between two readings divided by `per`, to `digits` places. */
     const growth = (
       before: Record<string, number>,
@@ -573,14 +586,17 @@ async function main(): Promise<void> {
     ) => {
       await receiver.take();
       const cpuBefore = cpu();
-      const loopsBefore = await eventLoopActive();
+      const clocksBefore = await serviceClocks();
       const first = load.next;
       const startedAt = now();
       await load.run(rate, seconds, route);
       const endedAt = now();
       const cpuAtEnd = cpu();
       // Over the load alone: the drain that follows would dilute it with idle time.
-      const loops = growth(loopsBefore, await eventLoopActive(), (endedAt - startedAt) / 1_000, 2);
+      const clocksAfter = await serviceClocks();
+      const loadSeconds = (endedAt - startedAt) / 1_000;
+      const loops = growth(clocksBefore.loop, clocksAfter.loop, loadSeconds, 2);
+      const gcPauses = growth(clocksBefore.gc, clocksAfter.gc, loadSeconds, 3);
       await drain(expectedRequests(load.next - first), prefix);
       const arrivals = await receiver.take();
       const cpuAfter = cpu();
@@ -594,6 +610,7 @@ async function main(): Promise<void> {
         // Cores in use while the load ran (the machine's: services plus rest).
         cpuCores: growth(cpuBefore, cpuAtEnd, (endedAt - startedAt) / 1_000, 2),
         eventLoopUtilisation: loops,
+        gcShare: gcPauses,
       };
     };
 
@@ -629,6 +646,7 @@ async function main(): Promise<void> {
         cpu_seconds_per_delivery: round(run.cpuSeconds / summary.ledger.delivered, 6),
         cpu_ms_per_delivery: run.cpuMsPerDelivery,
         event_loop_utilisation: run.eventLoopUtilisation,
+        gc_share: run.gcShare,
         ledger: summary.ledger,
       };
       steps.push(step);
@@ -759,6 +777,7 @@ async function main(): Promise<void> {
       cpu_seconds_per_delivery: round(steadyRun.cpuSeconds / steady.ledger.delivered, 6),
       cpu_ms_per_delivery: steadyRun.cpuMsPerDelivery,
       event_loop_utilisation: steadyRun.eventLoopUtilisation,
+      gc_share: steadyRun.gcShare,
       peak_rss_mb: peakRss,
       idle_cpu_percent: idleCpuPercent,
       ledger: steady.ledger,
@@ -829,6 +848,7 @@ function printTable(r: {
   cpu_seconds_per_delivery: number;
   cpu_ms_per_delivery: Record<string, number>;
   event_loop_utilisation: Record<string, number>;
+  gc_share: Record<string, number>;
   peak_rss_mb: Record<string, number>;
   idle_cpu_percent: Record<string, number>;
   ledger: Ledger;
@@ -872,6 +892,11 @@ function printTable(r: {
     ]),
     ...Object.entries(r.event_loop_utilisation).map(([k, v]): [string, string, string] => [
       `  event-loop utilisation, ${k}`,
+      String(v),
+      '',
+    ]),
+    ...Object.entries(r.gc_share).map(([k, v]): [string, string, string] => [
+      `  GC pauses, share of time, ${k}`,
       String(v),
       '',
     ]),
