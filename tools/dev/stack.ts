@@ -1,6 +1,5 @@
-import { rmSync } from 'node:fs';
 import { startKafka } from '../infra/kafka.ts';
-import { startPostgres } from '../infra/postgres.ts';
+import { removeDataDirs, startPostgres } from '../infra/postgres.ts';
 import { say } from './processes.ts';
 
 export interface StackOptions {
@@ -55,7 +54,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
           }),
     ]);
     const purge = () => {
-      for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+      for (const dir of dirs) removeDataDirs(dir);
     };
     return { env: { KAFKA_BROKERS: brokers, DATABASE_URL: databaseUrl }, stop, purge };
   } catch (error) {

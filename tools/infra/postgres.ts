@@ -6,11 +6,12 @@ import {
   existsSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
@@ -53,6 +54,31 @@ async function binaries(): Promise<{ initdb: string; postgres: string }> {
 
 type User = { uid: number; gid: number };
 
+/** Where a database goes when the postgres user cannot reach the data directory asked for. */
+const SHARED_DATA_PREFIX = '/var/tmp/hookpost-data-';
+/** Names, in a requested data directory, the shared place its database went to. */
+const RELOCATED = '.relocated-to';
+
+/**
+ * Deletes `dir` and every database kept elsewhere for a data directory under it (tests
+ * that start their own servers under a throwaway directory leave them there).
+ */
+export function removeDataDirs(dir: string): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(dir, { recursive: true, encoding: 'utf8' });
+  } catch {
+    entries = []; // nothing there, or nothing readable: nothing kept elsewhere to find
+  }
+  for (const entry of entries) {
+    if (basename(entry) !== RELOCATED) continue;
+    const target = readFileSync(join(dir, entry), 'utf8').trim();
+    // Only ever a place this module chose; never follow a marker anywhere else.
+    if (target.startsWith(SHARED_DATA_PREFIX)) rmSync(target, { recursive: true, force: true });
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
+
 /** Can `user` reach (traverse to and execute or enter) this path? */
 function reachable(path: string, user: User | undefined): boolean {
   return !user || spawnSync('test', ['-x', path], { ...user }).status === 0;
@@ -84,9 +110,11 @@ function placeForUser(
   let dataDir = requestedDataDir;
   mkdirSync(dataDir, { recursive: true });
   if (!reachable(dataDir, user)) {
-    dataDir = `/var/tmp/hookpost-data-${createHash('sha256').update(requestedDataDir).digest('hex').slice(0, 12)}`;
+    dataDir = `${SHARED_DATA_PREFIX}${createHash('sha256').update(requestedDataDir).digest('hex').slice(0, 12)}`;
     say(`the postgres user cannot reach ${requestedDataDir}; keeping the database in ${dataDir}`);
     mkdirSync(dataDir, { recursive: true, mode: 0o755 });
+    // Left where it was asked for, so that deleting that place deletes this too.
+    writeFileSync(join(requestedDataDir, RELOCATED), dataDir);
   }
   return { initdb, postgres, dataDir };
 }
