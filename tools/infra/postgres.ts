@@ -8,6 +8,7 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -97,12 +98,27 @@ function placeForUser(
   let { initdb, postgres } = bins;
   if (!reachable(postgres, user)) {
     const native = dirname(dirname(postgres));
-    const shared = `/var/tmp/hookpost-postgres-${createHash('sha256').update(native).digest('hex').slice(0, 12)}`;
+    // One copy per version of the binaries, shared by every checkout (a copy per checkout
+    // left 60 MB behind for each fresh clone that ran the tests).
+    const { version } = JSON.parse(readFileSync(join(dirname(native), 'package.json'), 'utf8')) as {
+      version: string;
+    };
+    const shared = `/var/tmp/hookpost-postgres-${version.replace(/[^\w.-]/g, '_')}`;
     if (!existsSync(`${shared}/.complete`)) {
-      rmSync(shared, { recursive: true, force: true });
-      cpSync(native, shared, { recursive: true, verbatimSymlinks: true });
-      spawnSync('chmod', ['-R', 'a+rX', shared]);
-      writeFileSync(`${shared}/.complete`, '');
+      // Copied aside and renamed into place, so that a run alongside never sees half a copy.
+      const staging = `${shared}.${process.pid}`;
+      rmSync(staging, { recursive: true, force: true });
+      cpSync(native, staging, { recursive: true, verbatimSymlinks: true });
+      spawnSync('chmod', ['-R', 'a+rX', staging]);
+      writeFileSync(`${staging}/.complete`, '');
+      // An unfinished copy from a run that was stopped halfway is in the way of the rename.
+      if (!existsSync(`${shared}/.complete`)) rmSync(shared, { recursive: true, force: true });
+      try {
+        renameSync(staging, shared);
+      } catch (error) {
+        rmSync(staging, { recursive: true, force: true });
+        if (!existsSync(`${shared}/.complete`)) throw error;
+      }
     }
     initdb = `${shared}/bin/initdb`;
     postgres = `${shared}/bin/postgres`;
