@@ -466,7 +466,6 @@ async function main(): Promise<void> {
       const other = machine - services - Object.values(rest).reduce((sum, x) => sum + x, 0);
       return { ...byService, services, rest: machine - services, ...rest, other };
     };
-    /** Seconds each service's event loop has been busy (its metric, read from /metrics). */
     /**
      * Per service, seconds so far with its event loop busy, and in garbage-collection pauses
      * (prom-client's default metrics; the pauses of every kind of collection summed).
