@@ -32,6 +32,7 @@ describe('delivery', () => {
       if (request.path === '/hang') return { status: 200, delayMs: 60_000 };
       if (request.path === '/crash') return { status: 200, delayMs: 20 };
       if (request.path === '/saturated') return { status: 200, delayMs: 300 };
+      if (request.path === '/down') return { status: 503 };
       return { status: 204 };
     });
     await collector.start();
@@ -227,6 +228,53 @@ describe('delivery', () => {
     // The dead endpoint gets at most its cap of requests at once, not the whole pool.
     const hung = receiver.requests.filter((r) => r.path === '/hang');
     expect(hung.length).toBeLessThanOrEqual(16);
+  });
+
+  it('stops sending to an endpoint whose breaker opened, and logs its jobs short-circuited', async () => {
+    const { id } = await subscribe('/down');
+    type Attempt = {
+      event_id: string;
+      status: string;
+      http_status: number | null;
+      error: string;
+    };
+    const logsUntil = async (done: (attempts: Attempt[]) => boolean) => {
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const logs = await http(
+          'GET',
+          `${pipeline.apiUrl}/v1/webhooks/${id}/logs?limit=100`,
+          apiKey,
+        );
+        const attempts = logs.json.data as Attempt[];
+        if (done(attempts) || Date.now() > deadline) return attempts;
+        await sleep(250);
+      }
+    };
+    await sleep(1_000);
+    // Five failures open the breaker (its volume threshold); from then on their retries
+    // and later jobs are refused without a request, until the 30 s reset.
+    const first = Array.from({ length: 5 }, (_, i) => delivered(`down-${i}`));
+    kcatProduceMany(pipeline.brokers, 'mail-events', first);
+    const failed = await logsUntil((attempts) => attempts.length >= 5);
+    expect(failed.map((a) => a.status)).toEqual(Array(5).fill('failed'));
+    const later = Array.from({ length: 5 }, (_, i) => delivered(`down-later-${i}`));
+    kcatProduceMany(pipeline.brokers, 'mail-events', later);
+
+    // The later events' first attempts, and the first retries (after 2 s) of all ten.
+    const attempts = await logsUntil((all) => all.length >= 20);
+    const refused = attempts.filter((a) => a.status === 'short_circuited');
+    expect(attempts.filter((a) => a.status === 'failed')).toHaveLength(5);
+    expect(refused.length).toBeGreaterThanOrEqual(15);
+    expect(new Set(refused.map((a) => a.event_id))).toEqual(
+      new Set([...first, ...later].map((e) => e.key)),
+    );
+    for (const attempt of refused) {
+      expect(attempt.http_status).toBeNull();
+      expect(attempt.error).toMatch(/circuit breaker/);
+    }
+    // Nothing beyond the five requests that opened it.
+    expect(receiver.requests.filter((r) => r.path === '/down')).toHaveLength(5);
   });
 
   it('puts off the jobs of a saturated endpoint, unattempted, and delivers each once later', async () => {

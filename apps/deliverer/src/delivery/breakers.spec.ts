@@ -43,6 +43,31 @@ describe('EndpointBreakers', () => {
     expect(breakers.counts()).toEqual({ closed: 1, open: 0, half_open: 0 });
   });
 
+  it('says whether it would refuse: while open, and half-open once its trial is under way', async () => {
+    breakers = new EndpointBreakers({
+      ...DEFAULT_BREAKER_SETTINGS,
+      volumeThreshold: 1,
+      resetTimeoutMs: 50,
+    });
+    expect(breakers.refuses('flaky')).toBe(false);
+    await breakers.run('flaky', failing, unhealthy);
+    expect(breakers.refuses('flaky')).toBe(true);
+    expect(breakers.refuses('other')).toBe(false);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(breakers.refuses('flaky')).toBe(false);
+    let answer!: (value: { status: number }) => void;
+    const trial = breakers.run(
+      'flaky',
+      () => new Promise((resolve) => (answer = resolve)),
+      unhealthy,
+    );
+    expect(breakers.refuses('flaky')).toBe(true);
+    expect((await breakers.run('flaky', healthy, unhealthy)).kind).toBe('open');
+    answer({ status: 200 });
+    expect((await trial).kind).toBe('sent');
+    expect(breakers.refuses('flaky')).toBe(false);
+  });
+
   it('counts a thrown error as a failure and passes it on', async () => {
     breakers = new EndpointBreakers({ ...DEFAULT_BREAKER_SETTINGS, volumeThreshold: 1 });
     await expect(

@@ -97,6 +97,16 @@ export class EndpointBreakers {
     }
   }
 
+  /**
+   * Whether the endpoint's breaker would refuse a request now: open, or half-open with its
+   * one trial request already under way. Asked before a request is signed and queued, so
+   * that refused jobs cost neither.
+   */
+  refuses(endpoint: string): boolean {
+    const breaker = this.breakers.get(endpoint)?.breaker;
+    return breaker !== undefined && !breaker.closed && !breaker.pendingClose;
+  }
+
   counts(): Record<'closed' | 'open' | 'half_open', number> {
     const counts = { closed: 0, open: 0, half_open: 0 };
     for (const { breaker } of this.breakers.values()) {

@@ -147,10 +147,13 @@ export class DeliveryService {
       return;
     }
     // The endpoint's turn first, then a slot of the shared pool: a job queued behind its
-    // endpoint's cap holds no slot that a healthy endpoint could use.
-    const { messages, event } = await this.perEndpoint.run(job.subscriptionId, () =>
-      this.pool.run(() => this.attempt(job)),
-    );
+    // endpoint's cap holds no slot that a healthy endpoint could use. A job its breaker
+    // refuses needs neither, nor to wait behind its endpoint's requests still in flight.
+    const { messages, event } = this.breakers.refuses(job.subscriptionId)
+      ? await this.attempt(job)
+      : await this.perEndpoint.run(job.subscriptionId, () =>
+          this.pool.run(() => this.attempt(job)),
+        );
     span.setAttributes({
       'hookpost.outcome': event.outcome,
       ...(event.httpStatus === null ? {} : { 'http.response.status_code': event.httpStatus }),
@@ -258,6 +261,10 @@ export class DeliveryService {
       };
     }
 
+    // A request that will not be sent is not signed (when a breaker opens, every job queued
+    // for its endpoint comes this way at once).
+    if (this.breakers.refuses(subscription.id)) return shortCircuited(base);
+
     const body = serialisePayload(job.event, subscription.format);
     const secrets = signingSecrets(subscription, attemptedAt).map((s) =>
       this.plaintexts.get(`${subscription.id}\u0000${s}`, () =>
@@ -281,18 +288,7 @@ export class DeliveryService {
       // Only signs of a sick endpoint open its breaker; a 4xx is an answer, not an outage.
       (r) => r.kind === 'error' || r.status >= 500 || r.status === 429,
     );
-    if (guarded.kind === 'open') {
-      return {
-        event: {
-          ...base,
-          outcome: 'short_circuited',
-          httpStatus: null,
-          durationMs: 0,
-          error: 'not sent: the circuit breaker for this endpoint is open',
-        },
-        result: { kind: 'failed' },
-      };
-    }
+    if (guarded.kind === 'open') return shortCircuited(base);
     const response = guarded.value;
     if (response.kind === 'error') {
       return {
@@ -329,4 +325,23 @@ export class DeliveryService {
           : { kind: 'failed', status: response.status, retryAfter: response.retryAfter },
     };
   }
+}
+
+/** The outcome of a job its endpoint's breaker refused: nothing was sent; it is retried. */
+function shortCircuited(
+  base: Omit<AttemptEvent, 'nextRetryAt' | 'outcome' | 'httpStatus' | 'durationMs' | 'error'>,
+): {
+  event: Omit<AttemptEvent, 'nextRetryAt'>;
+  result: AttemptResult;
+} {
+  return {
+    event: {
+      ...base,
+      outcome: 'short_circuited',
+      httpStatus: null,
+      durationMs: 0,
+      error: 'not sent: the circuit breaker for this endpoint is open',
+    },
+    result: { kind: 'failed' },
+  };
 }
