@@ -21,4 +21,25 @@ describe('ids', () => {
     expect(deriveId('delivery', 'evt_a', 'wh_b')).not.toBe(deriveId('delivery', 'evt_ab', 'wh_'));
     expect(isId('delivery', deriveId('delivery', 'x'))).toBe(true);
   });
+
+  it('derives the ids it always derived: they are stored, and repeats must match them', () => {
+    expect(
+      deriveId('delivery', 'evt_01JD0000000000000000000000', 'wh_01JD0000000000000000000001'),
+    ).toBe('del_7X9WHD2W7Q71A9T58FR4Z3C3N4');
+    expect(deriveId('event', 'org_x', 'source-id-\u00e9')).toBe('evt_X7P6GSATCR463JDQ7GGTHZDW9E');
+  });
+
+  it('encodes the time in the first ten characters, and draws fresh randomness for each id', () => {
+    const at = Date.UTC(2026, 11, 2, 15, 0, 0);
+    const ids = Array.from({ length: 1_000 }, () => newId('attempt', at));
+    expect(new Set(ids).size).toBe(ids.length);
+    // 48 bits of milliseconds in Crockford base32, as a ULID has them.
+    const time = ids[0]!.slice(4, 14);
+    const decoded = [...time].reduce(
+      (n, c) => n * 32 + '0123456789ABCDEFGHJKMNPQRSTVWXYZ'.indexOf(c),
+      0,
+    );
+    expect(decoded).toBe(at);
+    for (const id of ids) expect(id.slice(4, 14)).toBe(time);
+  });
 });

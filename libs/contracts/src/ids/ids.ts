@@ -1,4 +1,4 @@
-import { createHash, randomFillSync } from 'node:crypto';
+import { hash, randomFillSync } from 'node:crypto';
 
 /**
  * Prefixed, time-ordered identifiers (`wh_01JD...`): the prefix says what an id
@@ -17,17 +17,24 @@ export const ID_PREFIXES = {
 export type IdKind = keyof typeof ID_PREFIXES;
 export type IdPrefix = (typeof ID_PREFIXES)[IdKind];
 
-const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+const CROCKFORD = Buffer.from('0123456789ABCDEFGHJKMNPQRSTVWXYZ', 'latin1');
 const ULID_PATTERN = '[0-9A-HJKMNP-TV-Z]{26}';
+const BODY_LENGTH = 26;
 
-function encodeTime(ms: number): string {
-  let out = '';
+/**
+ * Where an id's 26 characters are written before they become one string: ids are made
+ * for every delivery attempt and job, and adding characters to a string one at a time
+ * allocated a string per character.
+ */
+const body = Buffer.alloc(BODY_LENGTH);
+
+/** The first 10 characters: the time, most significant first, so ids sort by it. */
+function writeTime(ms: number): void {
   let rest = ms;
-  for (let i = 0; i < 10; i++) {
-    out = CROCKFORD[rest % 32] + out;
+  for (let i = 9; i >= 0; i--) {
+    body[i] = CROCKFORD[rest % 32]!;
     rest = Math.floor(rest / 32);
   }
-  return out;
 }
 
 /**
@@ -37,20 +44,23 @@ function encodeTime(ms: number): string {
 const pool = Buffer.alloc(4_096);
 let poolOffset = pool.length;
 
-function encodeRandom(): string {
+/**
+ * `count` characters for `bytes` (from `from`) into the body at `at`. 256 is a multiple
+ * of 32: every character is equally likely.
+ */
+function writeBytes(bytes: Uint8Array, from: number, at: number, count: number): void {
+  for (let i = 0; i < count; i++) body[at + i] = CROCKFORD[bytes[from + i]! % 32]!;
+}
+
+export function newId(kind: IdKind, now: number = Date.now()): string {
   if (poolOffset + 16 > pool.length) {
     randomFillSync(pool);
     poolOffset = 0;
   }
-  let out = '';
-  // 256 is a multiple of 32: every character is equally likely.
-  for (let i = 0; i < 16; i++) out += CROCKFORD[pool[poolOffset + i]! % 32];
+  writeTime(now);
+  writeBytes(pool, poolOffset, 10, 16);
   poolOffset += 16;
-  return out;
-}
-
-export function newId(kind: IdKind, now: number = Date.now()): string {
-  return `${ID_PREFIXES[kind]}_${encodeTime(now)}${encodeRandom()}`;
+  return `${ID_PREFIXES[kind]}_${body.toString('latin1', 0, BODY_LENGTH)}`;
 }
 
 const PATTERNS = Object.fromEntries(
@@ -70,8 +80,6 @@ export function isId(kind: IdKind, value: unknown): value is string {
  * source, a delivery job produced twice for the same (event, subscription).
  */
 export function deriveId(kind: IdKind, ...parts: string[]): string {
-  const digest = createHash('sha256').update(parts.join('\u0000')).digest();
-  let out = '';
-  for (let i = 0; i < 26; i++) out += CROCKFORD[digest[i]! % 32];
-  return `${ID_PREFIXES[kind]}_${out}`;
+  writeBytes(hash('sha256', parts.join('\u0000'), 'buffer'), 0, 0, BODY_LENGTH);
+  return `${ID_PREFIXES[kind]}_${body.toString('latin1', 0, BODY_LENGTH)}`;
 }
