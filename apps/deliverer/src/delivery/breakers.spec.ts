@@ -58,7 +58,7 @@ describe('EndpointBreakers', () => {
     let answer!: (value: { status: number }) => void;
     const trial = breakers.run(
       'flaky',
-      () => new Promise((resolve) => (answer = resolve)),
+      () => new Promise<{ status: number }>((resolve) => (answer = resolve)),
       unhealthy,
     );
     expect(breakers.refuses('flaky')).toBe(true);
