@@ -274,3 +274,82 @@ describe('WebhookClient against the SSRF corpus', () => {
     },
   );
 });
+
+/** What the client makes of an answer: its status and Retry-After, whatever the body does. */
+describe('WebhookClient reading answers', () => {
+  let server: Server;
+  let port: number;
+  let connections = 0;
+  const loopbackAllowed = { allowHttp: true, allowedNetworks: parseAllowedNetworks('127.0.0.0/8') };
+
+  beforeAll(async () => {
+    server = createServer((request, response) => {
+      request.resume();
+      if (request.url === '/long') {
+        // Far more than the client reads of a body.
+        response.writeHead(503, { 'retry-after': '7', 'content-length': String(1 << 20) });
+        response.end(Buffer.alloc(1 << 20, 'x'));
+      } else if (request.url === '/stall') {
+        response.writeHead(200, { 'content-length': '100' });
+        response.write('only part of it');
+      } else if (request.url === '/hints') {
+        response.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+        response.writeHead(204).end();
+      } else {
+        response.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+      }
+    });
+    server.on('connection', () => connections++);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(() => {
+    server.closeAllConnections();
+    return new Promise((resolve) => server.close(resolve));
+  });
+
+  const post = (client: WebhookClient, path: string) =>
+    client.post({
+      url: `http://127.0.0.1:${port}${path}`,
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
+
+  it('reads a short answer to its end and keeps the connection for the next request', async () => {
+    const client = new WebhookClient(loopbackAllowed, 2_000);
+    const before = connections;
+    expect(await post(client, '/ok')).toMatchObject({ kind: 'response', status: 200 });
+    expect(await post(client, '/ok')).toMatchObject({ kind: 'response', status: 200 });
+    expect(connections - before).toBe(1);
+    await client.close();
+  });
+
+  it('answers with the status and Retry-After of a long answer, without reading all of it', async () => {
+    const client = new WebhookClient(loopbackAllowed, 2_000);
+    const before = connections;
+    expect(await post(client, '/long')).toMatchObject({
+      kind: 'response',
+      status: 503,
+      retryAfter: '7',
+    });
+    // The connection was given up; the next request needs a new one.
+    expect(await post(client, '/ok')).toMatchObject({ kind: 'response', status: 200 });
+    expect(connections - before).toBe(2);
+    await client.close();
+  });
+
+  it('answers with the status of a body that stalls, at the deadline', async () => {
+    const client = new WebhookClient(loopbackAllowed, 300);
+    const result = await post(client, '/stall');
+    expect(result).toMatchObject({ kind: 'response', status: 200 });
+    expect(result.durationMs).toBeGreaterThanOrEqual(250);
+    expect(result.durationMs).toBeLessThan(2_000);
+    await client.close();
+  });
+
+  it('waits past informational answers for the final one', async () => {
+    const client = new WebhookClient(loopbackAllowed, 2_000);
+    expect(await post(client, '/hints')).toMatchObject({ kind: 'response', status: 204 });
+    await client.close();
+  });
+});
