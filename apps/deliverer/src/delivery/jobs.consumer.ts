@@ -31,6 +31,14 @@ import { DeliveryService } from './delivery.service.js';
  * below the first job whose outcome Kafka has not acknowledged: a crash repeats attempts
  * (same webhook-id), never drops one.
  */
+/**
+ * A delay topic is read from its head, and stops at the first job not yet due: the rest
+ * of the fetch is dropped and fetched again once that job falls due. With kafkajs's
+ * 1 MiB per partition, every such fetch brought (and decoded) all the jobs waiting
+ * behind, again and again while they waited; 64 KiB is still about forty jobs.
+ */
+const RETRY_FETCH_BYTES = 65_536;
+
 @Injectable()
 export class JobsConsumer implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly jobs: ManagedConsumer<Dispatch>;
@@ -46,7 +54,7 @@ export class JobsConsumer implements OnApplicationBootstrap, BeforeApplicationSh
     @Inject(LOGGER) logger: Logger,
     readiness: Readiness,
   ) {
-    const consumer = (groupId: string, topics: string[]) =>
+    const consumer = (groupId: string, topics: string[], maxBytesPerPartition?: number) =>
       new WindowedConsumer(
         kafka,
         {
@@ -54,6 +62,7 @@ export class JobsConsumer implements OnApplicationBootstrap, BeforeApplicationSh
           topics,
           fromBeginning: true,
           maxInFlightPerPartition: config.MAX_IN_FLIGHT_PER_PARTITION,
+          maxBytesPerPartition,
         },
         logger,
       );
@@ -65,7 +74,11 @@ export class JobsConsumer implements OnApplicationBootstrap, BeforeApplicationSh
     );
     this.retries = new ManagedConsumer(
       'retry consumer',
-      consumer(CONSUMER_GROUPS.delivererRetry, retryDelays(config.RETRY_SCHEDULE).map(retryTopic)),
+      consumer(
+        CONSUMER_GROUPS.delivererRetry,
+        retryDelays(config.RETRY_SCHEDULE).map(retryTopic),
+        RETRY_FETCH_BYTES,
+      ),
       logger,
       readiness,
     );

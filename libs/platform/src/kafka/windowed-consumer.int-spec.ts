@@ -198,4 +198,41 @@ describe('WindowedConsumer', () => {
     // and its long poll (200 ms) gathers the messages that fell due meanwhile (9 here).
     expect(batches).toBeLessThanOrEqual(30);
   });
+
+  it('fetches no more of a partition than maxBytesPerPartition allows', async () => {
+    const topic = await freshTopic(0);
+    // One produce request each: a record batch is fetched whole, whatever its size.
+    for (let i = 0; i < 40; i++)
+      await producer.send([{ topic, key: null, value: 'x'.repeat(1_000) }]);
+    const batchSizes: number[] = [];
+    const counted = Object.create(kafka) as typeof kafka;
+    counted.consumer = (config) => {
+      const inner = kafka.consumer(config);
+      inner.on(inner.events.START_BATCH_PROCESS, (event) =>
+        batchSizes.push(event.payload.batchSize),
+      );
+      return inner;
+    };
+    const consumer = new WindowedConsumer(
+      counted,
+      {
+        groupId: `int-${randomUUID()}`,
+        topics: [topic],
+        fromBeginning: true,
+        maxInFlightPerPartition: 1_000,
+        maxBytesPerPartition: 8_192,
+      },
+      logger,
+    );
+    let taken = 0;
+    void consumer.start(() => {
+      taken++;
+      return Promise.resolve();
+    });
+    await until(() => taken === 40);
+    await consumer.stop();
+    // 40 KB in fetches of at most 8 KB: at most eight messages each, and so five or more.
+    expect(batchSizes.length).toBeGreaterThanOrEqual(5);
+    expect(Math.max(...batchSizes)).toBeLessThanOrEqual(8);
+  });
 });

@@ -24,6 +24,8 @@ export interface WindowedConsumerOptions {
   maxInFlightPerPartition: number;
   /** How often finished work is committed. */
   commitIntervalMs?: number;
+  /** Bytes fetched per partition at most (kafkajs's default: 1 MiB). */
+  maxBytesPerPartition?: number;
   sessionTimeoutMs?: number;
 }
 
@@ -67,6 +69,9 @@ export class WindowedConsumer {
       // A partition resumed for a retry that is due joins the next fetch, so this bounds how
       // late a retry can be when nothing else arrives; shorter only adds idle polling.
       maxWaitTimeInMs: 200,
+      ...(options.maxBytesPerPartition
+        ? { maxBytesPerPartition: options.maxBytesPerPartition }
+        : {}),
       allowAutoTopicCreation: false,
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
