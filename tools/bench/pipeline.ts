@@ -480,12 +480,26 @@ async function main(): Promise<void> {
             ...text.matchAll(/^hookpost_nodejs_gc_duration_seconds_sum\{[^}]*\} (\S+)$/gm),
           ];
           if (gc.length === 0) throw new Error(`${name} reports no garbage-collection metric`);
-          return { name, loop: Number(loop), gc: gc.reduce((sum, m) => sum + Number(m[1]), 0) };
+          // The deliverer's work by kind: attempts by outcome, and jobs put off unattempted.
+          const work: Record<string, number> = {};
+          for (const m of text.matchAll(
+            /^hookpost_delivery_attempts_total\{outcome="([a-z_]+)"\} (\S+)$/gm,
+          ))
+            work[m[1]!] = Number(m[2]);
+          const deferred = /^hookpost_delivery_deferrals_total (\S+)$/m.exec(text)?.[1];
+          if (deferred !== undefined) work.deferred = Number(deferred);
+          return {
+            name,
+            loop: Number(loop),
+            gc: gc.reduce((sum, m) => sum + Number(m[1]), 0),
+            work,
+          };
         }),
       );
       return {
         loop: Object.fromEntries(readings.map((r) => [r.name, r.loop])),
         gc: Object.fromEntries(readings.map((r) => [r.name, r.gc])),
+        work: Object.assign({}, ...readings.map((r) => r.work)) as Record<string, number>,
       };
     };
     /** Per key, the growth between two readings divided by `per`, to `digits` places. */
@@ -596,6 +610,26 @@ async function main(): Promise<void> {
       const loadSeconds = (endedAt - startedAt) / 1_000;
       const loops = growth(clocksBefore.loop, clocksAfter.loop, loadSeconds, 2);
       const gcPauses = growth(clocksBefore.gc, clocksAfter.gc, loadSeconds, 3);
+      const work = growth(
+        {
+          succeeded: 0,
+          failed: 0,
+          short_circuited: 0,
+          skipped: 0,
+          deferred: 0,
+          ...clocksBefore.work,
+        },
+        {
+          succeeded: 0,
+          failed: 0,
+          short_circuited: 0,
+          skipped: 0,
+          deferred: 0,
+          ...clocksAfter.work,
+        },
+        loadSeconds,
+        0,
+      );
       await drain(expectedRequests(load.next - first), prefix);
       const arrivals = await receiver.take();
       const cpuAfter = cpu();
@@ -610,6 +644,7 @@ async function main(): Promise<void> {
         cpuCores: growth(cpuBefore, cpuAtEnd, (endedAt - startedAt) / 1_000, 2),
         eventLoopUtilisation: loops,
         gcShare: gcPauses,
+        delivererPerS: work,
       };
     };
 
@@ -803,6 +838,10 @@ async function main(): Promise<void> {
           cpu_cores: machineCores(isolationRun.cpuCores),
           cpu_cores_all_healthy_run: machineCores(steadyRun.cpuCores),
           event_loop_utilisation: isolationRun.eventLoopUtilisation,
+          // Per second while the load ran: the deliverer's attempts by outcome, and the jobs
+          // it put off unattempted because their endpoint was saturated.
+          deliverer_per_s: isolationRun.delivererPerS,
+          deliverer_per_s_all_healthy_run: steadyRun.delivererPerS,
         },
         retries,
       },
@@ -859,6 +898,7 @@ function printTable(r: {
       p99_ratio: number;
       cpu_cores: number;
       cpu_cores_all_healthy_run: number;
+      deliverer_per_s: Record<string, number>;
     };
     retries: { early_count: number; late_max_ms: number; late_p99_ms: number };
   };
@@ -904,6 +944,13 @@ function printTable(r: {
     [
       'isolation: CPU cores in use, all-healthy / isolation',
       `${r.scenarios.isolation.cpu_cores_all_healthy_run} / ${r.scenarios.isolation.cpu_cores}`,
+      '',
+    ],
+    [
+      'isolation: the deliverer per second',
+      Object.entries(r.scenarios.isolation.deliverer_per_s)
+        .map(([kind, n]) => `${kind} ${n}`)
+        .join(', '),
       '',
     ],
     ['retries fired early', String(r.scenarios.retries.early_count), '0'],
