@@ -4,8 +4,10 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { retryTopic, type DeliveryJob } from '@hookpost/contracts';
 import {
   http,
+  kcatConsume,
   kcatProduce,
   kcatProduceMany,
   startPipeline,
@@ -289,7 +291,7 @@ describe('delivery', () => {
       await sleep(1_000);
       kcatProduceMany(pipeline.brokers, 'mail-events', [delivered('saturated-warm')]);
       await receiver.waitFor((r) => r.path === '/warm', 1, 30_000);
-      await subscribe('/saturated');
+      const saturatedSubscription = await subscribe('/saturated');
       await subscribe('/beside');
       await sleep(1_000);
       const total = 12;
@@ -308,11 +310,28 @@ describe('delivery', () => {
       expect(new Set(eventIds).size).toBe(total);
       await sleep(1_000);
       expect(receiver.requests.filter((r) => r.path === '/saturated')).toHaveLength(total);
-      // Put off by the first retry delay (2 s), not sent one after another at 300 ms each.
+      // Put off by a retry delay (2 s at first), not sent one after another at 300 ms each.
       expect(Math.max(...saturated.map((r) => r.receivedAt)) - producedAt).toBeGreaterThan(2_000);
       const metrics = await fetch(`http://127.0.0.1:${pipeline.services.deliverer.port}/metrics`);
       const deferred = /^hookpost_delivery_deferrals_total (\d+)/m.exec(await metrics.text());
       expect(Number(deferred?.[1])).toBeGreaterThan(0);
+      // Put off again, a job waits the next delay: with room for three at a time, at least
+      // six of the nine put off at first are put off a second time, to the 4 s topic (and
+      // some of those a third time, to the same last delay).
+      const putOff = (delaySeconds: number) =>
+        kcatConsume(pipeline.brokers, retryTopic(delaySeconds))
+          .map((m) => JSON.parse(m.value) as DeliveryJob)
+          .filter((job) => job.subscriptionId === saturatedSubscription.id);
+      const [first, second] = [putOff(2), putOff(4)];
+      expect(first.length).toBeGreaterThanOrEqual(9);
+      const counts = (jobs: DeliveryJob[]) => [
+        ...new Set(jobs.map((job) => `attempt ${job.attempt}, put off ${job.deferrals}`)),
+      ];
+      expect(counts(first)).toEqual(['attempt 1, put off 1']);
+      expect(second.filter((job) => job.deferrals === 2).length).toBeGreaterThanOrEqual(6);
+      expect(counts(second.filter((job) => job.attempt !== 1 || (job.deferrals ?? 0) < 2))).toEqual(
+        [],
+      );
     } finally {
       await pipeline.restart('deliverer');
     }

@@ -12,6 +12,7 @@ import {
 import {
   BoundedCache,
   decryptSecret,
+  deferralDelay,
   nextStep,
   serialisePayload,
   signBodyHex,
@@ -52,7 +53,7 @@ const deadLetters = new Counter({
 });
 const deferrals = new Counter({
   name: 'hookpost_delivery_deferrals_total',
-  help: 'Jobs put off to the first retry delay, without an attempt, because their endpoint was saturated',
+  help: 'Jobs put off to a retry delay, without an attempt, because their endpoint was saturated',
 });
 const endToEnd = new Histogram({
   name: 'hookpost_delivery_latency_seconds',
@@ -166,15 +167,18 @@ export class DeliveryService {
   }
 
   /**
-   * The same job, unattempted, on the first retry delay's topic: it comes back then with
-   * its attempt number unchanged. That topic, not a shorter one, keeps every delay topic
-   * in the order its jobs fall due.
+   * The same job, unattempted, on a retry delay's topic: it comes back then with its
+   * attempt number unchanged. The first delay the first time, the next the next time
+   * (`deferralDelay`). A delay of the schedule, not a shorter one of its own, keeps every
+   * delay topic in the order its jobs fall due.
    */
   private deferred(job: DeliveryJob): OutgoingMessage {
-    const delaySeconds = this.config.RETRY_SCHEDULE[0]!;
+    const earlier = job.deferrals ?? 0;
+    const delaySeconds = deferralDelay(this.config.RETRY_SCHEDULE, earlier);
     const later: DeliveryJob = {
       ...job,
       notBefore: new Date(Date.now() + delaySeconds * 1_000).toISOString(),
+      deferrals: earlier + 1,
     };
     return { topic: retryTopic(delaySeconds), key: job.subscriptionId, value: encodeJson(later) };
   }
@@ -209,8 +213,10 @@ export class DeliveryService {
       { topic: TOPICS.deliveryAttempts, key: job.subscriptionId, value: encodeJson(attemptEvent) },
     ];
     if (step.kind === 'retry') {
+      // Deferrals are counted since the last attempt: an attempt starts the count again.
+      const { deferrals: _, ...attempted } = job;
       const retry: DeliveryJob = {
-        ...job,
+        ...attempted,
         attempt: step.attempt,
         notBefore: step.notBefore.toISOString(),
       };

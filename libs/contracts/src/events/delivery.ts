@@ -16,6 +16,11 @@ export const deliveryJobSchema = z.object({
   attempt: z.number().int().positive(),
   /** Not before this time (retries); ISO-8601. */
   notBefore: z.iso.datetime({ offset: true }).optional(),
+  /**
+   * How often the job was put off, unattempted, because its endpoint was saturated: each
+   * time it waits the next delay of the retry schedule (ADR 0010). Absent means none.
+   */
+  deferrals: z.number().int().nonnegative().optional(),
   event: ingestedEventSchema,
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nextStep, parseRetryAfter, retryDelays } from './retry-policy.js';
+import { deferralDelay, nextStep, parseRetryAfter, retryDelays } from './retry-policy.js';
 
 const now = new Date('2026-01-01T00:00:00.000Z');
 const schedule = [60, 300, 1800, 7200, 43200];
@@ -56,6 +56,13 @@ describe('retry policy', () => {
     expect(parseRetryAfter('Wed, 31 Dec 2025 00:00:00 GMT', now)).toBe(0);
     expect(parseRetryAfter('soon', now)).toBeUndefined();
     expect(parseRetryAfter(undefined, now)).toBeUndefined();
+  });
+
+  it('puts a job off for longer each time, up to the last delay', () => {
+    expect([0, 1, 2, 3, 4, 5, 10].map((n) => deferralDelay(schedule, n))).toEqual([
+      60, 300, 1800, 7200, 43200, 43200, 43200,
+    ]);
+    expect(deferralDelay([2], 5)).toBe(2);
   });
 
   it('needs one topic per distinct delay', () => {

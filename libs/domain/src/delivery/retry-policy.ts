@@ -50,6 +50,16 @@ export function parseRetryAfter(value: string | undefined, now: Date): number | 
   return Math.max(0, Math.ceil((date - now.getTime()) / 1000));
 }
 
+/**
+ * How long a job put off for a saturated endpoint waits, given how often it was put off
+ * before: the schedule's delays in turn, then its last. A backlog that came back every
+ * first delay would cost a produce and a consume per job each time, without end, and more
+ * the longer the endpoint stays behind; backing off as retries do bounds that cost.
+ */
+export function deferralDelay(schedule: readonly number[], earlierDeferrals: number): number {
+  return schedule[Math.min(earlierDeferrals, schedule.length - 1)]!;
+}
+
 /** The distinct delays of a schedule: one retry topic each. */
 export function retryDelays(schedule: readonly number[]): number[] {
   return [...new Set(schedule)];
