@@ -40,6 +40,8 @@ const STEPS = ARGS.find((arg) => arg.startsWith('--steps='))
   ?.slice('--steps='.length)
   .split(',')
   .map(Number);
+/** The deliverer's kinds of work, each counted from zero (a counter appears on first use). */
+const NO_WORK = { succeeded: 0, failed: 0, short_circuited: 0, skipped: 0, deferred: 0 };
 /** `--steady=200`: the rate of the steady, isolation and profile scenarios (1,000 by default). */
 const STEADY_RATE = Number(
   ARGS.find((arg) => arg.startsWith('--steady='))?.slice('--steady='.length) ?? 1_000,
@@ -611,22 +613,8 @@ async function main(): Promise<void> {
       const loops = growth(clocksBefore.loop, clocksAfter.loop, loadSeconds, 2);
       const gcPauses = growth(clocksBefore.gc, clocksAfter.gc, loadSeconds, 3);
       const work = growth(
-        {
-          succeeded: 0,
-          failed: 0,
-          short_circuited: 0,
-          skipped: 0,
-          deferred: 0,
-          ...clocksBefore.work,
-        },
-        {
-          succeeded: 0,
-          failed: 0,
-          short_circuited: 0,
-          skipped: 0,
-          deferred: 0,
-          ...clocksAfter.work,
-        },
+        { ...NO_WORK, ...clocksBefore.work },
+        { ...NO_WORK, ...clocksAfter.work },
         loadSeconds,
         0,
       );
