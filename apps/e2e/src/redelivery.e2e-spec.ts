@@ -104,6 +104,16 @@ describe('test, retry, replay and message events', () => {
   });
 
   it('replays the matching events of a window to a subscription made after them', async () => {
+    // The other message's event may sit on another partition: replay reads what has been stored.
+    await until(
+      () =>
+        http(
+          'GET',
+          `${pipeline.apiUrl}/v1/messages/${encodeURIComponent(`<other-${run}@news.example>`)}/events`,
+          apiKey,
+        ),
+      (r) => (r.json.data as unknown[] | undefined)?.length === 1,
+    );
     const id = await subscribe('/replay', ['message.delivered', 'message.opened']);
     const replayed = await http('POST', `${pipeline.apiUrl}/v1/webhooks/${id}/replay`, apiKey, {
       since: startedAt,
