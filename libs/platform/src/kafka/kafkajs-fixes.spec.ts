@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import './kafkajs-fixes.js';
 
 interface Encoder {
@@ -11,6 +11,7 @@ interface Encoder {
   writeString(value: string): Encoder;
   writeBytes(value: Buffer): Encoder;
   writeEncoder(value: Encoder): Encoder;
+  readonly buf: Buffer;
   readonly buffer: Buffer;
 }
 const require = createRequire(import.meta.url);
@@ -96,6 +97,158 @@ describe('kafkajs varints written straight into the buffer', () => {
       expect(written.equals(expected), String(value)).toBe(true);
       expect(Encoder.sizeOfVarLong(value), String(value)).toBe(expected.length);
       expect(new Decoder(written).readVarLong().toString()).toBe(BigInt(value).toString());
+    }
+  });
+});
+
+type ProduceArgs = {
+  acks: number;
+  timeout: number;
+  compression?: number;
+  transactionalId?: string | null;
+  producerId?: unknown;
+  producerEpoch?: number;
+  topicData: unknown[];
+};
+type ProduceFactory = ((args: ProduceArgs) => { encode(): Promise<Encoder> }) & {
+  hookpostFixed?: boolean;
+  kafkajs?: ProduceFactory;
+};
+const produceV3 = require('kafkajs/src/protocol/requests/produce/v3/request.js') as ProduceFactory;
+const produce = require('kafkajs/src/protocol/requests/produce/index.js') as {
+  protocol(v: {
+    version: number;
+  }): (args: ProduceArgs) => { request: { encode(): Promise<Encoder> } };
+};
+const Long = require('kafkajs/src/utils/long.js') as { fromValue(v: unknown): unknown };
+
+describe('produce requests written in one pass', () => {
+  const message = (i: number) => ({
+    key: i % 3 === 0 ? null : `sub_${i}-ключ`,
+    value: i % 4 === 0 ? `évènement ${i} ${'x'.repeat(i * 37)}` : randomBytes(i * 61 + 1),
+    headers:
+      i % 2 === 0
+        ? {
+            traceparent: `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01`,
+            many: ['1', Buffer.from('two')],
+          }
+        : undefined,
+  });
+  const requests: Array<[string, ProduceArgs]> = [
+    [
+      'several topics and partitions, keys, null keys, headers, text and bytes',
+      {
+        acks: -1,
+        timeout: 30_000,
+        topicData: ['hookpost.events.v1', 'a-topic'].map((topic, t) => ({
+          topic,
+          partitions: [0, 3, 5].map((partition) => ({
+            partition,
+            firstSequence: 0,
+            messages: Array.from({ length: 4 + partition + t }, (_, i) => message(i + partition)),
+          })),
+        })),
+      },
+    ],
+    [
+      'timestamps given, out of order',
+      {
+        acks: 1,
+        timeout: 5_000,
+        topicData: [
+          {
+            topic: 't',
+            partitions: [
+              {
+                partition: 1,
+                messages: [1_733_140_000_123, 1_733_140_000_001, 1_733_140_009_999].map(
+                  (timestamp, i) => ({ ...message(i), timestamp }),
+                ),
+              },
+            ],
+          },
+        ],
+      },
+    ],
+    [
+      'transactional, idempotent: producer id, epoch and sequence',
+      {
+        acks: -1,
+        timeout: 30_000,
+        transactionalId: 'tx-1',
+        producerId: Long.fromValue(4_000_000_123),
+        producerEpoch: 7,
+        topicData: [
+          { topic: 't', partitions: [{ partition: 0, firstSequence: 42, messages: [message(1)] }] },
+        ],
+      },
+    ],
+    [
+      'an empty partition and a large message',
+      {
+        acks: -1,
+        timeout: 30_000,
+        topicData: [
+          {
+            topic: 't',
+            partitions: [
+              { partition: 0, messages: [] },
+              { partition: 1, messages: [{ key: 'k', value: randomBytes(300_000) }] },
+            ],
+          },
+        ],
+      },
+    ],
+  ];
+
+  it('replaces version 3 of the produce request, which versions 4 to 7 are built on', () => {
+    expect(produceV3.hookpostFixed).toBe(true);
+    expect(produceV3.kafkajs).toBeTypeOf('function');
+  });
+
+  it.each(requests)("writes kafkajs's bytes: %s", async (_, args) => {
+    const now = vi.spyOn(Date, 'now').mockReturnValue(1_764_633_600_000);
+    try {
+      const ours = await produceV3(args).encode();
+      const theirs = await produceV3.kafkajs!(args).encode();
+      expect(ours.buffer.equals(theirs.buffer)).toBe(true);
+      // Written in one pass: its buffer is the request exactly (kafkajs's grow by doubling).
+      expect(ours.buf.length).toBe(ours.buffer.length);
+      expect(theirs.buf.length).toBeGreaterThan(theirs.buffer.length);
+      for (const version of [4, 5, 6, 7]) {
+        const { request } = produce.protocol({ version })({ ...args, compression: 0 });
+        const encoded = await request.encode();
+        expect(encoded.buffer.equals(theirs.buffer), `v${version}`).toBe(true);
+        expect(encoded.buf.length, `v${version}`).toBe(encoded.buffer.length);
+      }
+    } finally {
+      now.mockRestore();
+    }
+  });
+
+  it('leaves compressed requests and timestamps that are not whole numbers to kafkajs', async () => {
+    const now = vi.spyOn(Date, 'now').mockReturnValue(1_764_633_600_000);
+    try {
+      const gzip = { ...requests[0]![1], compression: 1 };
+      const compressed = await produceV3(gzip).encode();
+      // gzip output carries no time: two encodings of the same request are the same bytes.
+      expect(compressed.buffer.equals((await produceV3.kafkajs!(gzip).encode()).buffer)).toBe(true);
+      const textTime = {
+        acks: -1,
+        timeout: 30_000,
+        topicData: [
+          {
+            topic: 't',
+            partitions: [
+              { partition: 0, messages: [{ ...message(1), timestamp: '1764633600000' }] },
+            ],
+          },
+        ],
+      };
+      const ours = await produceV3(textTime).encode();
+      expect(ours.buffer.equals((await produceV3.kafkajs!(textTime).encode()).buffer)).toBe(true);
+    } finally {
+      now.mockRestore();
     }
   });
 });
