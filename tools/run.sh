@@ -34,4 +34,5 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_hash" ]; then
 fi
 
 export PATH="$root/node_modules/.bin:$PATH"
-exec node --disable-warning=ExperimentalWarning "$@"
+# Forked tools inherit these flags: the hook resolves their library imports too.
+exec node --disable-warning=ExperimentalWarning --import "file://$root/tools/dev/source-imports.ts" "$@"

@@ -2,7 +2,6 @@ import { createRequire } from 'node:module';
 
 import { Partitioners, type ICustomPartitioner } from 'kafkajs';
 import { keyHashPartitioner } from '../../libs/platform/src/kafka/partitioner.ts';
-import { build } from '../dev/build.ts';
 
 /**
  * `npm run bench:kafka-encode`: the CPU that kafkajs spends on one produce request like
@@ -10,10 +9,8 @@ import { build } from '../dev/build.ts';
  * partitioning its messages by key, with kafkajs's partitioner and with the services'
  * (libs/platform/src/kafka/partitioner.ts), and encoding it, before and after the
  * services' kafkajs fixes (libs/platform/src/kafka/kafkajs-fixes.ts). All in this
- * process, the unfixed encoder first: the fixes cannot be undone. The fixes are taken
- * from the build, as the services run them.
+ * process, the unfixed encoder first: the fixes cannot be undone.
  */
-build();
 const require = createRequire(import.meta.url);
 const groupMessagesPerPartition = require('kafkajs/src/producer/groupMessagesPerPartition.js') as (
   args: unknown,
@@ -88,8 +85,7 @@ const ourPartitioning = await microsPer(partitioning(keyHashPartitioner));
 const encoding = (request: unknown) => (i: number) =>
   encodeRequest({ correlationId: i, clientId: 'x', request });
 const before = await microsPer(encoding((require(PRODUCE_V3) as ProduceFactory)(produceArgs)));
-const FIXES = '../../libs/platform/dist/kafka/kafkajs-fixes.js';
-await import(FIXES);
+await import('../../libs/platform/src/kafka/kafkajs-fixes.ts');
 // The fixes replace version 3 in the module cache: required again, it is the fixed one.
 const after = await microsPer(encoding((require(PRODUCE_V3) as ProduceFactory)(produceArgs)));
 process.stdout.write(

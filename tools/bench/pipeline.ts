@@ -113,8 +113,8 @@ class Receiver {
   }
 
   static async start(): Promise<Receiver> {
+    // Forked tools take this process's Node flags (tools/run.sh's).
     const child = fork(`${ROOT}tools/bench/receiver.ts`, [], {
-      execArgv: ['--disable-warning=ExperimentalWarning'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const port = await new Promise<number>((resolve) =>
@@ -757,17 +757,13 @@ async function main(): Promise<void> {
     const baseline = async <T = { count: number; seconds: number }>(
       mode: 'minimal' | 'http' | 'consume' | 'hop',
     ): Promise<T> => {
-      const child = fork(
-        `${ROOT}tools/bench/baseline.ts`,
-        [
-          mode,
-          stack.env.KAFKA_BROKERS,
-          'hookpost.delivery-jobs.v1',
-          receiver.url,
-          String(PLAN.baselineSeconds),
-        ],
-        { execArgv: ['--disable-warning=ExperimentalWarning'] },
-      );
+      const child = fork(`${ROOT}tools/bench/baseline.ts`, [
+        mode,
+        stack.env.KAFKA_BROKERS,
+        'hookpost.delivery-jobs.v1',
+        receiver.url,
+        String(PLAN.baselineSeconds),
+      ]);
       const result = await new Promise<T>((resolve, reject) => {
         child.once('message', (m: T) => resolve(m));
         child.once('exit', (code) => reject(new Error(`baseline ${mode} exited ${code}`)));

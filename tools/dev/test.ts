@@ -21,15 +21,13 @@ async function main(): Promise<void> {
   step('type check tools', 'tsc', ['-p', 'tools/tsconfig.json']);
   build();
   step('unit tests', 'vitest', ['run', '--project', 'unit']);
-  step('deployment artefacts', process.execPath, [
-    '--disable-warning=ExperimentalWarning',
-    'tools/deploy/validate.ts',
-  ]);
+  // Tools run with this process's Node flags (tools/run.sh's).
+  step('deployment artefacts', process.execPath, [...process.execArgv, 'tools/deploy/validate.ts']);
 
   await runIntegration();
   // The benchmark's short version: keeps the harness working (the figures mean little here).
   step('pipeline benchmark (smoke)', process.execPath, [
-    '--disable-warning=ExperimentalWarning',
+    ...process.execArgv,
     'tools/bench/pipeline.ts',
     '--smoke',
   ]);
