@@ -1,6 +1,7 @@
 import { Kafka, logLevel } from 'kafkajs';
-// The services' kafkajs, with the services' fix (no idle 1 ms timer loop per connection).
+// kafkajs as the services run it: with their fixes to it and their sockets (no Nagle delay).
 import '../../libs/platform/src/kafka/kafkajs-fixes.ts';
+import { socketFactory } from '../../libs/platform/src/kafka/socket.ts';
 import { Agent, request } from 'undici';
 
 /**
@@ -51,6 +52,7 @@ async function http(): Promise<number> {
 async function consume(postEach: boolean): Promise<number> {
   const kafka = new Kafka({
     clientId: 'bench-baseline',
+    socketFactory,
     brokers: brokers!.split(','),
     logLevel: logLevel.NOTHING,
   });
@@ -106,6 +108,7 @@ async function consume(postEach: boolean): Promise<number> {
 async function hop(): Promise<{ p50: number; p99: number }> {
   const kafka = new Kafka({
     clientId: 'bench-hop',
+    socketFactory,
     brokers: brokers!.split(','),
     logLevel: logLevel.NOTHING,
   });

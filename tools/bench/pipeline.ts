@@ -3,8 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
-// The services' kafkajs, with the services' fix (no idle 1 ms timer loop per connection).
+// kafkajs as the services run it: with their fixes to it and their sockets (no Nagle delay).
 import '../../libs/platform/src/kafka/kafkajs-fixes.ts';
+import { socketFactory } from '../../libs/platform/src/kafka/socket.ts';
 import { build } from '../dev/build.ts';
 import { say, stopChild } from '../dev/processes.ts';
 import { SERVICES, startServices, type ServiceName } from '../dev/services.ts';
@@ -405,6 +406,7 @@ async function main(): Promise<void> {
   const receiver = await Receiver.start();
   const kafka = new Kafka({
     clientId: 'bench-pipeline',
+    socketFactory,
     brokers: stack.env.KAFKA_BROKERS.split(','),
     logLevel: logLevel.NOTHING,
   });

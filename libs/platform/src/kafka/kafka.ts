@@ -16,6 +16,7 @@ import { Gauge } from 'prom-client';
 import type { Logger } from '../logging/logger.js';
 import './kafkajs-fixes.js';
 import { keyHashPartitioner } from './partitioner.js';
+import { socketFactory } from './socket.js';
 
 /**
  * The one place that knows kafkajs. kafkajs is unmaintained since 2023, so the rest of
@@ -73,6 +74,7 @@ export function createKafka(settings: KafkaSettings, logger: Logger): Kafka {
     clientId: settings.clientId,
     brokers: settings.brokers,
     ssl: settings.ssl,
+    socketFactory,
     sasl: settings.sasl as SASLOptions | undefined,
     connectionTimeout: 5_000,
     requestTimeout: 30_000,
