@@ -41,8 +41,9 @@ export const configSchema = z
     /** Requests in flight to any one endpoint, so that one endpoint cannot take the pool. */
     ENDPOINT_CONCURRENCY: envVar.int(16, 1, 1_000),
     /**
-     * Jobs waiting for one endpoint's turn beyond which new ones are deferred to the first
-     * retry delay (not an attempt): a saturated endpoint cannot fill a partition's window.
+     * Jobs waiting for one endpoint's turn beyond which new ones are deferred to a retry
+     * delay (not an attempt): a saturated endpoint cannot fill a partition's window. Once
+     * half a partition's window is in flight, a job that would wait at all is deferred.
      */
     ENDPOINT_QUEUE_LIMIT: envVar.int(250, 1, 100_000),
     /** Jobs of one partition in flight at once (started and not yet committed). */

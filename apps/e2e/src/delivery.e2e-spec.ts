@@ -33,7 +33,8 @@ describe('delivery', () => {
     receiver.respondWith((request) => {
       if (request.path === '/hang') return { status: 200, delayMs: 60_000 };
       if (request.path === '/crash') return { status: 200, delayMs: 20 };
-      if (request.path === '/saturated') return { status: 200, delayMs: 300 };
+      if (request.path === '/saturated' || request.path === '/crowded')
+        return { status: 200, delayMs: 300 };
       if (request.path === '/down') return { status: 503 };
       return { status: 204 };
     });
@@ -332,6 +333,43 @@ describe('delivery', () => {
       expect(counts(second.filter((job) => job.attempt !== 1 || (job.deferrals ?? 0) < 2))).toEqual(
         [],
       );
+    } finally {
+      await pipeline.restart('deliverer');
+    }
+  });
+
+  it('puts off the jobs of an endpoint that is behind once half its partition window is in flight', async () => {
+    // A window of eight jobs a partition, and a queue limit no burst here comes near: only
+    // the crowded window puts jobs off. Without that, several endpoints that fall behind on
+    // one partition fill its window together, and its fetching stops for every endpoint.
+    await pipeline.restart('deliverer', 'SIGTERM', {
+      ENDPOINT_CONCURRENCY: '1',
+      ENDPOINT_QUEUE_LIMIT: '1000',
+      MAX_IN_FLIGHT_PER_PARTITION: '8',
+    });
+    try {
+      await subscribe('/crowded-warm');
+      await sleep(1_000);
+      kcatProduceMany(pipeline.brokers, 'mail-events', [delivered('crowded-warm')]);
+      await receiver.waitFor((r) => r.path === '/crowded-warm', 1, 30_000);
+      await subscribe('/crowded');
+      await sleep(1_000);
+      const total = 12;
+      kcatProduceMany(
+        pipeline.brokers,
+        'mail-events',
+        Array.from({ length: total }, (_, i) => delivered(`crowded-${i}`)),
+      );
+      const crowded = await receiver.waitFor((r) => r.path === '/crowded', total, 60_000);
+      const eventIds = crowded.map((r) => (JSON.parse(r.body) as { id: string }).id);
+      expect(new Set(eventIds).size).toBe(total);
+      await sleep(1_000);
+      expect(receiver.requests.filter((r) => r.path === '/crowded')).toHaveLength(total);
+      // One request at a time, 300 ms each: from the fourth job in flight on, every one
+      // that would wait is put off.
+      const metrics = await fetch(`http://127.0.0.1:${pipeline.services.deliverer.port}/metrics`);
+      const deferred = /^hookpost_delivery_deferrals_total (\d+)/m.exec(await metrics.text());
+      expect(Number(deferred?.[1])).toBeGreaterThanOrEqual(4);
     } finally {
       await pipeline.restart('deliverer');
     }

@@ -13,6 +13,7 @@ import {
   BoundedCache,
   decryptSecret,
   deferralDelay,
+  putOffForSaturation,
   nextStep,
   serialisePayload,
   signBodyHex,
@@ -111,7 +112,7 @@ export class DeliveryService {
    * due time; any other starts its attempt at once, and the returned promise settles when
    * the attempt's outcome is acknowledged by Kafka, so that its offset may be committed.
    */
-  dispatch(message: IncomingMessage): Promise<void> | { notBefore: number } {
+  dispatch(message: IncomingMessage, windowShare: number): Promise<void> | { notBefore: number } {
     const decoded = decodeJson(deliveryJobSchema, message.value);
     if (!decoded.ok) {
       this.logger.error(
@@ -123,10 +124,14 @@ export class DeliveryService {
     const job = decoded.value;
     const notBefore = job.notBefore ? Date.parse(job.notBefore) : 0;
     if (notBefore > Date.now()) return { notBefore };
-    return this.deliver(job, message.headers[HEADERS.traceparent]);
+    return this.deliver(job, message.headers[HEADERS.traceparent], windowShare);
   }
 
-  private async deliver(job: DeliveryJob, traceparent: string | undefined): Promise<void> {
+  private async deliver(
+    job: DeliveryJob,
+    traceparent: string | undefined,
+    windowShare: number,
+  ): Promise<void> {
     const span = this.tracing.start('deliver', traceparent, {
       'hookpost.delivery_id': job.deliveryId,
       'hookpost.subscription_id': job.subscriptionId,
@@ -138,7 +143,10 @@ export class DeliveryService {
     // An endpoint that cannot keep up with its jobs (slow, or hanging until its breaker
     // opens) would otherwise gather them here without bound, and they would hold the
     // window of their partition, which healthy endpoints share: put new ones off instead.
-    if (this.perEndpoint.queued(job.subscriptionId) >= this.config.ENDPOINT_QUEUE_LIMIT) {
+    const waiting = this.perEndpoint.queued(job.subscriptionId);
+    if (
+      putOffForSaturation({ waiting, windowShare, queueLimit: this.config.ENDPOINT_QUEUE_LIMIT })
+    ) {
       try {
         await this.out.send([{ ...this.deferred(job), headers: headers() }]);
         deferrals.inc();

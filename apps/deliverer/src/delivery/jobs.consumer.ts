@@ -88,7 +88,7 @@ export class JobsConsumer implements OnApplicationBootstrap, BeforeApplicationSh
     // Jobs are judged against the endpoint view: start only once it holds every subscription.
     for (const consumer of [this.jobs, this.retries]) {
       consumer.start(
-        (message) => this.deliveries.dispatch(message),
+        (message, windowShare) => this.deliveries.dispatch(message, windowShare),
         () => this.endpoints.loaded,
       );
     }

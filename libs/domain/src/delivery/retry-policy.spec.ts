@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { deferralDelay, nextStep, parseRetryAfter, retryDelays } from './retry-policy.js';
+import {
+  deferralDelay,
+  nextStep,
+  parseRetryAfter,
+  putOffForSaturation,
+  retryDelays,
+} from './retry-policy.js';
 
 const now = new Date('2026-01-01T00:00:00.000Z');
 const schedule = [60, 300, 1800, 7200, 43200];
@@ -63,6 +69,17 @@ describe('retry policy', () => {
       60, 300, 1800, 7200, 43200, 43200, 43200,
     ]);
     expect(deferralDelay([2], 5)).toBe(2);
+  });
+
+  it('puts a job off when its endpoint has a full queue, or any queue while the window is crowded', () => {
+    const queueLimit = 250;
+    // An endpoint that keeps up (nothing waiting) is never put off, however full the window.
+    expect(putOffForSaturation({ waiting: 0, windowShare: 0.99, queueLimit })).toBe(false);
+    // One that is behind is put off at its queue limit, or earlier once half the window is
+    // in flight: several such endpoints on a partition cannot fill its window together.
+    expect(putOffForSaturation({ waiting: 249, windowShare: 0.49, queueLimit })).toBe(false);
+    expect(putOffForSaturation({ waiting: 250, windowShare: 0, queueLimit })).toBe(true);
+    expect(putOffForSaturation({ waiting: 1, windowShare: 0.5, queueLimit })).toBe(true);
   });
 
   it('needs one topic per distinct delay', () => {

@@ -60,6 +60,28 @@ export function deferralDelay(schedule: readonly number[], earlierDeferrals: num
   return schedule[Math.min(earlierDeferrals, schedule.length - 1)]!;
 }
 
+/**
+ * From this share of a partition's window in flight, a job that would wait for its
+ * endpoint's turn is put off. The queue limit keeps one saturated endpoint from filling a
+ * window; this keeps several on one partition from filling it together, which stops the
+ * partition's fetching and so holds up the endpoints on it that keep up.
+ */
+const CROWDED_WINDOW_SHARE = 0.5;
+
+/**
+ * Whether a job is put off to a retry delay, unattempted, rather than queued behind its
+ * endpoint: `waiting` jobs already wait for that endpoint's turn (its concurrency is in
+ * use), and `windowShare` of its partition's window is in flight.
+ */
+export function putOffForSaturation(load: {
+  waiting: number;
+  windowShare: number;
+  queueLimit: number;
+}): boolean {
+  if (load.waiting >= load.queueLimit) return true;
+  return load.waiting > 0 && load.windowShare >= CROWDED_WINDOW_SHARE;
+}
+
 /** The distinct delays of a schedule: one retry topic each. */
 export function retryDelays(schedule: readonly number[]): number[] {
   return [...new Set(schedule)];

@@ -114,6 +114,34 @@ describe('WindowedConsumer', () => {
     expect(peak).toBe(4);
   });
 
+  it("tells each dispatch how much of its partition's window is in flight", async () => {
+    const topic = await freshTopic(12);
+    const consumer = new WindowedConsumer(
+      kafka,
+      {
+        groupId: `int-${randomUUID()}`,
+        topics: [topic],
+        fromBeginning: true,
+        maxInFlightPerPartition: 4,
+      },
+      logger,
+    );
+    const shares: number[] = [];
+    let done = 0;
+    void consumer.start(async (_message, windowShare) => {
+      shares.push(windowShare);
+      await sleep(50);
+      done++;
+    });
+    await until(() => done === 12);
+    await consumer.stop();
+    // Each message is handed over with the ones before it still in flight: 0, 1/4, 2/4,
+    // 3/4, and once the window is full, again as places come free.
+    expect(shares.slice(0, 4)).toEqual([0, 0.25, 0.5, 0.75]);
+    expect(Math.max(...shares)).toBe(0.75);
+    expect(shares).toHaveLength(12);
+  });
+
   it('repeats unfinished work after a stop, and nothing that was committed', async () => {
     const topic = await freshTopic(10);
     const groupId = `int-${randomUUID()}`;

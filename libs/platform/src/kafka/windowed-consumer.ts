@@ -12,9 +12,14 @@ import { OffsetWindow } from './offset-window.js';
 /**
  * What to do with one message: start work on it (the promise settles when the work and
  * everything it produced are done), or leave it and the rest of its partition until
- * `notBefore` (ms since the epoch), because it is not due yet.
+ * `notBefore` (ms since the epoch), because it is not due yet. `windowShare` is how much
+ * of its partition's window is in flight as it is handed over (0 to 1): work that would
+ * only wait can be put elsewhere before the window fills and fetching stops.
  */
-export type Dispatch = (message: IncomingMessage) => Promise<void> | { notBefore: number };
+export type Dispatch = (
+  message: IncomingMessage,
+  windowShare: number,
+) => Promise<void> | { notBefore: number };
 
 export interface WindowedConsumerOptions {
   groupId: string;
@@ -133,7 +138,10 @@ export class WindowedConsumer {
           const message = toIncoming(batch.topic, batch.partition, raw);
           let outcome: ReturnType<Dispatch>;
           try {
-            outcome = dispatch(message);
+            outcome = dispatch(
+              message,
+              state.window.inFlight / this.options.maxInFlightPerPartition,
+            );
           } catch (error) {
             throw retriable(error);
           }
