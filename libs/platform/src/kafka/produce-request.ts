@@ -135,16 +135,19 @@ function planBatch(messages: ProduceMessage[], now: number, sizes: Sizes): Batch
 
 /**
  * Byte lengths measured while sizing, in the order they are written, so that each string
- * is measured once; the writer takes them back in the same order.
+ * is measured once, and each record's headers as a list; the writer takes them back in
+ * the same order.
  */
 class Sizes {
   readonly lengths: number[] = [];
+  readonly headers: Array<Array<[string, Bytes]>> = [];
 
   recordBody(message: ProduceMessage, offsetDelta: number, timestampDelta: number): number {
     const at = this.lengths.push(0) - 1; // the body's own length is written first
     let size = 1 + varintSize(zigzag(timestampDelta)) + varintSize(zigzag(offsetDelta));
     size += this.bytes(message.key) + this.bytes(message.value);
     const headers = headerList(message.headers);
+    this.headers.push(headers);
     size += varintSize(zigzag(headers.length));
     for (const [key, value] of headers) size += this.bytes(key) + this.bytes(value);
     this.lengths[at] = size;
@@ -163,6 +166,7 @@ class Sizes {
 class Writer {
   offset = 0;
   private next = 0;
+  private nextRecord = 0;
   readonly buffer: Buffer;
   private readonly sizes: Sizes;
 
@@ -195,7 +199,7 @@ class Writer {
     this.offset += this.buffer.write(value, this.offset, length, 'utf8');
   }
 
-  /** Taken in the order Sizes measured them: body, then key, value, each header's pair. */
+  /** Lengths in the order Sizes measured them: body, then key, value, each header's pair. */
   record(message: ProduceMessage, offsetDelta: number, timestampDelta: number): void {
     this.varint(this.sizes.lengths[this.next++]!);
     this.int8(0); // record attributes: none are defined
@@ -203,7 +207,7 @@ class Writer {
     this.varint(offsetDelta);
     this.bytes(message.key);
     this.bytes(message.value);
-    const headers = headerList(message.headers);
+    const headers = this.sizes.headers[this.nextRecord++]!;
     this.varint(headers.length);
     for (const [key, value] of headers) {
       this.bytes(key);

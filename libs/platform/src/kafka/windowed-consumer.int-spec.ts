@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKafka, ensureTopics, KafkaProducer } from './kafka.js';
-import { WindowedConsumer } from './windowed-consumer.js';
+import { WindowedConsumer, type WindowedConsumerOptions } from './windowed-consumer.js';
 
 /** The windowed consumer against the real broker of the test run, on one partition. */
 const brokers = process.env.KAFKA_BROKERS;
@@ -39,6 +39,19 @@ async function until(condition: () => boolean, timeoutMs = 20_000): Promise<void
     if (Date.now() > deadline) throw new Error('timed out');
     await sleep(20);
   }
+}
+
+/** A consumer of `topic` from its start, in a group of its own. */
+function windowedConsumer(
+  topic: string,
+  options: Partial<WindowedConsumerOptions> & { maxInFlightPerPartition: number },
+  client: typeof kafka = kafka,
+): WindowedConsumer {
+  return new WindowedConsumer(
+    client,
+    { groupId: `int-${randomUUID()}`, topics: [topic], fromBeginning: true, ...options },
+    logger,
+  );
 }
 
 /**
@@ -90,16 +103,7 @@ describe('WindowedConsumer', () => {
 
   it('holds no more than its window of one partition in flight', async () => {
     const topic = await freshTopic(30);
-    const consumer = new WindowedConsumer(
-      kafka,
-      {
-        groupId: `int-${randomUUID()}`,
-        topics: [topic],
-        fromBeginning: true,
-        maxInFlightPerPartition: 4,
-      },
-      logger,
-    );
+    const consumer = windowedConsumer(topic, { maxInFlightPerPartition: 4 });
     let inFlight = 0;
     let peak = 0;
     let done = 0;
@@ -116,16 +120,7 @@ describe('WindowedConsumer', () => {
 
   it("tells each dispatch how much of its partition's window is in flight", async () => {
     const topic = await freshTopic(12);
-    const consumer = new WindowedConsumer(
-      kafka,
-      {
-        groupId: `int-${randomUUID()}`,
-        topics: [topic],
-        fromBeginning: true,
-        maxInFlightPerPartition: 4,
-      },
-      logger,
-    );
+    const consumer = windowedConsumer(topic, { maxInFlightPerPartition: 4 });
     const shares: number[] = [];
     let done = 0;
     void consumer.start(async (_message, windowShare) => {
@@ -176,16 +171,7 @@ describe('WindowedConsumer', () => {
 
   it('leaves a message that is not due, and takes it again when it is', async () => {
     const topic = await freshTopic(3);
-    const consumer = new WindowedConsumer(
-      kafka,
-      {
-        groupId: `int-${randomUUID()}`,
-        topics: [topic],
-        fromBeginning: true,
-        maxInFlightPerPartition: 100,
-      },
-      logger,
-    );
+    const consumer = windowedConsumer(topic, { maxInFlightPerPartition: 100 });
     const dueAt = Date.now() + 1_500;
     const taken: Array<{ n: number; at: number }> = [];
     void consumer.start((message) => {
@@ -208,16 +194,7 @@ describe('WindowedConsumer', () => {
     const dues = Array.from({ length: 60 }, (_, i) => start + i * 25);
     await producer.send(dues.map((due) => ({ topic, key: null, value: String(due) })));
     const { recorded, batchSizes } = recordingBatches();
-    const consumer = new WindowedConsumer(
-      recorded,
-      {
-        groupId: `int-${randomUUID()}`,
-        topics: [topic],
-        fromBeginning: true,
-        maxInFlightPerPartition: 100,
-      },
-      logger,
-    );
+    const consumer = windowedConsumer(topic, { maxInFlightPerPartition: 100 }, recorded);
     const lateness: number[] = [];
     void consumer.start((message) => {
       const due = Number(message.value!.toString());
@@ -240,16 +217,10 @@ describe('WindowedConsumer', () => {
     for (let i = 0; i < 40; i++)
       await producer.send([{ topic, key: null, value: 'x'.repeat(1_000) }]);
     const { recorded, batchSizes } = recordingBatches();
-    const consumer = new WindowedConsumer(
+    const consumer = windowedConsumer(
+      topic,
+      { maxInFlightPerPartition: 1_000, maxBytesPerPartition: 8_192 },
       recorded,
-      {
-        groupId: `int-${randomUUID()}`,
-        topics: [topic],
-        fromBeginning: true,
-        maxInFlightPerPartition: 1_000,
-        maxBytesPerPartition: 8_192,
-      },
-      logger,
     );
     let taken = 0;
     void consumer.start(() => {
