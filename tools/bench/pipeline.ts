@@ -336,6 +336,35 @@ interface Ledger {
 }
 
 /** Latency and ledger of the events in `window` that went to paths starting with `prefix`. */
+/**
+ * The three seconds of a run (counted from its start, by scheduled time) whose deliveries
+ * had the highest p99, with that p99: whether a tail is spread or comes at one moment.
+ */
+function slowestSeconds(
+  times: Map<number, { t0: number; t3: number }>,
+  startedAt: number,
+): Array<{ second: number; p99_ms: number }> {
+  const bySecond = new Map<number, number[]>();
+  for (const { t0, t3 } of times.values()) {
+    const second = Math.floor((t0 - startedAt) / 1_000);
+    const latencies = bySecond.get(second) ?? [];
+    latencies.push(t3 - t0);
+    bySecond.set(second, latencies);
+  }
+  return [...bySecond]
+    .map(([second, latencies]) => ({
+      second,
+      p99_ms: round(
+        percentile(
+          latencies.sort((x, y) => x - y),
+          99,
+        ),
+      ),
+    }))
+    .sort((a, b) => b.p99_ms - a.p99_ms)
+    .slice(0, 3);
+}
+
 function summarise(arrivals: Arrival[], window: Window, expected: (seq: number) => boolean) {
   const first = new Map<number, Arrival>();
   let duplicates = 0;
@@ -720,6 +749,16 @@ async function main(): Promise<void> {
     );
     const isolation = summarise(isolationRun.arrivals, isolationRun.window, isHealthy);
     const steadyHealthy = summarise(steadyRun.arrivals, steadyRun.window, isHealthy);
+    // Which hop the healthy deliveries' extra latency comes from, and when in the run.
+    const isolationTimes = new Map<number, { t0: number; t3: number }>();
+    for (const a of isolationRun.arrivals)
+      if (a.status === 200 && isHealthy(a.seq) && !isolationTimes.has(a.seq))
+        isolationTimes.set(a.seq, a);
+    const isolationHops = await hopLatencies(
+      stack.env.KAFKA_BROKERS,
+      isolationRun.window,
+      isolationTimes,
+    );
 
     // 4. Retry precision: endpoints that fail twice, then succeed.
     const flakyCount = targets.flaky.length;
@@ -820,6 +859,9 @@ async function main(): Promise<void> {
           healthy_p99_ms_all_healthy_run: steadyHealthy.latencyMs.p99,
           p99_ratio: round(isolation.latencyMs.p99 / steadyHealthy.latencyMs.p99, 2),
           healthy_ledger: isolation.ledger,
+          healthy_hops_ms: isolationHops,
+          hops_ms_all_healthy_run: steadyHops,
+          healthy_slowest_seconds: slowestSeconds(isolationTimes, isolationRun.window.startedAt),
           // The bad endpoints' extra work (failures, retries, breakers) on the same machine.
           cpu_cores: machineCores(isolationRun.cpuCores),
           cpu_cores_all_healthy_run: machineCores(steadyRun.cpuCores),
@@ -885,6 +927,8 @@ function printTable(r: {
       cpu_cores: number;
       cpu_cores_all_healthy_run: number;
       deliverer_per_s: Record<string, number>;
+      healthy_hops_ms: HopLatencies;
+      healthy_slowest_seconds: Array<{ second: number; p99_ms: number }>;
     };
     retries: { early_count: number; late_max_ms: number; late_p99_ms: number };
   };
@@ -930,6 +974,20 @@ function printTable(r: {
     [
       'isolation: CPU cores in use, all-healthy / isolation',
       `${r.scenarios.isolation.cpu_cores_all_healthy_run} / ${r.scenarios.isolation.cpu_cores}`,
+      '',
+    ],
+    ...Object.entries(r.scenarios.isolation.healthy_hops_ms).map(
+      ([hop, { p50, p99 }]): [string, string, string] => [
+        `  isolation: healthy, of which ${hop}, p50 / p99`,
+        `${p50} / ${p99} ms`,
+        '',
+      ],
+    ),
+    [
+      'isolation: healthy p99 of the slowest seconds',
+      r.scenarios.isolation.healthy_slowest_seconds
+        .map(({ second, p99_ms }) => `${p99_ms} ms at ${second} s`)
+        .join(', '),
       '',
     ],
     [
