@@ -34,8 +34,15 @@ import { ROOT } from '../infra/system.ts';
 
 const ARGS = process.argv.slice(2);
 const SMOKE = ARGS.includes('--smoke');
-/** `--profile`: CPU profiles of the services over the steady scenario, into tmp/profiles. */
-const PROFILE = ARGS.includes('--profile');
+/**
+ * `--profile`: CPU profiles of the services over the steady scenario, into tmp/profiles;
+ * `--profile=isolation` over the isolation scenario instead.
+ */
+const PROFILE_ARG = ARGS.find((arg) => arg === '--profile' || arg.startsWith('--profile='));
+const PROFILED = PROFILE_ARG && (PROFILE_ARG.split('=')[1] ?? 'steady');
+if (PROFILED !== undefined && PROFILED !== 'steady' && PROFILED !== 'isolation')
+  throw new Error(`--profile takes steady or isolation, not ${PROFILED}`);
+const PROFILE = PROFILED !== undefined;
 /** `--steps=1500,2000`: only these rates in the throughput scenario (to look at one closely). */
 const STEPS = ARGS.find((arg) => arg.startsWith('--steps='))
   ?.slice('--steps='.length)
@@ -719,10 +726,12 @@ async function main(): Promise<void> {
       brokerProfiling = !brokerProfiling;
       brokerRecording(dataDir, brokerProfiling);
     };
-    toggleProfiles();
+    if (PROFILED === 'steady') toggleProfiles();
     const steadyRun = await runScenario(PLAN.steadyRate, PLAN.steadySeconds, healthy, (n) => n);
-    toggleProfiles();
-    if (PROFILE) say(`CPU profiles of the steady run in ${PROFILE_DIR}`);
+    if (PROFILED === 'steady') {
+      toggleProfiles();
+      say(`CPU profiles of the steady run in ${PROFILE_DIR}`);
+    }
     const steady = summarise(steadyRun.arrivals, steadyRun.window, () => true);
     const steadyTimes = new Map<number, { t0: number; t3: number }>();
     for (const a of steadyRun.arrivals)
@@ -739,6 +748,7 @@ async function main(): Promise<void> {
           ? targets.slow[seq % targets.slow.length]!
           : healthy(seq);
     const isHealthy = (seq: number) => seq % 10 >= 2;
+    if (PROFILED === 'isolation') toggleProfiles();
     const isolationRun = await runScenario(
       PLAN.steadyRate,
       PLAN.steadySeconds,
@@ -747,6 +757,10 @@ async function main(): Promise<void> {
       (n) => Math.round(n * 0.8),
       '/ok/',
     );
+    if (PROFILED === 'isolation') {
+      toggleProfiles();
+      say(`CPU profiles of the isolation run in ${PROFILE_DIR}`);
+    }
     const isolation = summarise(isolationRun.arrivals, isolationRun.window, isHealthy);
     const steadyHealthy = summarise(steadyRun.arrivals, steadyRun.window, isHealthy);
     // Which hop the healthy deliveries' extra latency comes from, and when in the run.
