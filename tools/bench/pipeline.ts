@@ -343,6 +343,17 @@ interface Ledger {
 }
 
 /** Latency and ledger of the events in `window` that went to paths starting with `prefix`. */
+/** The first successful arrival of each expected event, by sequence number. */
+function firstArrivals(
+  arrivals: Arrival[],
+  expected: (seq: number) => boolean,
+): Map<number, { t0: number; t3: number }> {
+  const times = new Map<number, { t0: number; t3: number }>();
+  for (const a of arrivals)
+    if (a.status === 200 && expected(a.seq) && !times.has(a.seq)) times.set(a.seq, a);
+  return times;
+}
+
 /**
  * The three seconds of a run (counted from its start, by scheduled time) whose deliveries
  * had the highest p99, with that p99: whether a tail is spread or comes at one moment.
@@ -733,10 +744,11 @@ async function main(): Promise<void> {
       say(`CPU profiles of the steady run in ${PROFILE_DIR}`);
     }
     const steady = summarise(steadyRun.arrivals, steadyRun.window, () => true);
-    const steadyTimes = new Map<number, { t0: number; t3: number }>();
-    for (const a of steadyRun.arrivals)
-      if (a.status === 200 && !steadyTimes.has(a.seq)) steadyTimes.set(a.seq, a);
-    const steadyHops = await hopLatencies(stack.env.KAFKA_BROKERS, steadyRun.window, steadyTimes);
+    const steadyHops = await hopLatencies(
+      stack.env.KAFKA_BROKERS,
+      steadyRun.window,
+      firstArrivals(steadyRun.arrivals, () => true),
+    );
 
     // 3. Isolation: one event in ten to an endpoint that never answers, one in ten to one
     // that answers after 5 s; the rest as in 2.
@@ -764,10 +776,7 @@ async function main(): Promise<void> {
     const isolation = summarise(isolationRun.arrivals, isolationRun.window, isHealthy);
     const steadyHealthy = summarise(steadyRun.arrivals, steadyRun.window, isHealthy);
     // Which hop the healthy deliveries' extra latency comes from, and when in the run.
-    const isolationTimes = new Map<number, { t0: number; t3: number }>();
-    for (const a of isolationRun.arrivals)
-      if (a.status === 200 && isHealthy(a.seq) && !isolationTimes.has(a.seq))
-        isolationTimes.set(a.seq, a);
+    const isolationTimes = firstArrivals(isolationRun.arrivals, isHealthy);
     const isolationHops = await hopLatencies(
       stack.env.KAFKA_BROKERS,
       isolationRun.window,

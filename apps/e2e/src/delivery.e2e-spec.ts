@@ -87,6 +87,14 @@ describe('delivery', () => {
     };
   }
 
+  /** Waits until a restarted deliverer has joined its groups and delivers to `path`. */
+  async function warmUp(path: string) {
+    await subscribe(path);
+    await sleep(1_000);
+    kcatProduceMany(pipeline.brokers, 'mail-events', [delivered(`warm${path.replace('/', '-')}`)]);
+    await receiver.waitFor((r) => r.path === path, 1, 30_000);
+  }
+
   const verify = (secret: string, request: ReceivedRequest) =>
     new Webhook(secret).verify(request.body, {
       'webhook-id': String(request.headers['webhook-id']),
@@ -287,11 +295,7 @@ describe('delivery', () => {
       ENDPOINT_QUEUE_LIMIT: '2',
     });
     try {
-      // The restarted deliverer has joined its groups and delivers before the clock starts.
-      await subscribe('/warm');
-      await sleep(1_000);
-      kcatProduceMany(pipeline.brokers, 'mail-events', [delivered('saturated-warm')]);
-      await receiver.waitFor((r) => r.path === '/warm', 1, 30_000);
+      await warmUp('/warm');
       const saturatedSubscription = await subscribe('/saturated');
       await subscribe('/beside');
       await sleep(1_000);
@@ -348,10 +352,7 @@ describe('delivery', () => {
       MAX_IN_FLIGHT_PER_PARTITION: '8',
     });
     try {
-      await subscribe('/crowded-warm');
-      await sleep(1_000);
-      kcatProduceMany(pipeline.brokers, 'mail-events', [delivered('crowded-warm')]);
-      await receiver.waitFor((r) => r.path === '/crowded-warm', 1, 30_000);
+      await warmUp('/crowded-warm');
       await subscribe('/crowded');
       await sleep(1_000);
       const total = 12;
