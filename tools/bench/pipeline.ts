@@ -13,6 +13,7 @@ import { startStack } from '../dev/stack.ts';
 import { freePort } from '../infra/kafka.ts';
 import { hopLatencies, type HopLatencies } from './hops.ts';
 import type { Arrival } from './receiver.ts';
+import { measureWakeup } from './wakeup.ts';
 import { ROOT } from '../infra/system.ts';
 
 /**
@@ -26,7 +27,8 @@ import { ROOT } from '../infra/system.ts';
  * end of a step exceeds a second of traffic); 2. latency at a steady rate; 3. isolation:
  * 10% of the traffic to endpoints that never answer and 10% to ones that answer after
  * 5 s; 4. retry precision with a short schedule. Then the limits: a minimal
- * consume-POST-commit script, raw HTTP, raw consume.
+ * consume-POST-commit script, raw HTTP, raw consume; and, before anything starts, what it
+ * costs this machine to wake a sleeping thread (wakeup.ts).
  *
  * Prints a table and writes bench/results/pipeline-<date>.json (pipeline-smoke.tmp.json
  * for the smoke run).
@@ -440,6 +442,9 @@ function brokerRecording(dataDir: string, start: boolean): void {
 
 async function main(): Promise<void> {
   build();
+  // Before anything else runs: with both cores idle, a wake-up costs what it costs when
+  // a process sleeps between events (with the machine busy, a vCPU is rarely halted).
+  const wakeup = measureWakeup();
   const dataDir = `${ROOT}.data/bench-pipeline-${process.pid}`;
   const logDir = `${dataDir}/logs`;
   mkdirSync(logDir, { recursive: true });
@@ -901,6 +906,7 @@ async function main(): Promise<void> {
         raw_http_per_s: rawHttp,
         raw_consume_per_s: rawConsume,
         kafka_hop_latency_ms: kafkaHop,
+        wakeup_quiet_machine: wakeup,
       },
       targets: {
         deliveries_per_s: 5_000,
