@@ -16,6 +16,8 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
  */
 
 const ROUND_TRIPS = 20_000;
+/** Set in the process that measures, which this module starts (twice) and reads. */
+const CHILD_ENV = 'HOOKPOST_WAKEUP_CHILD';
 
 interface Measured {
   /** Wall time of one round trip (two wake-ups), µs. */
@@ -25,6 +27,7 @@ interface Measured {
 }
 
 export interface Wakeup {
+  /** Free to run on both cores: on a quiet machine the two threads run on different ones. */
   across_cores: Measured;
   one_core: Measured | null;
   /**
@@ -83,7 +86,10 @@ function haltPollNs(): number | null {
 /** Both measurements, each in a process of its own; `one_core` is null without taskset. */
 export function measureWakeup(): Wakeup {
   const run = (command: string[]): Measured | null => {
-    const child = spawnSync(command[0]!, [...command.slice(1), '--one'], { encoding: 'utf8' });
+    const child = spawnSync(command[0]!, command.slice(1), {
+      encoding: 'utf8',
+      env: { ...process.env, [CHILD_ENV]: '1' },
+    });
     return child.status === 0 ? (JSON.parse(child.stdout) as Measured) : null;
   };
   const self = [process.execPath, ...process.execArgv, new URL(import.meta.url).pathname];
@@ -97,6 +103,6 @@ export function measureWakeup(): Wakeup {
 }
 
 if (!isMainThread) worker(workerData as Int32Array);
-else if (process.argv.includes('--one')) process.stdout.write(JSON.stringify(pingPong()));
+else if (process.env[CHILD_ENV]) process.stdout.write(JSON.stringify(pingPong()));
 else if (process.argv[1] === new URL(import.meta.url).pathname)
   process.stdout.write(`${JSON.stringify(measureWakeup(), null, 2)}\n`);
