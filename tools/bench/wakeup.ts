@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { isMainThread, Worker, workerData } from 'node:worker_threads';
 
 /**
  * What it costs this machine to wake a sleeping thread: two threads hand a turn back and
@@ -38,12 +38,11 @@ export interface Wakeup {
 }
 
 function pingPong(): Measured {
-  const flag = new Int32Array(new SharedArrayBuffer(4));
+  // [0]: whose turn it is (1 the worker's, 0 this thread's, -1 stop); [1]: the worker has
+  // started, so that its start-up is not measured.
+  const flag = new Int32Array(new SharedArrayBuffer(8));
   const worker = new Worker(new URL(import.meta.url), { workerData: flag });
-  // The worker says when it is waiting, so its start-up is not measured.
-  const ready = new Int32Array(new SharedArrayBuffer(4));
-  worker.postMessage(ready);
-  Atomics.wait(ready, 0, 0);
+  Atomics.wait(flag, 1, 0);
   const cpu = process.cpuUsage();
   const start = process.hrtime.bigint();
   for (let i = 0; i < ROUND_TRIPS; i++) {
@@ -61,16 +60,14 @@ function pingPong(): Measured {
 }
 
 function worker(flag: Int32Array): void {
-  parentPort!.once('message', (ready: Int32Array) => {
-    Atomics.store(ready, 0, 1);
-    Atomics.notify(ready, 0);
-    for (;;) {
-      while (Atomics.load(flag, 0) === 0) Atomics.wait(flag, 0, 0);
-      if (Atomics.load(flag, 0) === -1) return;
-      Atomics.store(flag, 0, 0);
-      Atomics.notify(flag, 0);
-    }
-  });
+  Atomics.store(flag, 1, 1);
+  Atomics.notify(flag, 1);
+  for (;;) {
+    while (Atomics.load(flag, 0) === 0) Atomics.wait(flag, 0, 0);
+    if (Atomics.load(flag, 0) === -1) return;
+    Atomics.store(flag, 0, 0);
+    Atomics.notify(flag, 0);
+  }
 }
 
 function haltPollNs(): number | null {
