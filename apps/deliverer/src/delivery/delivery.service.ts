@@ -143,9 +143,14 @@ export class DeliveryService {
     // An endpoint that cannot keep up with its jobs (slow, or hanging until its breaker
     // opens) would otherwise gather them here without bound, and they would hold the
     // window of their partition, which healthy endpoints share: put new ones off instead.
-    const waiting = this.perEndpoint.queued(job.subscriptionId);
+    // A queue that a burst formed moments ago is not that: it drains on its own.
     if (
-      putOffForSaturation({ waiting, windowShare, queueLimit: this.config.ENDPOINT_QUEUE_LIMIT })
+      putOffForSaturation({
+        waiting: this.perEndpoint.queued(job.subscriptionId),
+        longestWaitMs: this.perEndpoint.longestWaitMs(job.subscriptionId),
+        windowShare,
+        queueLimit: this.config.ENDPOINT_QUEUE_LIMIT,
+      })
     ) {
       try {
         await this.out.send([{ ...this.deferred(job), headers: headers() }]);

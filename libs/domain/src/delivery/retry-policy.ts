@@ -61,25 +61,42 @@ export function deferralDelay(schedule: readonly number[], earlierDeferrals: num
 }
 
 /**
- * From this share of a partition's window in flight, a job that would wait for its
- * endpoint's turn is put off. The queue limit keeps one saturated endpoint from filling a
- * window; this keeps several on one partition from filling it together, which stops the
- * partition's fetching and so holds up the endpoints on it that keep up.
+ * From this share of a partition's window in flight, a job whose endpoint is behind is put
+ * off. The queue limit keeps one saturated endpoint from filling a window; this keeps
+ * several on one partition from filling it together, which stops the partition's fetching
+ * and so holds up the endpoints on it that keep up.
  */
 const CROWDED_WINDOW_SHARE = 0.5;
 
 /**
+ * An endpoint is behind when the first job in its queue has waited this long for its turn.
+ * A queue that forms in a burst (a backlog fetched after a restart, or more jobs than the
+ * deliverer can send) drains within a few of the endpoint's round trips, however long it
+ * is; a slow or hanging endpoint's queue stands. Its age tells the two apart where its
+ * length cannot, as a router's queue management does (CoDel, RFC 8289, judges a queue by
+ * how long packets stay in it). Well above a few round trips of an endpoint that keeps
+ * up, and a tenth of the default request timeout (`DELIVERY_TIMEOUT_MS`).
+ */
+export const STANDING_QUEUE_MS = 1_000;
+
+/**
  * Whether a job is put off to a retry delay, unattempted, rather than queued behind its
  * endpoint: `waiting` jobs already wait for that endpoint's turn (its concurrency is in
- * use), and `windowShare` of its partition's window is in flight.
+ * use), the first of them for `longestWaitMs`, and `windowShare` of its partition's window
+ * is in flight.
  */
 export function putOffForSaturation(load: {
   waiting: number;
+  longestWaitMs: number;
   windowShare: number;
   queueLimit: number;
 }): boolean {
   if (load.waiting >= load.queueLimit) return true;
-  return load.waiting > 0 && load.windowShare >= CROWDED_WINDOW_SHARE;
+  return (
+    load.waiting > 0 &&
+    load.longestWaitMs >= STANDING_QUEUE_MS &&
+    load.windowShare >= CROWDED_WINDOW_SHARE
+  );
 }
 
 /** The distinct delays of a schedule: one retry topic each. */

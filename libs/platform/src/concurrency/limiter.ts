@@ -1,12 +1,20 @@
+/** Milliseconds on a clock that only moves forward. */
+export type Clock = () => number;
+
+const monotonic: Clock = () => performance.now();
+
 /**
  * A counting semaphore with a FIFO queue: at most `limit` holders at once, the others
  * wait their turn.
  */
 export class Limiter {
   private active = 0;
-  private readonly waiting: Array<() => void> = [];
+  private readonly waiting: Array<{ resume: () => void; since: number }> = [];
 
-  constructor(private readonly limit: number) {}
+  constructor(
+    private readonly limit: number,
+    private readonly clock: Clock = monotonic,
+  ) {}
 
   get idle(): boolean {
     return this.active === 0 && this.waiting.length === 0;
@@ -16,9 +24,15 @@ export class Limiter {
     return this.waiting.length;
   }
 
+  /** How long the first in line has waited for its turn, in ms; 0 when none waits. */
+  get longestWaitMs(): number {
+    const first = this.waiting[0];
+    return first ? this.clock() - first.since : 0;
+  }
+
   async run<T>(fn: () => Promise<T>): Promise<T> {
     if (this.active >= this.limit) {
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
+      await new Promise<void>((resume) => this.waiting.push({ resume, since: this.clock() }));
     } else {
       this.active++;
     }
@@ -27,7 +41,7 @@ export class Limiter {
     } finally {
       const next = this.waiting.shift();
       // The slot passes straight to the next in line, so a newcomer cannot jump the queue.
-      if (next) next();
+      if (next) next.resume();
       else this.active--;
     }
   }
@@ -37,7 +51,10 @@ export class Limiter {
 export class KeyedLimiter {
   private readonly limiters = new Map<string, Limiter>();
 
-  constructor(private readonly limitPerKey: number) {}
+  constructor(
+    private readonly limitPerKey: number,
+    private readonly clock: Clock = monotonic,
+  ) {}
 
   get size(): number {
     return this.limiters.size;
@@ -48,10 +65,15 @@ export class KeyedLimiter {
     return this.limiters.get(key)?.queued ?? 0;
   }
 
+  /** How long the first caller of `key` in line has waited, in ms; 0 when none waits. */
+  longestWaitMs(key: string): number {
+    return this.limiters.get(key)?.longestWaitMs ?? 0;
+  }
+
   async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
     let limiter = this.limiters.get(key);
     if (!limiter) {
-      limiter = new Limiter(this.limitPerKey);
+      limiter = new Limiter(this.limitPerKey, this.clock);
       this.limiters.set(key, limiter);
     }
     try {
