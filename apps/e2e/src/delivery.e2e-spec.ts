@@ -33,8 +33,8 @@ describe('delivery', () => {
     receiver.respondWith((request) => {
       if (request.path === '/hang') return { status: 200, delayMs: 60_000 };
       if (request.path === '/crash') return { status: 200, delayMs: 20 };
-      if (request.path === '/saturated' || request.path === '/crowded')
-        return { status: 200, delayMs: 300 };
+      if (request.path === '/saturated') return { status: 200, delayMs: 300 };
+      if (request.path === '/crowded') return { status: 200, delayMs: 1_500 };
       if (request.path === '/down') return { status: 503 };
       return { status: 204 };
     });
@@ -342,12 +342,12 @@ describe('delivery', () => {
     }
   });
 
-  it('puts off the jobs of an endpoint that is behind once half its partition window is in flight, not a burst that drains', async () => {
+  it('puts off the jobs of an endpoint slow to answer once half its partition window is in flight, not those queued behind one that answers', async () => {
     // A window of eight jobs a partition, and a queue limit no burst here comes near: only
     // the crowded window puts jobs off. Without that, several endpoints that fall behind on
     // one partition fill its window together, and its fetching stops for every endpoint.
     await pipeline.restart('deliverer', 'SIGTERM', {
-      ENDPOINT_CONCURRENCY: '1',
+      ENDPOINT_CONCURRENCY: '2',
       ENDPOINT_QUEUE_LIMIT: '1000',
       MAX_IN_FLIGHT_PER_PARTITION: '8',
     });
@@ -370,7 +370,7 @@ describe('delivery', () => {
     };
     try {
       // An endpoint that answers at once: a burst fills the window and queues behind its
-      // one request at a time, but drains in well under a second, so nothing is put off.
+      // two requests at a time, but it is not behind, so nothing is put off.
       await warmUp('/burst-warm');
       const burst = await subscribe('/burst');
       await sleep(1_000);
@@ -378,8 +378,8 @@ describe('delivery', () => {
       expect(await deferrals()).toBe(0);
       await http('DELETE', `${pipeline.apiUrl}/v1/webhooks/${burst.id}`, apiKey);
 
-      // One that takes 300 ms a request: once the first job in its queue has waited 1 s,
-      // every job that would wait is put off.
+      // One that takes 1.5 s a request: once one has waited 1 s for its answer, every job
+      // that would wait while the window is half full is put off.
       await subscribe('/crowded');
       await sleep(1_000);
       await sendBurst('/crowded', 20);

@@ -68,6 +68,29 @@ describe('EndpointBreakers', () => {
     expect(breakers.refuses('flaky')).toBe(false);
   });
 
+  it('tells how long an endpoint takes to answer: its last answer, or a request still waiting', async () => {
+    breakers = new EndpointBreakers();
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    expect(breakers.answerMs('slow')).toBe(0);
+    await breakers.run('slow', () => sleep(60).then(healthy), unhealthy);
+    expect(breakers.answerMs('slow')).toBeGreaterThanOrEqual(55);
+    // A request without an answer yet counts once it has waited longer than the last took.
+    let answer!: (value: { status: number }) => void;
+    const hanging = breakers.run(
+      'slow',
+      () => new Promise<{ status: number }>((resolve) => (answer = resolve)),
+      unhealthy,
+    );
+    await sleep(120);
+    expect(breakers.answerMs('slow')).toBeGreaterThanOrEqual(115);
+    answer({ status: 200 });
+    await hanging;
+    // Then a quick answer is the one to go by; another endpoint is apart.
+    await breakers.run('slow', healthy, unhealthy);
+    expect(breakers.answerMs('slow')).toBeLessThan(50);
+    expect(breakers.answerMs('other')).toBe(0);
+  });
+
   it('counts a thrown error as a failure and passes it on', async () => {
     breakers = new EndpointBreakers({ ...DEFAULT_BREAKER_SETTINGS, volumeThreshold: 1 });
     await expect(

@@ -48,18 +48,25 @@ new Gauge({
   },
 });
 
+interface Entry {
+  breaker: CircuitBreaker<[Run], unknown>;
+  lastUsed: number;
+  /** When each request still waiting for an answer was sent, oldest first. */
+  pending: number[];
+  /** How long the last request that ended took, answered or failed. */
+  lastAnswerMs: number;
+}
+
 /**
  * One opossum breaker per endpoint, sized for thousands of endpoints: no per-breaker
  * interval timers (one shared emitter rotates every window; snapshots and latency
  * percentiles are off; the action has no opossum timeout because the HTTP client has its
  * own), and closed breakers left idle are dropped. Open breakers hold one reset timer
- * each, so the timers scale with failing endpoints, not with all of them.
+ * each, so the timers scale with failing endpoints, not with all of them. Beside each
+ * breaker, how long its endpoint takes to answer (`answerMs`).
  */
 export class EndpointBreakers {
-  private readonly breakers = new Map<
-    string,
-    { breaker: CircuitBreaker<[Run], unknown>; lastUsed: number }
-  >();
+  private readonly breakers = new Map<string, Entry>();
   private readonly rotation = new EventEmitter().setMaxListeners(0);
   private readonly timers: NodeJS.Timeout[];
 
@@ -85,9 +92,16 @@ export class EndpointBreakers {
     entry.lastUsed = Date.now();
     try {
       const value = (await entry.breaker.fire(async () => {
-        const result = await send();
-        if (unhealthy(result)) throw new Unhealthy(result);
-        return result;
+        const sentAt = performance.now();
+        entry.pending.push(sentAt);
+        try {
+          const result = await send();
+          if (unhealthy(result)) throw new Unhealthy(result);
+          return result;
+        } finally {
+          entry.pending.splice(entry.pending.indexOf(sentAt), 1);
+          entry.lastAnswerMs = performance.now() - sentAt;
+        }
       })) as T;
       return { kind: 'sent', value };
     } catch (error) {
@@ -105,6 +119,18 @@ export class EndpointBreakers {
   refuses(endpoint: string): boolean {
     const breaker = this.breakers.get(endpoint)?.breaker;
     return breaker !== undefined && !breaker.closed && !breaker.pendingClose;
+  }
+
+  /**
+   * How long the endpoint takes to answer, in ms: its last answer's time, or longer while
+   * a request still waits for one (a hanging endpoint has no answer to go by). 0 for an
+   * endpoint not seen lately.
+   */
+  answerMs(endpoint: string): number {
+    const entry = this.breakers.get(endpoint);
+    if (!entry) return 0;
+    const oldest = entry.pending[0];
+    return Math.max(entry.lastAnswerMs, oldest === undefined ? 0 : performance.now() - oldest);
   }
 
   counts(): Record<'closed' | 'open' | 'half_open', number> {
@@ -140,7 +166,7 @@ export class EndpointBreakers {
         enableSnapshots: false,
         rotateBucketController: this.rotation,
       });
-      entry = { breaker, lastUsed: Date.now() };
+      entry = { breaker, lastUsed: Date.now(), pending: [], lastAnswerMs: 0 };
       this.breakers.set(endpoint, entry);
     }
     return entry;

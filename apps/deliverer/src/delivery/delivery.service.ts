@@ -143,11 +143,11 @@ export class DeliveryService {
     // An endpoint that cannot keep up with its jobs (slow, or hanging until its breaker
     // opens) would otherwise gather them here without bound, and they would hold the
     // window of their partition, which healthy endpoints share: put new ones off instead.
-    // A queue that a burst formed moments ago is not that: it drains on its own.
+    // Jobs queued behind an endpoint that answers are not that: they drain on their own.
     if (
       putOffForSaturation({
         waiting: this.perEndpoint.queued(job.subscriptionId),
-        longestWaitMs: this.perEndpoint.longestWaitMs(job.subscriptionId),
+        answerMs: this.breakers.answerMs(job.subscriptionId),
         windowShare,
         queueLimit: this.config.ENDPOINT_QUEUE_LIMIT,
       })

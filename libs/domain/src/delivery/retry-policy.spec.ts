@@ -5,7 +5,7 @@ import {
   parseRetryAfter,
   putOffForSaturation,
   retryDelays,
-  STANDING_QUEUE_MS,
+  SLOW_ANSWER_MS,
 } from './retry-policy.js';
 
 const now = new Date('2026-01-01T00:00:00.000Z');
@@ -72,28 +72,28 @@ describe('retry policy', () => {
     expect(deferralDelay([2], 5)).toBe(2);
   });
 
-  it('puts a job off when its endpoint has a full queue, or a standing one while the window is crowded', () => {
+  it('puts a job off when its endpoint has a full queue, or is slow to answer while the window is crowded', () => {
     const queueLimit = 250;
-    const behind = { waiting: 1, longestWaitMs: STANDING_QUEUE_MS };
+    const behind = { waiting: 1, answerMs: SLOW_ANSWER_MS };
     // An endpoint that keeps up (nothing waiting) is never put off, however full the window.
-    expect(
-      putOffForSaturation({ waiting: 0, longestWaitMs: 0, windowShare: 0.99, queueLimit }),
-    ).toBe(false);
+    expect(putOffForSaturation({ waiting: 0, answerMs: 0, windowShare: 0.99, queueLimit })).toBe(
+      false,
+    );
     // One that is behind is put off at its queue limit, or earlier once half the window is
     // in flight: several such endpoints on a partition cannot fill its window together.
     expect(putOffForSaturation({ ...behind, waiting: 249, windowShare: 0.49, queueLimit })).toBe(
       false,
     );
-    expect(
-      putOffForSaturation({ waiting: 250, longestWaitMs: 0, windowShare: 0, queueLimit }),
-    ).toBe(true);
+    expect(putOffForSaturation({ waiting: 250, answerMs: 0, windowShare: 0, queueLimit })).toBe(
+      true,
+    );
     expect(putOffForSaturation({ ...behind, windowShare: 0.5, queueLimit })).toBe(true);
-    // A queue that has only just formed is a burst, not an endpoint behind: it is kept,
-    // however crowded the window, up to the queue limit.
+    // A queue behind an endpoint that answers is a burst, not an endpoint behind: it is
+    // kept, however crowded the window, up to the queue limit.
     expect(
       putOffForSaturation({
         waiting: 200,
-        longestWaitMs: STANDING_QUEUE_MS - 1,
+        answerMs: SLOW_ANSWER_MS - 1,
         windowShare: 0.99,
         queueLimit,
       }),

@@ -69,33 +69,31 @@ export function deferralDelay(schedule: readonly number[], earlierDeferrals: num
 const CROWDED_WINDOW_SHARE = 0.5;
 
 /**
- * An endpoint is behind when the first job in its queue has waited this long for its turn.
- * A queue that forms in a burst (a backlog fetched after a restart, or more jobs than the
- * deliverer can send) drains within a few of the endpoint's round trips, however long it
- * is; a slow or hanging endpoint's queue stands. Its age tells the two apart where its
- * length cannot, as a router's queue management does (CoDel, RFC 8289, judges a queue by
- * how long packets stay in it). Well above a few round trips of an endpoint that keeps
- * up, and a tenth of the default request timeout (`DELIVERY_TIMEOUT_MS`).
+ * An endpoint is behind when it takes this long to answer (its last answer took this
+ * long, or a request has waited this long for one). Whether jobs wait for its turn cannot
+ * tell: in a burst (a backlog fetched after a restart, or more jobs than the deliverer can
+ * send) jobs queue behind endpoints that answer in milliseconds, and putting those off
+ * only adds work to a deliverer already behind. A deliverer that is behind does lengthen
+ * its requests, by the time answers wait for its event loop, but by far less than this.
+ * A tenth of the default request timeout (`DELIVERY_TIMEOUT_MS`).
  */
-export const STANDING_QUEUE_MS = 1_000;
+export const SLOW_ANSWER_MS = 1_000;
 
 /**
  * Whether a job is put off to a retry delay, unattempted, rather than queued behind its
  * endpoint: `waiting` jobs already wait for that endpoint's turn (its concurrency is in
- * use), the first of them for `longestWaitMs`, and `windowShare` of its partition's window
- * is in flight.
+ * use), the endpoint takes `answerMs` to answer, and `windowShare` of its partition's
+ * window is in flight.
  */
 export function putOffForSaturation(load: {
   waiting: number;
-  longestWaitMs: number;
+  answerMs: number;
   windowShare: number;
   queueLimit: number;
 }): boolean {
   if (load.waiting >= load.queueLimit) return true;
   return (
-    load.waiting > 0 &&
-    load.longestWaitMs >= STANDING_QUEUE_MS &&
-    load.windowShare >= CROWDED_WINDOW_SHARE
+    load.waiting > 0 && load.answerMs >= SLOW_ANSWER_MS && load.windowShare >= CROWDED_WINDOW_SHARE
   );
 }
 

@@ -31,24 +31,6 @@ describe('Limiter', () => {
     expect(limiter.idle).toBe(true);
   });
 
-  it('tells how long the first in line has waited', async () => {
-    let now = 1_000;
-    const limiter = new Limiter(1, () => now);
-    const gate = deferred();
-    const first = limiter.run(() => gate.promise);
-    expect(limiter.longestWaitMs).toBe(0);
-    const second = limiter.run(() => Promise.resolve());
-    now += 400;
-    const third = limiter.run(() => Promise.resolve());
-    now += 100;
-    await Promise.resolve();
-    // The second has waited 500 ms; the third, behind it, only 100.
-    expect(limiter.longestWaitMs).toBe(500);
-    gate.resolve();
-    await Promise.all([first, second, third]);
-    expect(limiter.longestWaitMs).toBe(0);
-  });
-
   it('frees the slot when the work throws', async () => {
     const limiter = new Limiter(1);
     await expect(limiter.run(() => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
@@ -65,8 +47,6 @@ describe('KeyedLimiter', () => {
     // Another key is not held up by the busy one.
     expect(await limiter.run('fast', () => Promise.resolve('fast'))).toBe('fast');
     expect(limiter.size).toBe(1);
-    expect(limiter.queued('slow')).toBe(1);
-    expect(limiter.longestWaitMs('fast')).toBe(0);
     slow.resolve();
     await blocked;
     expect(await queued).toBe('second');

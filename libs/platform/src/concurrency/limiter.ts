@@ -1,20 +1,12 @@
-/** Milliseconds on a clock that only moves forward. */
-export type Clock = () => number;
-
-const monotonic: Clock = () => performance.now();
-
 /**
  * A counting semaphore with a FIFO queue: at most `limit` holders at once, the others
  * wait their turn.
  */
 export class Limiter {
   private active = 0;
-  private readonly waiting: Array<{ resume: () => void; since: number }> = [];
+  private readonly waiting: Array<() => void> = [];
 
-  constructor(
-    private readonly limit: number,
-    private readonly clock: Clock = monotonic,
-  ) {}
+  constructor(private readonly limit: number) {}
 
   get idle(): boolean {
     return this.active === 0 && this.waiting.length === 0;
@@ -24,15 +16,9 @@ export class Limiter {
     return this.waiting.length;
   }
 
-  /** How long the first in line has waited for its turn, in ms; 0 when none waits. */
-  get longestWaitMs(): number {
-    const first = this.waiting[0];
-    return first ? this.clock() - first.since : 0;
-  }
-
   async run<T>(fn: () => Promise<T>): Promise<T> {
     if (this.active >= this.limit) {
-      await new Promise<void>((resume) => this.waiting.push({ resume, since: this.clock() }));
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
     } else {
       this.active++;
     }
@@ -41,7 +27,7 @@ export class Limiter {
     } finally {
       const next = this.waiting.shift();
       // The slot passes straight to the next in line, so a newcomer cannot jump the queue.
-      if (next) next.resume();
+      if (next) next();
       else this.active--;
     }
   }
@@ -51,10 +37,7 @@ export class Limiter {
 export class KeyedLimiter {
   private readonly limiters = new Map<string, Limiter>();
 
-  constructor(
-    private readonly limitPerKey: number,
-    private readonly clock: Clock = monotonic,
-  ) {}
+  constructor(private readonly limitPerKey: number) {}
 
   get size(): number {
     return this.limiters.size;
@@ -65,15 +48,10 @@ export class KeyedLimiter {
     return this.limiters.get(key)?.queued ?? 0;
   }
 
-  /** How long the first caller of `key` in line has waited, in ms; 0 when none waits. */
-  longestWaitMs(key: string): number {
-    return this.limiters.get(key)?.longestWaitMs ?? 0;
-  }
-
   async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
     let limiter = this.limiters.get(key);
     if (!limiter) {
-      limiter = new Limiter(this.limitPerKey, this.clock);
+      limiter = new Limiter(this.limitPerKey);
       this.limiters.set(key, limiter);
     }
     try {
