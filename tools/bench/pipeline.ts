@@ -327,6 +327,8 @@ interface Step {
   event_loop_utilisation: Record<string, number>;
   /** Seconds in garbage-collection pauses per second of load, per service. */
   gc_share: Record<string, number>;
+  /** The deliverer's attempts by outcome, and jobs put off unattempted, per second of load. */
+  deliverer_per_s: Record<string, number>;
   ledger: Ledger;
 }
 
@@ -723,11 +725,12 @@ async function main(): Promise<void> {
         cpu_ms_per_delivery: run.cpuMsPerDelivery,
         event_loop_utilisation: run.eventLoopUtilisation,
         gc_share: run.gcShare,
+        deliverer_per_s: run.delivererPerS,
         ledger: summary.ledger,
       };
       steps.push(step);
       say(
-        `  ${step.deliveries_per_s} deliveries/s, backlog ${step.backlog_at_end}, p99 ${step.latency_ms.p99} ms`,
+        `  ${step.deliveries_per_s} deliveries/s, backlog ${step.backlog_at_end}, p99 ${step.latency_ms.p99} ms, ${step.deliverer_per_s.deferred} put off/s`,
       );
       if (!sustained) break;
       best = step;
