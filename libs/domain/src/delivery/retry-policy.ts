@@ -73,9 +73,10 @@ const CROWDED_WINDOW_SHARE = 0.5;
  * long, or a request has waited this long for one). Whether jobs wait for its turn cannot
  * tell: in a burst (a backlog fetched after a restart, or more jobs than the deliverer can
  * send) jobs queue behind endpoints that answer in milliseconds, and putting those off
- * only adds work to a deliverer already behind. A deliverer that is behind does lengthen
- * its requests, by the time answers wait for its event loop, but by far less than this.
- * A tenth of the default request timeout (`DELIVERY_TIMEOUT_MS`).
+ * only adds work to a deliverer already behind. A deliverer that is behind lengthens its
+ * requests too, by the time answers wait for its event loop, but seldom by this much (in
+ * `npm run bench:pipeline`, only in steps well past the rate it can send). A tenth of the
+ * default request timeout (`DELIVERY_TIMEOUT_MS`).
  */
 export const SLOW_ANSWER_MS = 1_000;
 
