@@ -43,7 +43,8 @@ export const configSchema = z
     /**
      * Jobs waiting for one endpoint's turn beyond which new ones are deferred to a retry
      * delay (not an attempt): a saturated endpoint cannot fill a partition's window. Once
-     * half a partition's window is in flight, a job that would wait at all is deferred.
+     * half a partition's window is in flight, a job that would wait behind an endpoint slow
+     * to answer (ADR 0010, `putOffForSaturation`) is deferred sooner.
      */
     ENDPOINT_QUEUE_LIMIT: envVar.int(250, 1, 100_000),
     /** Jobs of one partition in flight at once (started and not yet committed). */
