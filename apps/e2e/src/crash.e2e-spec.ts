@@ -303,13 +303,25 @@ describe('crashes and faults under load', () => {
     `delivers all ${EVENTS} events at least once through kill -9, a broker restart, a database outage and SIGTERMs`,
     async () => {
       let phase = 'steady';
+      // A probe is counted in the fault it overlapped: one that set out just before a kill
+      // meets the refusal of the process going down, and belongs to that fault, not to the
+      // steady time it started in.
+      let phaseChanges = 0;
+      let lastFault = '';
+      const enter = (next: string) => {
+        phase = next;
+        phaseChanges += 1;
+        if (next !== 'steady') lastFault = next;
+      };
       const probes: Probe[] = [];
       let resent = 0;
       const apiKey = organizations[0]!.apiKey;
       const poll = (async () => {
         while (!finished) {
           const at = Date.now();
-          const current = phase;
+          const startPhase = phase;
+          const changesAtStart = phaseChanges;
+          const overlapped = () => (phaseChanges === changesAtStart ? startPhase : lastFault);
           try {
             const list = () =>
               fetch(`${pipeline.apiUrl}/v1/webhooks?limit=1`, {
@@ -327,7 +339,7 @@ describe('crashes and faults under load', () => {
             const body = await response.text();
             probes.push({
               at,
-              phase: current,
+              phase: overlapped(),
               outcome: response.status,
               retryAfter: response.headers.get('retry-after'),
               body: response.status === 200 ? '' : body,
@@ -336,7 +348,7 @@ describe('crashes and faults under load', () => {
             const timedOut = (error as Error).name === 'TimeoutError';
             probes.push({
               at,
-              phase: current,
+              phase: overlapped(),
               outcome: timedOut ? 'timeout' : 'unreachable',
               retryAfter: null,
               body: String((error as Error).cause ?? error),
@@ -419,9 +431,9 @@ describe('crashes and faults under load', () => {
           await sleep(PAUSE_MS);
           const at = Date.now();
           const load = producing ? `at event ${progress.produced}` : 'after the load';
-          phase = fault.name;
+          enter(fault.name);
           await fault.run();
-          phase = 'steady';
+          enter('steady');
           const ready = Date.now();
           const backlog = expectedBefore[progress.produced]!;
           while (receiver.pairs < backlog && Date.now() - ready < CATCH_UP_MS) await sleep(200);
