@@ -47,6 +47,9 @@ describe('KeyedLimiter', () => {
     // Another key is not held up by the busy one.
     expect(await limiter.run('fast', () => Promise.resolve('fast'))).toBe('fast');
     expect(limiter.size).toBe(1);
+    // One waits for the busy key's turn; none for the idle one.
+    expect(limiter.queued('slow')).toBe(1);
+    expect(limiter.queued('fast')).toBe(0);
     slow.resolve();
     await blocked;
     expect(await queued).toBe('second');
