@@ -28,27 +28,26 @@ export interface ServicesOptions {
  * is ready. Migrations are the caller's.
  */
 export async function startServices(options: ServicesOptions): Promise<ChildProcess[]> {
-  const children = SERVICES.map((service) => {
-    const port = options.ports?.[service.name] ?? service.port;
-    const log = createWriteStream(`${options.logDir}/${service.name}.log`, { flags: 'a' });
-    const child = spawnChild(
-      process.execPath,
-      [...SERVICE_NODE_FLAGS, `apps/${service.name}/dist/main.js`],
-      {
-        cwd: ROOT,
-        env: { ...options.env, ...SERVICE_ENV, PORT: String(port) },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    child.stdout?.pipe(log);
-    child.stderr?.pipe(log);
-    child.once('exit', (code) => options.onExit?.(service.name, code));
-    return { child, port, name: service.name };
+  return Promise.all(SERVICES.map((service) => startService(service.name, options)));
+}
+
+/** Starts one service as `startServices` does; resolves with its process once it is ready. */
+export async function startService(
+  name: ServiceName,
+  options: ServicesOptions,
+): Promise<ChildProcess> {
+  const port = options.ports?.[name] ?? SERVICES.find((service) => service.name === name)!.port;
+  const log = createWriteStream(`${options.logDir}/${name}.log`, { flags: 'a' });
+  const child = spawnChild(process.execPath, [...SERVICE_NODE_FLAGS, `apps/${name}/dist/main.js`], {
+    cwd: ROOT,
+    env: { ...options.env, ...SERVICE_ENV, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  await Promise.all(
-    children.map(({ name, port, child }) => waitReady(name, port, child, options.logDir)),
-  );
-  return children.map(({ child }) => child);
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  child.once('exit', (code) => options.onExit?.(name, code));
+  await waitReady(name, port, child, options.logDir);
+  return child;
 }
 
 async function waitReady(
