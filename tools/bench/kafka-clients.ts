@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import kafkajs, { type Consumer, type Producer } from 'kafkajs';
 import '../../libs/platform/src/kafka/kafkajs-fixes.ts';
 import { keyHashPartitioner } from '../../libs/platform/src/kafka/partitioner.ts';
@@ -152,11 +153,15 @@ function clients(name: Client, brokerList: string, topicName: string): Clients {
   };
 }
 
-async function hop(name: Client, brokerList: string, topicName: string) {
-  const { admin, producer, consumer, subscribe, run } = clients(name, brokerList, topicName);
+async function createTopic(admin: Clients['admin'], topicName: string): Promise<void> {
   await admin.connect();
   await admin.createTopics({ topics: [{ topic: topicName, numPartitions: 6 }] });
   await admin.disconnect();
+}
+
+async function hop(name: Client, brokerList: string, topicName: string) {
+  const { admin, producer, consumer, subscribe, run } = clients(name, brokerList, topicName);
+  await createTopic(admin, topicName);
   await producer.connect();
   await consumer.connect();
   await subscribe();
@@ -175,7 +180,7 @@ async function hop(name: Client, brokerList: string, topicName: string) {
     },
   });
   // Until the consumer has joined its group and fetches.
-  await new Promise((resolve) => setTimeout(resolve, 8_000));
+  await sleep(8_000);
   const payload = Buffer.alloc(1_024, 'x');
   const send = async (seconds: number) => {
     let seq = 0;
@@ -195,7 +200,7 @@ async function hop(name: Client, brokerList: string, topicName: string) {
       }, TICK_MS);
     });
     // The last sends' arrivals.
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await sleep(1_000);
   };
   await send(5); // warm-up
   measuring = true;
@@ -223,9 +228,7 @@ async function bulk(name: Client, brokerList: string, topicName: string) {
   const count = 100_000;
   const perRequest = 200;
   const { admin, producer, consumer, subscribe, run } = clients(name, brokerList, topicName);
-  await admin.connect();
-  await admin.createTopics({ topics: [{ topic: topicName, numPartitions: 6 }] });
-  await admin.disconnect();
+  await createTopic(admin, topicName);
   await producer.connect();
   const value = Buffer.alloc(1_024, 'x');
   let cpu = process.cpuUsage();

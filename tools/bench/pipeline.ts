@@ -647,12 +647,9 @@ async function main(): Promise<void> {
 
     /**
      * Waits until `expected` requests (to paths starting with `prefix`) arrived in this
-     * window, or none arrived for `idleMs`.
-     */
-    /**
-     * Waits until the receiver has had `expected` requests, or none for `idleMs`. A job the
-     * deliverer put off while it was behind comes back after the default schedule's first
-     * delay (1 min): a scenario is not over until those have come back too.
+     * window, or none arrived for `idleMs`. A job the deliverer put off while it was behind
+     * comes back after the default schedule's first delay (1 min): a scenario is not over
+     * until those have come back too.
      */
     const drain = async (expected: number, prefix?: string, idleMs = 70_000) => {
       let last = -1;
