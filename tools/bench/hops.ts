@@ -3,6 +3,7 @@ import { Kafka, logLevel } from 'kafkajs';
 // The services' kafkajs, with the services' fix (no idle 1 ms timer loop per connection).
 import '../../libs/platform/src/kafka/kafkajs-fixes.ts';
 import { TOPICS } from '../../libs/contracts/src/topics/topics.ts';
+import { percentile } from './stats.ts';
 
 /**
  * Where the time of a delivery goes, hop by hop, for the events `seqs` of a benchmark
@@ -57,9 +58,7 @@ export async function hopLatencies(
       if (a !== undefined && b !== undefined) spans.push(b - a);
     }
     spans.sort((x, y) => x - y);
-    const at = (p: number) =>
-      Math.round(spans[Math.min(spans.length - 1, Math.floor(p * spans.length))] ?? NaN);
-    return { p50: at(0.5), p99: at(0.99) };
+    return { p50: Math.round(percentile(spans, 50)), p99: Math.round(percentile(spans, 99)) };
   };
   return {
     produce: hop(

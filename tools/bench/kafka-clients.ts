@@ -9,6 +9,7 @@ import '../../libs/platform/src/kafka/kafkajs-fixes.ts';
 import { keyHashPartitioner } from '../../libs/platform/src/kafka/partitioner.ts';
 import { socketFactory } from '../../libs/platform/src/kafka/socket.ts';
 import { freePort, startKafka } from '../infra/kafka.ts';
+import { percentile } from './stats.ts';
 
 /**
  * `npm run bench:kafka-clients`: kafkajs as the services run it (with their fixes and
@@ -212,14 +213,13 @@ async function hop(name: Client, brokerList: string, topicName: string) {
   const cpuSeconds = (used.user + used.system) / 1e6;
   const messages = received - before;
   latencies.sort((a, b) => a - b);
-  const quantile = (q: number) =>
-    Math.round(latencies[Math.floor(q * (latencies.length - 1))]! * 10) / 10;
+  const quantile = (p: number) => Math.round(percentile(latencies, p) * 10) / 10;
   return {
     client: name,
     messages,
     cpu_us_per_message: Math.round((cpuSeconds / messages) * 1e7) / 10,
     cores: Math.round((cpuSeconds / ((performance.now() - started) / 1_000)) * 1_000) / 1_000,
-    hop_ms: { p50: quantile(0.5), p99: quantile(0.99) },
+    hop_ms: { p50: quantile(50), p99: quantile(99) },
   };
 }
 

@@ -14,6 +14,7 @@ import { freePort } from '../infra/kafka.ts';
 import { hopLatencies, type HopLatencies } from './hops.ts';
 import type { Arrival } from './receiver.ts';
 import { measureWakeup } from './wakeup.ts';
+import { percentile } from './stats.ts';
 import { ROOT } from '../infra/system.ts';
 
 /**
@@ -108,11 +109,6 @@ const EVENT_BYTES = 1_024;
 const SETTLE_SECONDS = 2;
 
 const now = () => performance.timeOrigin + performance.now();
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
 
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
 /** The machine's cores in use, from a reading split into services and the rest. */
