@@ -364,6 +364,8 @@ function firstArrivals(
   return times;
 }
 
+type SlowestSeconds = Array<{ second: number; p99_ms: number }>;
+
 /**
  * The three seconds of a run (counted from its start, by scheduled time) whose deliveries
  * had the highest p99, with that p99: whether a tail is spread or comes at one moment.
@@ -371,7 +373,7 @@ function firstArrivals(
 function slowestSeconds(
   times: Map<number, { t0: number; t3: number }>,
   startedAt: number,
-): Array<{ second: number; p99_ms: number }> {
+): SlowestSeconds {
   const bySecond = new Map<number, number[]>();
   for (const { t0, t3 } of times.values()) {
     const second = Math.floor((t0 - startedAt) / 1_000);
@@ -391,6 +393,10 @@ function slowestSeconds(
     }))
     .sort((a, b) => b.p99_ms - a.p99_ms)
     .slice(0, 3);
+}
+
+function formatSlowest(seconds: SlowestSeconds): string {
+  return seconds.map(({ second, p99_ms }) => `${p99_ms} ms at ${second} s`).join(', ');
 }
 
 /** Latency and ledger of the expected events in `window`. */
@@ -765,11 +771,8 @@ async function main(): Promise<void> {
       say(`CPU profiles of the steady run in ${PROFILE_DIR}`);
     }
     const steady = summarise(steadyRun.arrivals, steadyRun.window, () => true);
-    const steadyHops = await hopLatencies(
-      stack.env.KAFKA_BROKERS,
-      steadyRun.window,
-      firstArrivals(steadyRun.arrivals, steadyRun.window, () => true),
-    );
+    const steadyTimes = firstArrivals(steadyRun.arrivals, steadyRun.window, () => true);
+    const steadyHops = await hopLatencies(stack.env.KAFKA_BROKERS, steadyRun.window, steadyTimes);
 
     // 3. Isolation: one event in ten to an endpoint that never answers, one in ten to one
     // that answers after 5 s; the rest as in 2.
@@ -914,6 +917,7 @@ async function main(): Promise<void> {
           seconds: PLAN.steadySeconds,
           ...steady,
           hops_ms: steadyHops,
+          slowest_seconds: slowestSeconds(steadyTimes, steadyRun.window.startedAt),
         },
         isolation: {
           rate: PLAN.steadyRate,
@@ -987,7 +991,7 @@ function printTable(r: {
   ledger: Ledger;
   warmup: { rate: number; seconds: number; broker_jit_cores: number };
   scenarios: {
-    steady: { hops_ms: HopLatencies };
+    steady: { hops_ms: HopLatencies; slowest_seconds: SlowestSeconds };
     isolation: {
       throughput_kept: number;
       p99_ratio: number;
@@ -995,7 +999,7 @@ function printTable(r: {
       cpu_cores_all_healthy_run: number;
       deliverer_per_s: Record<string, number>;
       healthy_hops_ms: HopLatencies;
-      healthy_slowest_seconds: Array<{ second: number; p99_ms: number }>;
+      healthy_slowest_seconds: SlowestSeconds;
     };
     retries: { early_count: number; late_max_ms: number; late_p99_ms: number };
   };
@@ -1015,6 +1019,7 @@ function printTable(r: {
         '',
       ],
     ),
+    ['p99 of the slowest seconds', formatSlowest(r.scenarios.steady.slowest_seconds), ''],
     [
       'warm-up; the broker JIT in its last round',
       `${r.warmup.seconds} s at ${r.warmup.rate}/s; ${r.warmup.broker_jit_cores} cores`,
@@ -1052,9 +1057,7 @@ function printTable(r: {
     ),
     [
       'isolation: healthy p99 of the slowest seconds',
-      r.scenarios.isolation.healthy_slowest_seconds
-        .map(({ second, p99_ms }) => `${p99_ms} ms at ${second} s`)
-        .join(', '),
+      formatSlowest(r.scenarios.isolation.healthy_slowest_seconds),
       '',
     ],
     [
