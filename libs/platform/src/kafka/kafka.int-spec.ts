@@ -245,6 +245,54 @@ describe('Kafka adapter', () => {
     expect(calls).toBeGreaterThanOrEqual(2);
   });
 
+  it('stops within seconds while its join waits on a member that stopped heartbeating', async () => {
+    const joinTopic = `int-test-join-${randomUUID()}`;
+    await ensureTopics(
+      kafka,
+      [{ topic: joinTopic, partitions: 1 }],
+      { partitions: 1, replicationFactor: 1 },
+      logger,
+    );
+    await producer.send([{ topic: joinTopic, key: null, value: 'held' }]);
+    const groupId = `g-${randomUUID()}`;
+    // A member stuck in its handler sends no heartbeats, so it neither rejoins nor leaves
+    // until its session times out: a new member's join waits that long, as after a broker
+    // restart, when the group still lists the members from before.
+    const stuck = new BatchConsumer(
+      kafka,
+      { groupId, topics: [joinTopic], fromBeginning: true, sessionTimeoutMs: 20_000 },
+      logger,
+    );
+    let release: () => void = () => undefined;
+    let held = false;
+    await stuck.start(async () => {
+      held = true;
+      await new Promise<void>((resolve) => (release = resolve));
+    });
+    const deadline = Date.now() + 30_000;
+    while (!held && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(held).toBe(true);
+
+    const joining = new BatchConsumer(
+      kafka,
+      { groupId, topics: [joinTopic], fromBeginning: true },
+      logger,
+    );
+    const started = joining
+      .start(() => Promise.resolve())
+      // It may fail once stopped mid-join: only how long stopping takes is tested here.
+      .catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 2_000));
+    const stopAt = Date.now();
+    await joining.stop();
+    // Leaving would wait for the join, about 18 s more: a service has 10 s to exit.
+    expect(Date.now() - stopAt).toBeLessThan(4_000);
+
+    release();
+    await stuck.stop();
+    await started;
+  }, 60_000);
+
   it('a view reports caught up only after reading what the topic held at start', async () => {
     const viewTopic = `int-test-view-${randomUUID()}`;
     await ensureTopics(

@@ -446,6 +446,34 @@ const STOP_GRACE_MS = 5_000;
  * half a minute; a service must exit within 10 s, and what stays uncommitted is repeated.
  */
 const STOP_COMMIT_MS = 2_000;
+/**
+ * How long stopping waits for kafkajs to leave the group. Leaving queues behind a join in
+ * progress (the broker answers one connection's requests in order), and after a broker
+ * restart a join waits for the group's old members to rejoin or time out: up to their
+ * session timeout, past a service's 10 s to exit. A member that did not leave has its
+ * partitions handed on when its session times out instead of at once; what it had not
+ * committed is repeated, never lost.
+ */
+const STOP_LEAVE_MS = 1_500;
+
+/** Disconnects `consumer`, or gives up waiting after STOP_LEAVE_MS (see there). */
+export async function leaveGroup(
+  consumer: Consumer,
+  groupId: string,
+  logger: Logger,
+): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), STOP_LEAVE_MS).unref();
+  });
+  const left = await Promise.race([consumer.disconnect(), late]);
+  clearTimeout(timer);
+  if (left === 'late')
+    logger.warn(
+      { groupId, waitedMs: STOP_LEAVE_MS },
+      'stopped without leaving the consumer group (a join was in progress); the group drops this member when its session times out',
+    );
+}
 
 /**
  * Consumes whole batches. The handler gets every message of a partition's batch; once it
@@ -581,7 +609,7 @@ export class BatchConsumer {
       const late = new Promise((resolve) => setTimeout(resolve, STOP_COMMIT_MS).unref());
       await Promise.race([this.commit(), late]);
     }
-    await this.consumer.disconnect();
+    await leaveGroup(this.consumer, this.options.groupId, this.logger);
   }
 
   /** Commits what finished, now or once COMMIT_INTERVAL_MS has passed since the last. */

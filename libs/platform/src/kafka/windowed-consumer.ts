@@ -1,6 +1,7 @@
 import type { Consumer, ConsumerRunConfig, Kafka } from 'kafkajs';
 import type { Logger } from '../logging/logger.js';
 import {
+  leaveGroup,
   onConsumerCrash,
   reportLag,
   retriable,
@@ -185,7 +186,7 @@ export class WindowedConsumer {
       await this.commit();
     }
     clearInterval(this.commitTimer);
-    await this.consumer.disconnect();
+    await leaveGroup(this.consumer, this.options.groupId, this.logger);
   }
 
   private partitionState(topic: string, partition: number): PartitionState {
