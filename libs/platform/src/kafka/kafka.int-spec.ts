@@ -23,6 +23,13 @@ const kafka = createKafka(
 const producer = new KafkaProducer(kafka);
 const topic = `int-test-${randomUUID()}`;
 
+/** A topic of its own for one test: `int-test-<name>-<uuid>`. */
+async function newTopic(name: string, partitions: number): Promise<string> {
+  const created = `int-test-${name}-${randomUUID()}`;
+  await ensureTopics(kafka, [{ topic: created }], { partitions, replicationFactor: 1 }, logger);
+  return created;
+}
+
 /**
  * The distinct messages a consumer hands over, once `count` of them came. A batch may come
  * twice (at least once: a rebalance as the new group settles can hand over a batch whose
@@ -177,13 +184,7 @@ describe('Kafka adapter', () => {
   });
 
   it('commits finished batches on its timer, with no further batch and no stop', async () => {
-    const timerTopic = `int-test-timer-${randomUUID()}`;
-    await ensureTopics(
-      kafka,
-      [{ topic: timerTopic, partitions: 2 }],
-      { partitions: 2, replicationFactor: 1 },
-      logger,
-    );
+    const timerTopic = await newTopic('timer', 2);
     await producer.send(
       Array.from({ length: 20 }, (_, i) => ({ topic: timerTopic, key: `k${i}`, value: `v${i}` })),
     );
@@ -221,13 +222,7 @@ describe('Kafka adapter', () => {
   });
 
   it('does not commit a batch whose handler failed: it is seen again', async () => {
-    const failTopic = `int-test-fail-${randomUUID()}`;
-    await ensureTopics(
-      kafka,
-      [{ topic: failTopic, partitions: 1 }],
-      { partitions: 1, replicationFactor: 1 },
-      logger,
-    );
+    const failTopic = await newTopic('fail', 1);
     await producer.send([{ topic: failTopic, key: null, value: 'once' }]);
     const consumer = new BatchConsumer(
       kafka,
@@ -246,13 +241,7 @@ describe('Kafka adapter', () => {
   });
 
   it('stops within seconds while its join waits on a member that stopped heartbeating', async () => {
-    const joinTopic = `int-test-join-${randomUUID()}`;
-    await ensureTopics(
-      kafka,
-      [{ topic: joinTopic, partitions: 1 }],
-      { partitions: 1, replicationFactor: 1 },
-      logger,
-    );
+    const joinTopic = await newTopic('join', 1);
     await producer.send([{ topic: joinTopic, key: null, value: 'held' }]);
     const groupId = `g-${randomUUID()}`;
     // A member stuck in its handler sends no heartbeats, so it neither rejoins nor leaves
@@ -294,13 +283,7 @@ describe('Kafka adapter', () => {
   }, 60_000);
 
   it('a view reports caught up only after reading what the topic held at start', async () => {
-    const viewTopic = `int-test-view-${randomUUID()}`;
-    await ensureTopics(
-      kafka,
-      [{ topic: viewTopic }],
-      { partitions: 3, replicationFactor: 1 },
-      logger,
-    );
+    const viewTopic = await newTopic('view', 3);
     await producer.send(
       Array.from({ length: 300 }, (_, i) => ({ topic: viewTopic, key: `s${i}`, value: String(i) })),
     );
