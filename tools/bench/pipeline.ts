@@ -916,11 +916,13 @@ async function main(): Promise<void> {
           rate: PLAN.steadyRate,
           seconds: PLAN.steadySeconds,
           ...steady,
+          started_at: new Date(steadyRun.window.startedAt).toISOString(),
           hops_ms: steadyHops,
           slowest_seconds: slowestSeconds(steadyTimes, steadyRun.window.startedAt),
         },
         isolation: {
           rate: PLAN.steadyRate,
+          started_at: new Date(isolationRun.window.startedAt).toISOString(),
           retry_schedule: "the deliverer's default",
           healthy_deliveries_per_s: round(isolation.deliveriesPerS),
           healthy_deliveries_per_s_all_healthy_run: round(steadyHealthy.deliveriesPerS),

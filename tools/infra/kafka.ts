@@ -75,6 +75,8 @@ function java(libs: string, logDir: string, args: string[]) {
     '-Xms256m',
     '-Xmx768m',
     '-XX:+UseG1GC',
+    // Each collection's pause, with the wall time, to set beside the services' stalls.
+    `-Xlog:gc:file=${logDir}/gc.log:time,uptime`,
     '-Djava.awt.headless=true',
     `-Dlog4j2.configurationFile=${LOG4J_CONFIG}`,
     `-Dkafka.logs.dir=${logDir}`,

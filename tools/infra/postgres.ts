@@ -198,6 +198,9 @@ export async function startPostgres(options: PostgresOptions): Promise<RunningPo
       'max_connections=200',
       '-c',
       'fsync=off',
+      // Autovacuum competes with the services for the same cores: its runs are logged.
+      '-c',
+      'log_autovacuum_min_duration=0',
     ],
     { ...user, detached: true, stdio: ['ignore', log, log] },
   );
