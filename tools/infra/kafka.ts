@@ -75,8 +75,6 @@ function java(libs: string, logDir: string, args: string[]) {
     '-Xms256m',
     '-Xmx768m',
     '-XX:+UseG1GC',
-    // Each collection's pause, with the wall time, to set beside the services' stalls.
-    `-Xlog:gc:file=${logDir}/gc.log:time,uptime`,
     '-Djava.awt.headless=true',
     `-Dlog4j2.configurationFile=${LOG4J_CONFIG}`,
     `-Dkafka.logs.dir=${logDir}`,
@@ -168,7 +166,9 @@ export async function startKafka(options: KafkaOptions): Promise<RunningKafka> {
   }
 
   const out = openSync(`${dataDir}/broker.out`, 'a');
-  const broker = spawn('java', java(libs, dataDir, ['kafka.Kafka', config]), {
+  // The broker's collection pauses, with the wall time, to set beside the services' stalls.
+  const gcLog = `-Xlog:gc:file=${dataDir}/gc.log:time,uptime`;
+  const broker = spawn('java', [gcLog, ...java(libs, dataDir, ['kafka.Kafka', config])], {
     stdio: ['ignore', out, out],
     detached: true,
   });
