@@ -120,8 +120,9 @@ function serverProperties(
     'num.io.threads=1',
     // The log cleaner (compacted topics: subscription state, consumer offsets) holds its
     // dedupe buffer for the broker's life: 128 MiB by default, over half the heap in use,
-    // so that G1 ran a concurrent cycle, with its remark pause, every five seconds.
-    // 16 MiB holds about 600,000 keys a pass (24 bytes each, 90% full), far more than a local broker holds.
+    // so that G1 ran a concurrent cycle, with its remark pause, every few seconds. 16 MiB
+    // holds about 600,000 keys a pass (24 bytes each, 90% full): more than a local broker
+    // ever holds.
     'log.cleaner.dedupe.buffer.size=16777216',
     '',
   ].join('\n');
