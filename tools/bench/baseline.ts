@@ -1,6 +1,7 @@
-import { Kafka, logLevel } from 'kafkajs';
-// kafkajs as the services run it: with their fixes to it and their sockets (no Nagle delay).
+// kafkajs as the services run it: with their fixes to it (imported first: some must be in
+// place before kafkajs loads its producer) and their sockets (no Nagle delay).
 import '../../libs/platform/src/kafka/kafkajs-fixes.ts';
+import { Kafka, logLevel } from 'kafkajs';
 import { socketFactory } from '../../libs/platform/src/kafka/socket.ts';
 import { Agent, request } from 'undici';
 

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { Kafka, logLevel } from 'kafkajs';
-// The services' kafkajs, with the services' fix (no idle 1 ms timer loop per connection).
+// kafkajs as the services run it, with their fixes (imported first: some must be in place
+// before kafkajs loads its producer).
 import '../../libs/platform/src/kafka/kafkajs-fixes.ts';
+import { Kafka, logLevel } from 'kafkajs';
 import { TOPICS } from '../../libs/contracts/src/topics/topics.ts';
 import { percentile } from './stats.ts';
 

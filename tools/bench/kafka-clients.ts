@@ -4,8 +4,9 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import kafkajs, { type Consumer, type Producer } from 'kafkajs';
+// First: the services' fixes to kafkajs, in place before it loads its producer.
 import '../../libs/platform/src/kafka/kafkajs-fixes.ts';
+import kafkajs, { type Consumer, type Producer } from 'kafkajs';
 import { keyHashPartitioner } from '../../libs/platform/src/kafka/partitioner.ts';
 import { socketFactory } from '../../libs/platform/src/kafka/socket.ts';
 import { freePort, startKafka } from '../infra/kafka.ts';

@@ -2,9 +2,10 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Kafka, logLevel } from 'kafkajs';
-// The services' kafkajs, with the services' fix (no idle 1 ms timer loop per connection).
+// kafkajs as the services run it, with their fixes (imported first: some must be in place
+// before kafkajs loads its producer).
 import '../../libs/platform/src/kafka/kafkajs-fixes.ts';
+import { Kafka, logLevel } from 'kafkajs';
 import { parse } from 'yaml';
 import { build } from '../dev/build.ts';
 import { startStack } from '../dev/stack.ts';

@@ -2,9 +2,10 @@ import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Kafka, logLevel, type Producer } from 'kafkajs';
-// kafkajs as the services run it: with their fixes to it and their sockets (no Nagle delay).
+// kafkajs as the services run it: with their fixes to it (imported first: some must be in
+// place before kafkajs loads its producer) and their sockets (no Nagle delay).
 import '../../libs/platform/src/kafka/kafkajs-fixes.ts';
+import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { socketFactory } from '../../libs/platform/src/kafka/socket.ts';
 import { build } from '../dev/build.ts';
 import { say, stopChild } from '../dev/processes.ts';

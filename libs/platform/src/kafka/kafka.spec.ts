@@ -1,3 +1,5 @@
+// First, as kafka.ts has it: some fixes must be in place before kafkajs loads its producer.
+import './kafkajs-fixes.js';
 import kafkajs from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { brokerUnreachable } from './kafka.js';

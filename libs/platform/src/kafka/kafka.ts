@@ -1,3 +1,5 @@
+// First: some fixes must be in place before kafkajs loads its producer.
+import './kafkajs-fixes.js';
 import kafkajs, {
   Kafka,
   logLevel,
@@ -14,7 +16,6 @@ import kafkajs, {
 } from 'kafkajs';
 import { Gauge } from 'prom-client';
 import type { Logger } from '../logging/logger.js';
-import './kafkajs-fixes.js';
 import { keyHashPartitioner } from './partitioner.js';
 import { socketFactory } from './socket.js';
 

@@ -252,3 +252,45 @@ describe('produce requests written in one pass', () => {
     }
   });
 });
+
+describe("a produce call's messages grouped by partition in one pass", () => {
+  type Group = ((args: unknown) => Record<string, unknown[]>) & {
+    hookpostFixed?: boolean;
+    kafkajs?: (args: unknown) => Record<string, unknown[]>;
+  };
+  const group = require('kafkajs/src/producer/groupMessagesPerPartition.js') as Group;
+  const partitionMetadata = Array.from({ length: 6 }, (_, partitionId) => ({ partitionId }));
+
+  it('is the grouping that kafkajs loads for its producer', async () => {
+    expect(group.hookpostFixed).toBe(true);
+    // Loaded after the fix, the producer takes the fixed grouping from the module cache.
+    require('kafkajs/src/producer/sendMessages.js');
+    expect(require('kafkajs/src/producer/groupMessagesPerPartition.js')).toBe(group);
+  });
+
+  it("gives kafkajs's lists, in the same order, for any spread of messages", () => {
+    for (const count of [0, 1, 7, 300]) {
+      const messages = Array.from({ length: count }, (_, i) => ({
+        key: `k${i % 13}`,
+        value: `v${i}`,
+      }));
+      // Some partitions get many, one gets none: the partitioner is the caller's.
+      const partitioner = ({ message }: { message: { key: string } }) =>
+        (Number(message.key.slice(1)) * 7) % 5;
+      const args = { topic: 't', partitionMetadata, messages, partitioner };
+      expect(group(args)).toEqual(group.kafkajs!(args));
+      if (count > 0) expect(Object.keys(group(args)).length).toBe(Math.min(count, 5));
+    }
+  });
+
+  it('groups nothing for a topic without partition metadata, as kafkajs does', () => {
+    const args = {
+      topic: 't',
+      partitionMetadata: [],
+      messages: [{ key: 'a', value: 'b' }],
+      partitioner: () => 0,
+    };
+    expect(group(args)).toEqual({});
+    expect(group.kafkajs!(args)).toEqual({});
+  });
+});
