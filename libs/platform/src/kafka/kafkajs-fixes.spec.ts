@@ -261,7 +261,7 @@ describe("a produce call's messages grouped by partition in one pass", () => {
   const group = require('kafkajs/src/producer/groupMessagesPerPartition.js') as Group;
   const partitionMetadata = Array.from({ length: 6 }, (_, partitionId) => ({ partitionId }));
 
-  it('is the grouping that kafkajs loads for its producer', async () => {
+  it('is the grouping that kafkajs loads for its producer', () => {
     expect(group.hookpostFixed).toBe(true);
     // Loaded after the fix, the producer takes the fixed grouping from the module cache.
     require('kafkajs/src/producer/sendMessages.js');
