@@ -12,6 +12,7 @@ import { say, stopChild } from '../dev/processes.ts';
 import { SERVICES, startService, startServices, type ServiceName } from '../dev/services.ts';
 import { startStack } from '../dev/stack.ts';
 import { freePort } from '../infra/kafka.ts';
+import { TOPICS } from '../../libs/contracts/src/topics/topics.ts';
 import { hopLatencies, type HopLatencies } from './hops.ts';
 import type { Arrival } from './receiver.ts';
 import { measureWakeup } from './wakeup.ts';
@@ -29,7 +30,8 @@ import { ROOT } from '../infra/system.ts';
  * end of a step exceeds a second of traffic); 2. latency at a steady rate; 3. isolation:
  * 10% of the traffic to endpoints that never answer and 10% to ones that answer after
  * 5 s, with the default retry schedule; 4. retry precision with a short schedule (the
- * deliverer restarted with it). Then the limits: a minimal consume-POST-commit script,
+ * deliverer restarted with it); with `--backlog=N`, also the deliverer alone working off N
+ * queued jobs. Then the limits: a minimal consume-POST-commit script,
  * raw HTTP, raw consume; and, before anything starts, what it costs this machine to wake
  * a sleeping thread (wakeup.ts).
  *
@@ -53,6 +55,19 @@ const STEPS = ARGS.find((arg) => arg.startsWith('--steps='))
   ?.slice('--steps='.length)
   .split(',')
   .map(Number);
+/**
+ * `--backlog=60000`: also time the deliverer alone working off that many jobs, queued while
+ * it was stopped (after the throughput steps): how fast it catches up, and what a job costs
+ * it when every job it holds waits behind others, without the other services' noise. The
+ * smoke run works off 1,000, so that the scenario keeps working.
+ */
+const BACKLOG = SMOKE
+  ? 1_000
+  : Number(ARGS.find((arg) => arg.startsWith('--backlog='))?.slice('--backlog='.length) ?? 0);
+if (!Number.isInteger(BACKLOG) || BACKLOG < 0)
+  throw new Error(`--backlog takes a whole number of jobs, not ${BACKLOG}`);
+/** The rate the backlog is produced at: what ingest and matcher sustain on their own here. */
+const BACKLOG_RATE = 3_000;
 /** The deliverer's kinds of work, each counted from zero (a counter appears on first use). */
 const NO_WORK = { succeeded: 0, failed: 0, short_circuited: 0, skipped: 0, deferred: 0 };
 /** `--steady=200`: the rate of the steady, isolation and profile scenarios (1,000 by default). */
@@ -756,6 +771,85 @@ async function main(): Promise<void> {
       best = step;
     }
 
+    // 1b. The deliverer alone, catching up with a backlog (`--backlog`).
+    let backlog: Record<string, number> | undefined;
+    // The deliverer's peak resident memory over the processes it ran as, so far.
+    let delivererPeakRssMb = 0;
+    if (BACKLOG > 0) {
+      say(`backlog: ${BACKLOG} jobs queued with the deliverer stopped, then worked off`);
+      await receiver.take();
+      delivererPeakRssMb = processStats(pids.deliverer).peakRssMb;
+      await stopChild(services[delivererIndex]!);
+      const admin = kafka.admin();
+      await admin.connect();
+      const jobsQueued = async () =>
+        (await admin.fetchTopicOffsets(TOPICS.deliveryJobs)).reduce(
+          (n, p) => n + Number(p.high),
+          0,
+        );
+      const queuedBefore = await jobsQueued();
+      await load.run(BACKLOG_RATE, BACKLOG / BACKLOG_RATE, healthy);
+      const queueDeadline = Date.now() + 120_000;
+      while ((await jobsQueued()) - queuedBefore < BACKLOG) {
+        if (Date.now() > queueDeadline)
+          throw new Error('backlog: the matcher did not queue every job');
+        await sleep(200);
+      }
+      await admin.disconnect();
+      services[delivererIndex] = await startService('deliverer', { env, logDir, ports });
+      pids.deliverer = services[delivererIndex]!.pid!;
+      // Timed from the first delivery: the process's start and its joining the group are not
+      // what is measured. Polled every 20 ms.
+      const reading = async () => ({
+        t: now(),
+        delivered: await receiver.count(),
+        deliverer: processStats(pids.deliverer).cpuSeconds,
+        machine: cpu(),
+        clocks: await serviceClocks(),
+      });
+      while ((await receiver.count()) === 0) await sleep(20);
+      const first = await reading();
+      const workDeadline = Date.now() + 300_000;
+      while ((await receiver.count()) < BACKLOG && Date.now() < workDeadline) await sleep(20);
+      const last = await reading();
+      if (last.delivered < BACKLOG)
+        throw new Error(`backlog: ${last.delivered} of ${BACKLOG} jobs delivered in 5 min`);
+      const seconds = (last.t - first.t) / 1_000;
+      const count = last.delivered - first.delivered;
+      backlog = {
+        jobs: BACKLOG,
+        delivered: last.delivered,
+        deliveries_per_s: Math.round(count / seconds),
+        deliverer_cpu_ms_per_delivery: round(
+          ((last.deliverer - first.deliverer) * 1_000) / count,
+          3,
+        ),
+        deliverer_cores: round((last.deliverer - first.deliverer) / seconds, 2),
+        deliverer_event_loop_utilisation: round(
+          (last.clocks.loop.deliverer! - first.clocks.loop.deliverer!) / seconds,
+          2,
+        ),
+        deliverer_gc_share: round(
+          (last.clocks.gc.deliverer! - first.clocks.gc.deliverer!) / seconds,
+          3,
+        ),
+        // Jobs put off unattempted (ADR 0010): each comes back a retry delay (1 min) later.
+        put_off: last.clocks.work.deferred ?? 0,
+        machine_cores: round(
+          (last.machine.services! +
+            last.machine.rest! -
+            first.machine.services! -
+            first.machine.rest!) /
+            seconds,
+          2,
+        ),
+      };
+      say(
+        `  ${backlog.deliveries_per_s} deliveries/s, deliverer ${backlog.deliverer_cpu_ms_per_delivery} ms of CPU per delivery, ${backlog.deliverer_cores} cores (machine ${backlog.machine_cores}), ${backlog.put_off} put off`,
+      );
+      await receiver.take();
+    }
+
     // 2. Latency at a steady rate (all endpoints healthy).
     say(`steady: ${PLAN.steadyRate} events/s for ${PLAN.steadySeconds} s`);
     let brokerProfiling = false;
@@ -816,7 +910,7 @@ async function main(): Promise<void> {
     // which the new process does not read: none of it weighs on the scenarios that follow.
     for (const { id, key } of badEndpoints) await call(`/v1/webhooks/${id}/pause`, key, {});
     await sleep(2_000);
-    const delivererPeakRssMb = processStats(pids.deliverer).peakRssMb;
+    delivererPeakRssMb = Math.max(delivererPeakRssMb, processStats(pids.deliverer).peakRssMb);
     await stopChild(services[delivererIndex]!);
     services[delivererIndex] = await startService('deliverer', {
       env: { ...env, RETRY_SCHEDULE: RETRY_SCHEDULE.map((s) => `${s}s`).join(',') },
@@ -887,7 +981,7 @@ async function main(): Promise<void> {
     const peakRss = Object.fromEntries(
       Object.entries(pids).map(([name, pid]) => [name, Math.round(processStats(pid).peakRssMb)]),
     );
-    // The deliverer's peak came in the scenarios before its restart.
+    // The deliverer's peak came in the scenarios before its restarts.
     peakRss.deliverer = Math.round(
       Math.max(delivererPeakRssMb, processStats(pids.deliverer).peakRssMb),
     );
@@ -913,6 +1007,7 @@ async function main(): Promise<void> {
       warmup: { rate: WARMUP.rate, seconds: warmup.seconds, broker_jit_cores: warmup.jitCores },
       scenarios: {
         max_throughput: { steps, max_sustained_rate: best?.rate ?? 0 },
+        ...(backlog ? { backlog } : {}),
         steady: {
           rate: PLAN.steadyRate,
           seconds: PLAN.steadySeconds,
