@@ -1,5 +1,5 @@
 import { register } from 'prom-client';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_BREAKER_SETTINGS, EndpointBreakers } from './breakers.js';
 
 const failing = () => Promise.resolve({ status: 503 });
@@ -89,6 +89,30 @@ describe('EndpointBreakers', () => {
     await breakers.run('slow', healthy, unhealthy);
     expect(breakers.answerMs('slow')).toBeLessThan(50);
     expect(breakers.answerMs('other')).toBe(0);
+  });
+
+  it('tells how long answers typically take across endpoints: the median of the recent ones', async () => {
+    vi.useFakeTimers({ toFake: ['performance'] });
+    try {
+      breakers = new EndpointBreakers();
+      expect(breakers.typicalAnswerMs()).toBe(0);
+      const answerAfter = (ms: number) => async () => {
+        vi.advanceTimersByTime(ms);
+        return { status: 200 };
+      };
+      // Nine endpoints answer in 5 ms, one in 5 s: the slow one does not move the median.
+      for (let i = 0; i < 9; i++) await breakers.run(`fast-${i}`, answerAfter(5), unhealthy);
+      await breakers.run('slow', answerAfter(5_000), unhealthy);
+      vi.advanceTimersByTime(300);
+      expect(breakers.typicalAnswerMs()).toBe(5);
+      // Then every answer takes 2 s (the deliverer itself behind): the median follows,
+      // once the last one computed has served its 250 ms.
+      for (let i = 0; i < 20; i++)
+        await breakers.run(`fast-${i % 9}`, answerAfter(2_000), unhealthy);
+      expect(breakers.typicalAnswerMs()).toBe(2_000);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('counts a thrown error as a failure and passes it on', async () => {

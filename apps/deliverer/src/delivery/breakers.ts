@@ -68,6 +68,7 @@ interface Entry {
 export class EndpointBreakers {
   private readonly breakers = new Map<string, Entry>();
   private readonly rotation = new EventEmitter().setMaxListeners(0);
+  private readonly answers = new RecentAnswers();
   private readonly timers: NodeJS.Timeout[];
 
   constructor(private readonly settings: BreakerSettings = DEFAULT_BREAKER_SETTINGS) {
@@ -101,6 +102,7 @@ export class EndpointBreakers {
         } finally {
           entry.pending.splice(entry.pending.indexOf(sentAt), 1);
           entry.lastAnswerMs = performance.now() - sentAt;
+          this.answers.add(entry.lastAnswerMs);
         }
       })) as T;
       return { kind: 'sent', value };
@@ -131,6 +133,15 @@ export class EndpointBreakers {
     if (!entry) return 0;
     const oldest = entry.pending[0];
     return Math.max(entry.lastAnswerMs, oldest === undefined ? 0 : performance.now() - oldest);
+  }
+
+  /**
+   * How long the deliverer's answers typically take, across endpoints, in ms: the median
+   * of the last RECENT_ANSWERS, 0 before any. It rises with every answer when the
+   * deliverer itself is behind, and hardly at all when one endpoint of many is slow.
+   */
+  typicalAnswerMs(): number {
+    return this.answers.median();
   }
 
   counts(): Record<'closed' | 'open' | 'half_open', number> {
@@ -180,5 +191,35 @@ export class EndpointBreakers {
         this.breakers.delete(endpoint);
       }
     }
+  }
+}
+
+/** Answers kept for the typical answer time. */
+const RECENT_ANSWERS = 512;
+/** How long a computed median serves: sorting on every job would cost more than it tells. */
+const MEDIAN_TTL_MS = 250;
+
+/** The last RECENT_ANSWERS answer times, in a ring, and their median, computed on demand. */
+class RecentAnswers {
+  private readonly times = new Float64Array(RECENT_ANSWERS);
+  private count = 0;
+  private next = 0;
+  private cached = 0;
+  private cachedAt = -Infinity;
+
+  add(ms: number): void {
+    this.times[this.next] = ms;
+    this.next = (this.next + 1) % RECENT_ANSWERS;
+    this.count = Math.min(this.count + 1, RECENT_ANSWERS);
+  }
+
+  median(): number {
+    const now = performance.now();
+    if (now - this.cachedAt < MEDIAN_TTL_MS) return this.cached;
+    this.cachedAt = now;
+    if (this.count === 0) return (this.cached = 0);
+    const sorted = this.times.slice(0, this.count).sort();
+    this.cached = sorted[Math.floor(this.count / 2)]!;
+    return this.cached;
   }
 }

@@ -148,6 +148,7 @@ export class DeliveryService {
       putOffForSaturation({
         waiting: this.perEndpoint.queued(job.subscriptionId),
         answerMs: this.breakers.answerMs(job.subscriptionId),
+        typicalAnswerMs: this.breakers.typicalAnswerMs(),
         windowShare,
         queueLimit: this.config.ENDPOINT_QUEUE_LIMIT,
       })

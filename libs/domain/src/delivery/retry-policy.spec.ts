@@ -6,6 +6,7 @@ import {
   putOffForSaturation,
   retryDelays,
   SLOW_ANSWER_MS,
+  SLOWER_THAN_TYPICAL,
 } from './retry-policy.js';
 
 const now = new Date('2026-01-01T00:00:00.000Z');
@@ -74,19 +75,32 @@ describe('retry policy', () => {
 
   it('puts a job off when its endpoint has a full queue, or is slow to answer while the window is crowded', () => {
     const queueLimit = 250;
-    const behind = { waiting: 1, answerMs: SLOW_ANSWER_MS };
+    const typicalAnswerMs = 5;
+    const behind = { waiting: 1, answerMs: SLOW_ANSWER_MS, typicalAnswerMs };
     // An endpoint that keeps up (nothing waiting) is never put off, however full the window.
-    expect(putOffForSaturation({ waiting: 0, answerMs: 0, windowShare: 0.99, queueLimit })).toBe(
-      false,
-    );
+    expect(
+      putOffForSaturation({
+        waiting: 0,
+        answerMs: 0,
+        typicalAnswerMs,
+        windowShare: 0.99,
+        queueLimit,
+      }),
+    ).toBe(false);
     // One that is behind is put off at its queue limit, or earlier once half the window is
     // in flight: several such endpoints on a partition cannot fill its window together.
     expect(putOffForSaturation({ ...behind, waiting: 249, windowShare: 0.49, queueLimit })).toBe(
       false,
     );
-    expect(putOffForSaturation({ waiting: 250, answerMs: 0, windowShare: 0, queueLimit })).toBe(
-      true,
-    );
+    expect(
+      putOffForSaturation({
+        waiting: 250,
+        answerMs: 0,
+        typicalAnswerMs,
+        windowShare: 0,
+        queueLimit,
+      }),
+    ).toBe(true);
     expect(putOffForSaturation({ ...behind, windowShare: 0.5, queueLimit })).toBe(true);
     // A queue behind an endpoint that answers is a burst, not an endpoint behind: it is
     // kept, however crowded the window, up to the queue limit.
@@ -94,10 +108,32 @@ describe('retry policy', () => {
       putOffForSaturation({
         waiting: 200,
         answerMs: SLOW_ANSWER_MS - 1,
+        typicalAnswerMs,
         windowShare: 0.99,
         queueLimit,
       }),
     ).toBe(false);
+  });
+
+  it('does not take a deliverer that is behind for its endpoints being slow', () => {
+    const queueLimit = 250;
+    const crowded = { waiting: 40, windowShare: 0.9, queueLimit };
+    // Every answer waits 1.5 s for a busy event loop: no endpoint stands out, none is put off.
+    expect(putOffForSaturation({ ...crowded, answerMs: 1_600, typicalAnswerMs: 1_500 })).toBe(
+      false,
+    );
+    // One endpoint SLOWER_THAN_TYPICAL times slower than the rest still is.
+    expect(
+      putOffForSaturation({
+        ...crowded,
+        answerMs: SLOWER_THAN_TYPICAL * 1_500,
+        typicalAnswerMs: 1_500,
+      }),
+    ).toBe(true);
+    // The full queue puts off either way.
+    expect(
+      putOffForSaturation({ ...crowded, waiting: 250, answerMs: 1_600, typicalAnswerMs: 1_500 }),
+    ).toBe(true);
   });
 
   it('needs one topic per distinct delay', () => {

@@ -70,31 +70,44 @@ const CROWDED_WINDOW_SHARE = 0.5;
 
 /**
  * An endpoint is behind when it takes this long to answer (its last answer took this
- * long, or a request has waited this long for one). Whether jobs wait for its turn cannot
- * tell: in a burst (a backlog fetched after a restart, or more jobs than the deliverer can
- * send) jobs queue behind endpoints that answer in milliseconds, and putting those off
- * only adds work to a deliverer already behind. A deliverer that is behind lengthens its
- * requests too, by the time answers wait for its event loop, but seldom by this much (in
- * `npm run bench:pipeline`, only in steps well past the rate it can send). A tenth of the
- * default request timeout (`DELIVERY_TIMEOUT_MS`).
+ * long, or a request has waited this long for one), and SLOWER_THAN_TYPICAL times as long
+ * as the deliverer's answers typically take. Whether jobs wait for its turn cannot tell:
+ * in a burst (a backlog fetched after a restart, or more jobs than the deliverer can send)
+ * jobs queue behind endpoints that answer in milliseconds, and putting those off only
+ * adds work to a deliverer already behind. A tenth of the default request timeout
+ * (`DELIVERY_TIMEOUT_MS`).
  */
 export const SLOW_ANSWER_MS = 1_000;
 
 /**
+ * A deliverer that is behind lengthens every answer, by the time it waits for the event
+ * loop: after a restart with 60,000 jobs queued, every endpoint's answers took over a
+ * second, and jobs of endpoints answering in milliseconds were put off by a whole retry
+ * delay (`npm run bench:pipeline -- --backlog=60000`). An endpoint that is itself slow
+ * stands out against the others' answers, measured the same way; a deliverer that is slow
+ * does not.
+ */
+export const SLOWER_THAN_TYPICAL = 5;
+
+/**
  * Whether a job is put off to a retry delay, unattempted, rather than queued behind its
  * endpoint: `waiting` jobs already wait for that endpoint's turn (its concurrency is in
- * use), the endpoint takes `answerMs` to answer, and `windowShare` of its partition's
+ * use), the endpoint takes `answerMs` to answer where the deliverer's recent answers took
+ * `typicalAnswerMs` (their median, across endpoints), and `windowShare` of its partition's
  * window is in flight.
  */
 export function putOffForSaturation(load: {
   waiting: number;
   answerMs: number;
+  typicalAnswerMs: number;
   windowShare: number;
   queueLimit: number;
 }): boolean {
   if (load.waiting >= load.queueLimit) return true;
   return (
-    load.waiting > 0 && load.answerMs >= SLOW_ANSWER_MS && load.windowShare >= CROWDED_WINDOW_SHARE
+    load.waiting > 0 &&
+    load.windowShare >= CROWDED_WINDOW_SHARE &&
+    load.answerMs >= Math.max(SLOW_ANSWER_MS, SLOWER_THAN_TYPICAL * load.typicalAnswerMs)
   );
 }
 
