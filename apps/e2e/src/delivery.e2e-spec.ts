@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { retryTopic, type DeliveryJob } from '@hookpost/contracts';
+import { retryTopic, TOPICS, type DeliveryJob } from '@hookpost/contracts';
 import {
   http,
   kcatConsume,
@@ -378,8 +378,9 @@ describe('delivery', () => {
       expect(await deferrals()).toBe(0);
       await http('DELETE', `${pipeline.apiUrl}/v1/webhooks/${burst.id}`, apiKey);
 
-      // One that takes 1.5 s a request: once one has waited 1 s for its answer, every job
-      // that would wait while the window is half full is put off.
+      // One that takes 1.5 s a request: once one has waited 1 s for its answer, five times
+      // the deliverer's typical answer (the burst's, just before), every job that would
+      // wait while the window is half full is put off.
       await subscribe('/crowded');
       await sleep(1_000);
       await sendBurst('/crowded', 20);
@@ -387,6 +388,48 @@ describe('delivery', () => {
     } finally {
       await pipeline.restart('deliverer');
     }
+  });
+
+  it('logs and passes over delivery jobs that do not decode, and delivers the job behind them', async () => {
+    const { id } = await subscribe('/behind-bad');
+    await sleep(1_000);
+    const now = new Date().toISOString();
+    const eventId = `evt_${run}_behind_bad`;
+    const job: DeliveryJob = {
+      deliveryId: `dlv_${run}_behind_bad`,
+      subscriptionId: id,
+      organizationId,
+      subscriptionVersion: 1,
+      attempt: 1,
+      event: {
+        id: eventId,
+        type: 'message.delivered',
+        organization_id: organizationId,
+        occurred_at: now,
+        received_at: now,
+        source: { format: 'canonical' },
+        data: { message_id: eventId },
+      },
+    };
+    const logged = () =>
+      readFileSync(pipeline.services.deliverer.logFile, 'utf8')
+        .split('\n')
+        .filter((line) => line.includes('undecodable delivery job'));
+    const before = logged().length;
+    // Keyed by the subscription, as the matcher keys jobs: one partition, in this order.
+    kcatProduce(pipeline.brokers, TOPICS.deliveryJobs, [
+      { key: id, value: 'not json' },
+      { key: id, value: JSON.stringify({ ...job, attempt: 0 }) },
+      { key: id, value: JSON.stringify(job) },
+    ]);
+    const [request] = await receiver.waitFor((r) => r.path === '/behind-bad', 1, 20_000);
+    expect(request!.headers['webhook-id']).toBe(job.deliveryId);
+    const lines = logged().slice(before);
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toContain('not valid JSON');
+    expect(lines[1]).toContain('"reason":"attempt: ');
+    await sleep(1_000);
+    expect(receiver.requests.filter((r) => r.path === '/behind-bad')).toHaveLength(1);
   });
 
   it('stops within 10 s on SIGTERM while requests hang, and hands them back', async () => {
