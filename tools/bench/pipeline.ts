@@ -1,6 +1,7 @@
 import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpus, release } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 // kafkajs as the services run it: with their fixes to it (imported first: some must be in
 // place before kafkajs loads its producer) and their sockets (no Nagle delay).
@@ -249,6 +250,34 @@ function jitCpuSeconds(): number {
     }
   }
   return total;
+}
+
+/**
+ * The processor and kernel the run got. Boots of this machine differ by up to twice in
+ * speed (docs/performance.md), with nothing of the project changed: these tell whether
+ * the virtual machine landed on another processor, or with other mitigations.
+ */
+function hostFacts(): { cpu_model: string; cpu_mhz: number; kernel: string; spectre_v2: string } {
+  const [first] = cpus();
+  // os.cpus() reads the clock from cpufreq, which a virtual machine may not have (it then
+  // says 0); /proc/cpuinfo has the kernel's own figure.
+  const mhz = /^cpu MHz\s*:\s*([\d.]+)/m.exec(readIfThere('/proc/cpuinfo') ?? '')?.[1];
+  return {
+    cpu_model: first?.model ?? 'unknown',
+    cpu_mhz: mhz ? Math.round(Number(mhz)) : (first?.speed ?? 0),
+    kernel: release(),
+    spectre_v2:
+      readIfThere('/sys/devices/system/cpu/vulnerabilities/spectre_v2')?.trim() ?? 'unknown',
+  };
+}
+
+/** A file's text, or undefined where it does not exist (not Linux, an older kernel). */
+function readIfThere(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
 }
 
 /** CPU-seconds the whole machine has used (every process: broker, Postgres, receiver...). */
@@ -782,20 +811,23 @@ async function main(): Promise<void> {
       await stopChild(services[delivererIndex]!);
       const admin = kafka.admin();
       await admin.connect();
-      const jobsQueued = async () =>
-        (await admin.fetchTopicOffsets(TOPICS.deliveryJobs)).reduce(
-          (n, p) => n + Number(p.high),
-          0,
-        );
-      const queuedBefore = await jobsQueued();
-      await load.run(BACKLOG_RATE, BACKLOG / BACKLOG_RATE, healthy);
-      const queueDeadline = Date.now() + 120_000;
-      while ((await jobsQueued()) - queuedBefore < BACKLOG) {
-        if (Date.now() > queueDeadline)
-          throw new Error('backlog: the matcher did not queue every job');
-        await sleep(200);
+      try {
+        const jobsQueued = async () =>
+          (await admin.fetchTopicOffsets(TOPICS.deliveryJobs)).reduce(
+            (n, p) => n + Number(p.high),
+            0,
+          );
+        const queuedBefore = await jobsQueued();
+        await load.run(BACKLOG_RATE, BACKLOG / BACKLOG_RATE, healthy);
+        const queueDeadline = Date.now() + 120_000;
+        while ((await jobsQueued()) - queuedBefore < BACKLOG) {
+          if (Date.now() > queueDeadline)
+            throw new Error('backlog: the matcher did not queue every job');
+          await sleep(200);
+        }
+      } finally {
+        await admin.disconnect();
       }
-      await admin.disconnect();
       services[delivererIndex] = await startService('deliverer', { env, logDir, ports });
       pids.deliverer = services[delivererIndex]!.pid!;
       // Timed from the first delivery: the process's start and its joining the group are not
@@ -990,6 +1022,7 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
       command: ['npm run bench:pipeline', ...(ARGS.length > 0 ? ['--', ...ARGS] : [])].join(' '),
       machine: `${process.platform} ${process.arch}, node ${process.version}, 2 cores shared by every process`,
+      host: hostFacts(),
       event_bytes: EVENT_BYTES,
       deliveries_per_s: sustained,
       ratio_to_baseline: round(sustained / minimal, 2),
@@ -1102,6 +1135,7 @@ function printTable(r: {
     retries: { early_count: number; late_max_ms: number; late_p99_ms: number };
   };
   limits: Record<string, unknown>;
+  host: ReturnType<typeof hostFacts>;
 }): void {
   const rows: Array<[string, string, string]> = [
     ['sustained deliveries/s', String(r.deliveries_per_s), '>= 5000'],
@@ -1186,6 +1220,11 @@ function printTable(r: {
       `${v}% of a core`,
       '',
     ]),
+    [
+      'host',
+      `${r.host.cpu_model} at ${r.host.cpu_mhz} MHz, kernel ${r.host.kernel}; spectre_v2: ${r.host.spectre_v2}`,
+      '',
+    ],
     [
       'ledger (steady run)',
       `${r.ledger.produced} produced, ${r.ledger.delivered} delivered, ${r.ledger.duplicates} dup, ${r.ledger.missing} missing`,
