@@ -44,12 +44,13 @@ const ARGS = process.argv.slice(2);
 const SMOKE = ARGS.includes('--smoke');
 /**
  * `--profile`: CPU profiles of the services over the steady scenario, into tmp/profiles;
- * `--profile=isolation` over the isolation scenario instead.
+ * `--profile=isolation` over the isolation scenario instead; `--profile=backlog` the
+ * deliverer's alone while it works off the backlog (with `--backlog=N`).
  */
 const PROFILE_ARG = ARGS.find((arg) => arg === '--profile' || arg.startsWith('--profile='));
 const PROFILED = PROFILE_ARG && (PROFILE_ARG.split('=')[1] ?? 'steady');
-if (PROFILED !== undefined && PROFILED !== 'steady' && PROFILED !== 'isolation')
-  throw new Error(`--profile takes steady or isolation, not ${PROFILED}`);
+if (PROFILED !== undefined && !['steady', 'isolation', 'backlog'].includes(PROFILED))
+  throw new Error(`--profile takes steady, isolation or backlog, not ${PROFILED}`);
 const PROFILE = PROFILED !== undefined;
 /** `--steps=1500,2000`: only these rates in the throughput scenario (to look at one closely). */
 const STEPS = ARGS.find((arg) => arg.startsWith('--steps='))
@@ -67,6 +68,8 @@ const BACKLOG = SMOKE
   : Number(ARGS.find((arg) => arg.startsWith('--backlog='))?.slice('--backlog='.length) ?? 0);
 if (!Number.isInteger(BACKLOG) || BACKLOG < 0)
   throw new Error(`--backlog takes a whole number of jobs, not ${BACKLOG}`);
+if (PROFILED === 'backlog' && BACKLOG === 0)
+  throw new Error('--profile=backlog needs a backlog to profile: add --backlog=60000');
 /** The rate the backlog is produced at: what ingest and matcher sustain on their own here. */
 const BACKLOG_RATE = 3_000;
 /** The deliverer's kinds of work, each counted from zero (a counter appears on first use). */
@@ -841,9 +844,14 @@ async function main(): Promise<void> {
       });
       while ((await receiver.count()) === 0) await sleep(20);
       const first = await reading();
+      if (PROFILED === 'backlog') process.kill(pids.deliverer, 'SIGUSR2');
       const workDeadline = Date.now() + 300_000;
       while ((await receiver.count()) < BACKLOG && Date.now() < workDeadline) await sleep(20);
       const last = await reading();
+      if (PROFILED === 'backlog') {
+        process.kill(pids.deliverer, 'SIGUSR2');
+        say(`CPU profile of the deliverer working off the backlog in ${PROFILE_DIR}`);
+      }
       if (last.delivered < BACKLOG)
         throw new Error(`backlog: ${last.delivered} of ${BACKLOG} jobs delivered in 5 min`);
       const seconds = (last.t - first.t) / 1_000;
