@@ -1,7 +1,6 @@
 import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { cpus, release } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 // kafkajs as the services run it: with their fixes to it (imported first: some must be in
 // place before kafkajs loads its producer) and their sockets (no Nagle delay).
@@ -16,6 +15,7 @@ import { freePort } from '../infra/kafka.ts';
 import { TOPICS } from '../../libs/contracts/src/topics/topics.ts';
 import { hopLatencies, type HopLatencies } from './hops.ts';
 import type { Arrival } from './receiver.ts';
+import { hostFacts, type HostFacts } from './host.ts';
 import { measureWakeup } from './wakeup.ts';
 import { percentile } from './stats.ts';
 import { ROOT } from '../infra/system.ts';
@@ -253,34 +253,6 @@ function jitCpuSeconds(): number {
     }
   }
   return total;
-}
-
-/**
- * The processor and kernel the run got. Boots of this machine differ by up to twice in
- * speed (docs/performance.md), with nothing of the project changed: these tell whether
- * the virtual machine landed on another processor, or with other mitigations.
- */
-function hostFacts(): { cpu_model: string; cpu_mhz: number; kernel: string; spectre_v2: string } {
-  const [first] = cpus();
-  // os.cpus() reads the clock from cpufreq, which a virtual machine may not have (it then
-  // says 0); /proc/cpuinfo has the kernel's own figure.
-  const mhz = /^cpu MHz\s*:\s*([\d.]+)/m.exec(readIfThere('/proc/cpuinfo') ?? '')?.[1];
-  return {
-    cpu_model: first?.model ?? 'unknown',
-    cpu_mhz: mhz ? Math.round(Number(mhz)) : (first?.speed ?? 0),
-    kernel: release(),
-    spectre_v2:
-      readIfThere('/sys/devices/system/cpu/vulnerabilities/spectre_v2')?.trim() ?? 'unknown',
-  };
-}
-
-/** A file's text, or undefined where it does not exist (not Linux, an older kernel). */
-function readIfThere(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
-  }
 }
 
 /** CPU-seconds the whole machine has used (every process: broker, Postgres, receiver...). */
@@ -838,8 +810,7 @@ async function main(): Promise<void> {
       const reading = async () => ({
         t: now(),
         delivered: await receiver.count(),
-        deliverer: processStats(pids.deliverer).cpuSeconds,
-        machine: cpu(),
+        cpu: cpu(),
         clocks: await serviceClocks(),
       });
       while ((await receiver.count()) === 0) await sleep(20);
@@ -856,33 +827,20 @@ async function main(): Promise<void> {
         throw new Error(`backlog: ${last.delivered} of ${BACKLOG} jobs delivered in 5 min`);
       const seconds = (last.t - first.t) / 1_000;
       const count = last.delivered - first.delivered;
+      const cores = growth(first.cpu, last.cpu, seconds, 2);
       backlog = {
         jobs: BACKLOG,
         delivered: last.delivered,
         deliveries_per_s: Math.round(count / seconds),
-        deliverer_cpu_ms_per_delivery: round(
-          ((last.deliverer - first.deliverer) * 1_000) / count,
-          3,
-        ),
-        deliverer_cores: round((last.deliverer - first.deliverer) / seconds, 2),
-        deliverer_event_loop_utilisation: round(
-          (last.clocks.loop.deliverer! - first.clocks.loop.deliverer!) / seconds,
-          2,
-        ),
-        deliverer_gc_share: round(
-          (last.clocks.gc.deliverer! - first.clocks.gc.deliverer!) / seconds,
-          3,
-        ),
+        deliverer_cpu_ms_per_delivery: growth(first.cpu, last.cpu, count / 1_000, 3).deliverer!,
+        deliverer_cores: cores.deliverer!,
+        deliverer_event_loop_utilisation: growth(first.clocks.loop, last.clocks.loop, seconds, 2)
+          .deliverer!,
+        deliverer_gc_share: growth(first.clocks.gc, last.clocks.gc, seconds, 3).deliverer!,
         // Jobs put off unattempted (ADR 0010): each comes back a retry delay (1 min) later.
         put_off: last.clocks.work.deferred ?? 0,
-        machine_cores: round(
-          (last.machine.services! +
-            last.machine.rest! -
-            first.machine.services! -
-            first.machine.rest!) /
-            seconds,
-          2,
-        ),
+        // The whole machine: the services and the rest.
+        machine_cores: round(cores.services! + cores.rest!, 2),
       };
       say(
         `  ${backlog.deliveries_per_s} deliveries/s, deliverer ${backlog.deliverer_cpu_ms_per_delivery} ms of CPU per delivery, ${backlog.deliverer_cores} cores (machine ${backlog.machine_cores}), ${backlog.put_off} put off`,
@@ -1143,7 +1101,7 @@ function printTable(r: {
     retries: { early_count: number; late_max_ms: number; late_p99_ms: number };
   };
   limits: Record<string, unknown>;
-  host: ReturnType<typeof hostFacts>;
+  host: HostFacts;
 }): void {
   const rows: Array<[string, string, string]> = [
     ['sustained deliveries/s', String(r.deliveries_per_s), '>= 5000'],

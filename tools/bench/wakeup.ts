@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { isMainThread, Worker, workerData } from 'node:worker_threads';
+import { readIfThere } from './host.ts';
 
 /**
  * What it costs this machine to wake a sleeping thread: two threads hand a turn back and
@@ -71,13 +71,8 @@ function worker(flag: Int32Array): void {
 }
 
 function haltPollNs(): number | null {
-  try {
-    return Number(
-      readFileSync('/sys/module/haltpoll/parameters/guest_halt_poll_ns', 'utf8').trim(),
-    );
-  } catch {
-    return null;
-  }
+  const text = readIfThere('/sys/module/haltpoll/parameters/guest_halt_poll_ns');
+  return text === undefined ? null : Number(text.trim());
 }
 
 /** Both measurements, each in a process of its own; `one_core` is null without taskset. */
