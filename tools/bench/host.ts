@@ -3,6 +3,11 @@ import { cpus, release } from 'node:os';
 
 export interface HostFacts {
   cpu_model: string;
+  /**
+   * The processor's family, model and stepping, as /proc/cpuinfo gives them: a virtual
+   * machine's model name may hide the generation ("AMD EPYC"), these do not.
+   */
+  cpu_id: string;
   cpu_mhz: number;
   kernel: string;
   spectre_v2: string;
@@ -17,9 +22,15 @@ export function hostFacts(): HostFacts {
   const [first] = cpus();
   // os.cpus() reads the clock from cpufreq, which a virtual machine may not have (it then
   // says 0); /proc/cpuinfo has the kernel's own figure.
-  const mhz = /^cpu MHz\s*:\s*([\d.]+)/m.exec(readIfThere('/proc/cpuinfo') ?? '')?.[1];
+  const cpuinfo = readIfThere('/proc/cpuinfo') ?? '';
+  const field = (name: string) =>
+    new RegExp(`^${name}\\s*:\\s*(.+)$`, 'm').exec(cpuinfo)?.[1]?.trim();
+  const mhz = field('cpu MHz');
   return {
     cpu_model: first?.model ?? 'unknown',
+    cpu_id: ['cpu family', 'model', 'stepping']
+      .map((name) => `${name.replace('cpu ', '')} ${field(name) ?? '?'}`)
+      .join(', '),
     cpu_mhz: mhz ? Math.round(Number(mhz)) : (first?.speed ?? 0),
     kernel: release(),
     spectre_v2:

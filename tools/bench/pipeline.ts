@@ -1188,7 +1188,7 @@ function printTable(r: {
     ]),
     [
       'host',
-      `${r.host.cpu_model} at ${r.host.cpu_mhz} MHz, kernel ${r.host.kernel}; spectre_v2: ${r.host.spectre_v2}`,
+      `${r.host.cpu_model} (${r.host.cpu_id}) at ${r.host.cpu_mhz} MHz, kernel ${r.host.kernel}; spectre_v2: ${r.host.spectre_v2}`,
       '',
     ],
     [
