@@ -25,13 +25,13 @@ export function hostFacts(): HostFacts {
   const cpuinfo = readIfThere('/proc/cpuinfo') ?? '';
   const field = (name: string) =>
     new RegExp(`^${name}\\s*:\\s*(.+)$`, 'm').exec(cpuinfo)?.[1]?.trim();
-  const mhz = field('cpu MHz');
+  const mhz = Number(field('cpu MHz'));
   return {
     cpu_model: first?.model ?? 'unknown',
     cpu_id: ['cpu family', 'model', 'stepping']
       .map((name) => `${name.replace('cpu ', '')} ${field(name) ?? '?'}`)
       .join(', '),
-    cpu_mhz: mhz ? Math.round(Number(mhz)) : (first?.speed ?? 0),
+    cpu_mhz: mhz > 0 ? Math.round(mhz) : (first?.speed ?? 0),
     kernel: release(),
     spectre_v2:
       readIfThere('/sys/devices/system/cpu/vulnerabilities/spectre_v2')?.trim() ?? 'unknown',
