@@ -28,9 +28,7 @@ export function hostFacts(): HostFacts {
   const mhz = Number(field('cpu MHz'));
   return {
     cpu_model: first?.model ?? 'unknown',
-    cpu_id: ['cpu family', 'model', 'stepping']
-      .map((name) => `${name.replace('cpu ', '')} ${field(name) ?? '?'}`)
-      .join(', '),
+    cpu_id: `family ${field('cpu family') ?? '?'}, model ${field('model') ?? '?'}, stepping ${field('stepping') ?? '?'}`,
     cpu_mhz: mhz > 0 ? Math.round(mhz) : (first?.speed ?? 0),
     kernel: release(),
     spectre_v2:
