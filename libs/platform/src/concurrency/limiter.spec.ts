@@ -31,6 +31,36 @@ describe('Limiter', () => {
     expect(limiter.idle).toBe(true);
   });
 
+  it('keeps arrival order for thousands waiting, while they come and go', async () => {
+    const limiter = new Limiter(3);
+    const started: number[] = [];
+    const gates: Array<ReturnType<typeof deferred>> = [];
+    const runs: Array<Promise<number>> = [];
+    const enqueue = (i: number) => {
+      const gate = deferred();
+      gates.push(gate);
+      runs.push(
+        limiter.run(async () => {
+          started.push(i);
+          await gate.promise;
+          return i;
+        }),
+      );
+    };
+    for (let i = 0; i < 5_000; i++) enqueue(i);
+    expect(limiter.queued).toBe(4_997);
+    // Let most of the queue through, then queue more behind what is left.
+    for (let i = 0; i < 3_000; i++) {
+      gates[i]!.resolve();
+      await runs[i];
+    }
+    for (let i = 5_000; i < 7_000; i++) enqueue(i);
+    gates.forEach((gate) => gate.resolve());
+    expect(await Promise.all(runs)).toEqual([...Array(7_000).keys()]);
+    expect(started).toEqual([...Array(7_000).keys()]);
+    expect(limiter.idle).toBe(true);
+  });
+
   it('frees the slot when the work throws', async () => {
     const limiter = new Limiter(1);
     await expect(limiter.run(() => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
