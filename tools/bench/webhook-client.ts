@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { Agent, request } from 'undici';
+import { Agent, type Pool, request } from 'undici';
 import { build } from '../dev/build.ts';
 import { ROOT } from '../infra/system.ts';
 
@@ -11,7 +11,12 @@ import { ROOT } from '../infra/system.ts';
  * stream, read to its end, and an AbortSignal for the deadline), which the deliverer used
  * until 2026-12-02. 1 KB bodies with the deliverer's headers, 64 in flight, to a
  * keep-alive receiver in its own process; CPU is this process's (user and system), so
- * the receiver's does not count. Rounds alternate, and the median is reported.
+ * the receiver's does not count. Rounds take turns, and the median is reported.
+ *
+ * `--in-flight=1000` holds as many requests, and so connections, open at once, as the
+ * deliverer does with a thousand jobs for one receiving host. The `request` client runs
+ * a second time on the deliverer's pool (free-list-pool.ts), which finds a free
+ * connection without looking through all of them as undici's own `Pool` does.
  */
 
 interface Client {
@@ -24,7 +29,11 @@ interface Client {
 }
 
 const REQUESTS = 30_000;
-const IN_FLIGHT = 64;
+const IN_FLIGHT_ARG = process.argv.find((arg) => arg.startsWith('--in-flight='));
+const IN_FLIGHT = IN_FLIGHT_ARG ? Number(IN_FLIGHT_ARG.slice('--in-flight='.length)) : 64;
+if (!Number.isInteger(IN_FLIGHT) || IN_FLIGHT < 1) {
+  throw new Error(`--in-flight takes a whole number of requests, not ${IN_FLIGHT_ARG}`);
+}
 const ROUNDS = 3;
 
 const RECEIVER = `
@@ -47,8 +56,8 @@ const headers = {
 };
 
 /** undici's `request` with a response stream and an AbortSignal deadline. */
-function streamClient(timeoutMs: number): Client {
-  const agent = new Agent({ connections: null, keepAliveTimeout: 30_000 });
+function streamClient(timeoutMs: number, factory?: Agent.Options['factory']): Client {
+  const agent = new Agent({ connections: null, keepAliveTimeout: 30_000, factory });
   return {
     async post(webhook) {
       const deadline = new AbortController();
@@ -98,6 +107,9 @@ async function main(): Promise<void> {
   const { WebhookClient } = (await import(`${ROOT}apps/deliverer/dist/http/webhook-client.js`)) as {
     WebhookClient: new (policy: object, timeoutMs: number) => Client;
   };
+  const { FreeListPool } = (await import(`${ROOT}apps/deliverer/dist/http/free-list-pool.js`)) as {
+    FreeListPool: new (origin: string | URL, options: object) => Pool;
+  };
   const { parseAllowedNetworks } = (await import(`${ROOT}libs/domain/dist/index.js`)) as {
     parseAllowedNetworks: (cidrs: string) => unknown;
   };
@@ -112,12 +124,20 @@ async function main(): Promise<void> {
       10_000,
     ),
     'undici request + stream + AbortSignal': streamClient(10_000),
+    "the same, on the deliverer's pool": streamClient(
+      10_000,
+      (origin, options) => new FreeListPool(origin, options),
+    ),
   };
   try {
     const results = new Map<string, Array<{ cpuMicros: number; perSecond: number }>>();
     for (const client of Object.values(clients)) await round(client, url, REQUESTS / 3); // warm-up
+    // Each round starts with the next client: the one that runs last in a round pays for
+    // the garbage of the others (3 µs a request more at 64 in flight, whichever it is).
+    const entries = Object.entries(clients);
     for (let r = 0; r < ROUNDS; r++) {
-      for (const [name, client] of Object.entries(clients)) {
+      for (let i = 0; i < entries.length; i++) {
+        const [name, client] = entries[(r + i) % entries.length]!;
         results.set(name, [...(results.get(name) ?? []), await round(client, url, REQUESTS)]);
       }
     }

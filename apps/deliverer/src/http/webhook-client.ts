@@ -9,6 +9,7 @@ import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { promisify } from 'node:util';
 import { Counter } from 'prom-client';
 import { Agent, type Dispatcher } from 'undici';
+import { FreeListPool } from './free-list-pool.js';
 
 export interface WebhookRequest {
   url: string;
@@ -56,6 +57,7 @@ export class WebhookClient {
       // and overall (DELIVERY_CONCURRENCY). Many subscriptions may share one host, and a
       // cap per origin would let one of them that hangs take every connection of the rest.
       connections: null,
+      factory: (origin, options) => new FreeListPool(origin, options),
       keepAliveTimeout: 30_000,
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
