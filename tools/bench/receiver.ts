@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { now } from './clock.ts';
 
 /**
  * The benchmark's webhook receiver, in a process of its own so that it competes for the
@@ -28,7 +29,6 @@ export interface Arrival {
 
 const arrivals: Arrival[] = [];
 const flakyCalls = new Map<string, number>();
-const now = () => performance.timeOrigin + performance.now();
 const SEQ = /"bench_seq":(\d+)/;
 const T0 = /"bench_t0":([\d.]+)/;
 
