@@ -1,5 +1,11 @@
-import { createServer, type Server } from 'node:http';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createSecureServer, type Http2SecureServer } from 'node:http2';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -121,5 +127,112 @@ describe('FreeListPool', () => {
     expect((await pending).status).toBe(200);
     await closing;
     await expect(post(agent)).rejects.toThrow(/closed|destroyed/i);
+  });
+});
+
+/**
+ * Over TLS the `Pool` holds requests back while its first connection learns, by ALPN,
+ * whether the origin speaks HTTP/2: one connection then carries them all, or, over
+ * HTTP/1.1, each gets its own. Both ways through the pool, with a certificate made for
+ * this run.
+ */
+describe('FreeListPool over TLS', () => {
+  let dir: string;
+  let tls: { key: Buffer; cert: Buffer };
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'hookpost-tls-'));
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
+    tls = { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const agent = () =>
+    new Agent({
+      connections: null,
+      factory: (o, options) => new FreeListPool(o, options),
+      connect: { ca: tls.cert },
+    });
+  const post = async (dispatcher: Agent, origin: string) => {
+    const response = await request(`${origin}/`, { method: 'POST', body: '{}', dispatcher });
+    await response.body.text();
+    return response.statusCode;
+  };
+  const listen = async (server: Server | Http2SecureServer) => {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  };
+
+  it('gives each request in flight a connection of its own over HTTP/1.1, and reuses them', async () => {
+    let held: Array<() => void> = [];
+    let opened = 0;
+    const server = createTlsServer(tls, (req: IncomingMessage, res: ServerResponse) => {
+      req.resume();
+      held.push(() => res.end('ok'));
+    });
+    server.on('secureConnection', () => opened++);
+    const origin = await listen(server);
+    const dispatcher = agent();
+    try {
+      const wave = async () => {
+        const answers = Array.from({ length: 30 }, () => post(dispatcher, origin));
+        while (held.length < 30) await sleep(5);
+        held.forEach((answer) => answer());
+        held = [];
+        return Promise.all(answers);
+      };
+      expect(await wave()).toEqual(Array(30).fill(200));
+      expect(opened).toBeGreaterThanOrEqual(30);
+      expect(opened).toBeLessThanOrEqual(31);
+      await sleep(50);
+      const before = opened;
+      expect(await wave()).toEqual(Array(30).fill(200));
+      expect(opened).toBe(before);
+    } finally {
+      await dispatcher.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('sends every request over one connection to an HTTP/2 origin', async () => {
+    let sessions = 0;
+    const server = createSecureServer(tls, (req, res) => {
+      req.resume();
+      req.on('end', () => res.end('ok'));
+    });
+    server.on('session', () => sessions++);
+    const origin = await listen(server);
+    const dispatcher = agent();
+    try {
+      const answers = await Promise.all(Array.from({ length: 30 }, () => post(dispatcher, origin)));
+      expect(answers).toEqual(Array(30).fill(200));
+      expect(sessions).toBe(1);
+    } finally {
+      await dispatcher.close();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
