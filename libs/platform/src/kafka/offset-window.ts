@@ -1,19 +1,21 @@
+import { Fifo } from '../concurrency/fifo.js';
+
 /**
  * The offsets of one partition that were handed out for work, in order. Work finishes in
  * any order, but the partition may only be committed below the lowest unfinished offset:
  * a crash then repeats what was in flight, and never skips it.
  */
 export class OffsetWindow {
-  private readonly offsets: bigint[] = [];
+  /** Handed out, from the lowest not yet finished on. */
+  private readonly offsets = new Fifo<bigint>();
   private readonly done = new Set<bigint>();
-  private head = 0;
   /** One past the last offset that was handed out. */
   private next: bigint | undefined;
   private readonly waiters: Array<() => void> = [];
 
   /** Offsets handed out and not finished yet. */
   get inFlight(): number {
-    return this.offsets.length - this.head - this.done.size;
+    return this.offsets.length - this.done.size;
   }
 
   /** Records that work on `offset` started. Offsets must be added in increasing order. */
@@ -25,12 +27,10 @@ export class OffsetWindow {
   finish(offset: bigint): void {
     this.done.add(offset);
     // Drop the finished prefix: its offsets are below every unfinished one.
-    while (this.head < this.offsets.length && this.done.delete(this.offsets[this.head]!)) {
-      this.head++;
-    }
-    if (this.head > 1024 && this.head * 2 > this.offsets.length) {
-      this.offsets.splice(0, this.head);
-      this.head = 0;
+    let first = this.offsets.peek();
+    while (first !== undefined && this.done.delete(first)) {
+      this.offsets.shift();
+      first = this.offsets.peek();
     }
     this.waiters.splice(0).forEach((wake) => wake());
   }
@@ -40,7 +40,7 @@ export class OffsetWindow {
    * everything is finished; undefined before anything was handed out.
    */
   commitPoint(): bigint | undefined {
-    return this.head < this.offsets.length ? this.offsets[this.head] : this.next;
+    return this.offsets.peek() ?? this.next;
   }
 
   /** Resolves on the next `finish`, or after `ms`, whichever comes first. */
