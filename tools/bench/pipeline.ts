@@ -17,6 +17,7 @@ import { now, wallClockStepMs } from './clock.ts';
 import { hopLatencies, type HopLatencies } from './hops.ts';
 import type { Arrival } from './receiver.ts';
 import { hostFacts, type HostFacts } from './host.ts';
+import { optionValue } from './options.ts';
 import { measureWakeup } from './wakeup.ts';
 import { percentile } from './stats.ts';
 import { ROOT } from '../infra/system.ts';
@@ -54,19 +55,14 @@ if (PROFILED !== undefined && !['steady', 'isolation', 'backlog'].includes(PROFI
   throw new Error(`--profile takes steady, isolation or backlog, not ${PROFILED}`);
 const PROFILE = PROFILED !== undefined;
 /** `--steps=1500,2000`: only these rates in the throughput scenario (to look at one closely). */
-const STEPS = ARGS.find((arg) => arg.startsWith('--steps='))
-  ?.slice('--steps='.length)
-  .split(',')
-  .map(Number);
+const STEPS = optionValue(ARGS, 'steps')?.split(',').map(Number);
 /**
  * `--backlog=60000`: also time the deliverer alone working off that many jobs, queued while
  * it was stopped (after the throughput steps): how fast it catches up, and what a job costs
  * it when every job it holds waits behind others, without the other services' noise. The
  * smoke run works off 1,000, so that the scenario keeps working.
  */
-const BACKLOG = SMOKE
-  ? 1_000
-  : Number(ARGS.find((arg) => arg.startsWith('--backlog='))?.slice('--backlog='.length) ?? 0);
+const BACKLOG = SMOKE ? 1_000 : Number(optionValue(ARGS, 'backlog') ?? 0);
 if (!Number.isInteger(BACKLOG) || BACKLOG < 0)
   throw new Error(`--backlog takes a whole number of jobs, not ${BACKLOG}`);
 if (PROFILED === 'backlog' && BACKLOG === 0)
@@ -76,9 +72,7 @@ const BACKLOG_RATE = 3_000;
 /** The deliverer's kinds of work, each counted from zero (a counter appears on first use). */
 const NO_WORK = { succeeded: 0, failed: 0, short_circuited: 0, skipped: 0, deferred: 0 };
 /** `--steady=200`: the rate of the steady, isolation and profile scenarios (1,000 by default). */
-const STEADY_RATE = Number(
-  ARGS.find((arg) => arg.startsWith('--steady='))?.slice('--steady='.length) ?? 1_000,
-);
+const STEADY_RATE = Number(optionValue(ARGS, 'steady') ?? 1_000);
 for (const rate of [...(STEPS ?? []), STEADY_RATE]) {
   if (!Number.isInteger(rate) || rate <= 0)
     throw new Error(`--steps and --steady take rates in whole events per second, not ${rate}`);

@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { Agent, type Pool, request } from 'undici';
 import { build } from '../dev/build.ts';
 import { ROOT } from '../infra/system.ts';
+import { optionValue } from './options.ts';
 
 /**
  * `npm run bench:webhook-client`: the CPU the deliverer's HTTP client spends per webhook
@@ -29,10 +30,10 @@ interface Client {
 }
 
 const REQUESTS = 30_000;
-const IN_FLIGHT_ARG = process.argv.find((arg) => arg.startsWith('--in-flight='));
-const IN_FLIGHT = IN_FLIGHT_ARG ? Number(IN_FLIGHT_ARG.slice('--in-flight='.length)) : 64;
+const IN_FLIGHT_VALUE = optionValue(process.argv.slice(2), 'in-flight');
+const IN_FLIGHT = Number(IN_FLIGHT_VALUE ?? 64);
 if (!Number.isInteger(IN_FLIGHT) || IN_FLIGHT < 1) {
-  throw new Error(`--in-flight takes a whole number of requests, not ${IN_FLIGHT_ARG}`);
+  throw new Error(`--in-flight takes a whole number of requests, not ${IN_FLIGHT_VALUE}`);
 }
 const ROUNDS = 3;
 
