@@ -203,6 +203,16 @@ function processStats(pid: number): { cpuSeconds: number; peakRssMb: number } {
 }
 
 /**
+ * Seconds the process's main thread has waited, runnable, for a core (the second field of
+ * `/proc/<pid>/task/<pid>/schedstat`, in ns). A busy event loop is either running or
+ * waiting for a core; event-loop utilisation cannot tell the two apart, this can.
+ */
+function mainThreadWaitSeconds(pid: number): number {
+  const [, waitingNs] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ');
+  return Number(waitingNs) / 1e9;
+}
+
+/**
  * CPU-seconds used so far by every process whose command name is `comm` (the broker is
  * `java`; Postgres runs a process per connection), with their children that exited (a
  * closed connection's backend counts in the postmaster's `cutime`).
@@ -341,6 +351,8 @@ interface Step {
   cpu_seconds_per_delivery: number;
   cpu_ms_per_delivery: Record<string, number>;
   event_loop_utilisation: Record<string, number>;
+  /** Seconds the main thread waited, runnable, for a core per second of load, per service. */
+  waiting_for_core: Record<string, number>;
   /** Seconds in garbage-collection pauses per second of load, per service. */
   gc_share: Record<string, number>;
   /** The deliverer's attempts by outcome, and jobs put off unattempted, per second of load. */
@@ -576,6 +588,7 @@ async function main(): Promise<void> {
             name,
             loop: Number(loop),
             gc: gc.reduce((sum, m) => sum + Number(m[1]), 0),
+            waiting: mainThreadWaitSeconds(pids[name]),
             work,
           };
         }),
@@ -583,6 +596,7 @@ async function main(): Promise<void> {
       return {
         loop: Object.fromEntries(readings.map((r) => [r.name, r.loop])),
         gc: Object.fromEntries(readings.map((r) => [r.name, r.gc])),
+        waiting: Object.fromEntries(readings.map((r) => [r.name, r.waiting])),
         work: Object.assign({}, ...readings.map((r) => r.work)) as Record<string, number>,
       };
     };
@@ -700,6 +714,7 @@ async function main(): Promise<void> {
       const loadSeconds = (endedAt - startedAt) / 1_000;
       const loops = growth(clocksBefore.loop, clocksAfter.loop, loadSeconds, 2);
       const gcPauses = growth(clocksBefore.gc, clocksAfter.gc, loadSeconds, 3);
+      const waiting = growth(clocksBefore.waiting, clocksAfter.waiting, loadSeconds, 2);
       const work = growth(
         { ...NO_WORK, ...clocksBefore.work },
         { ...NO_WORK, ...clocksAfter.work },
@@ -719,6 +734,7 @@ async function main(): Promise<void> {
         // Cores in use while the load ran (the machine's: services plus rest).
         cpuCores: growth(cpuBefore, cpuAtEnd, (endedAt - startedAt) / 1_000, 2),
         eventLoopUtilisation: loops,
+        waitingForCore: waiting,
         gcShare: gcPauses,
         delivererPerS: work,
       };
@@ -756,13 +772,14 @@ async function main(): Promise<void> {
         cpu_seconds_per_delivery: round(run.cpuSeconds / summary.ledger.delivered, 6),
         cpu_ms_per_delivery: run.cpuMsPerDelivery,
         event_loop_utilisation: run.eventLoopUtilisation,
+        waiting_for_core: run.waitingForCore,
         gc_share: run.gcShare,
         deliverer_per_s: run.delivererPerS,
         ledger: summary.ledger,
       };
       steps.push(step);
       say(
-        `  ${step.deliveries_per_s} deliveries/s, backlog ${step.backlog_at_end}, p99 ${step.latency_ms.p99} ms, ${step.deliverer_per_s.deferred} put off/s`,
+        `  ${step.deliveries_per_s} deliveries/s, backlog ${step.backlog_at_end}, p99 ${step.latency_ms.p99} ms, ${step.deliverer_per_s.deferred} put off/s; the deliverer's event loop busy ${step.event_loop_utilisation.deliverer}, waiting for a core ${step.waiting_for_core.deliverer}`,
       );
       if (!sustained) break;
       best = step;
@@ -829,6 +846,8 @@ async function main(): Promise<void> {
         deliverer_cores: cores.deliverer!,
         deliverer_event_loop_utilisation: growth(first.clocks.loop, last.clocks.loop, seconds, 2)
           .deliverer!,
+        deliverer_waiting_for_core: growth(first.clocks.waiting, last.clocks.waiting, seconds, 2)
+          .deliverer!,
         deliverer_gc_share: growth(first.clocks.gc, last.clocks.gc, seconds, 3).deliverer!,
         // Jobs put off unattempted (ADR 0010): each comes back a retry delay (1 min) later.
         put_off: last.clocks.work.deferred ?? 0,
@@ -836,7 +855,7 @@ async function main(): Promise<void> {
         machine_cores: round(cores.services! + cores.rest!, 2),
       };
       say(
-        `  ${backlog.deliveries_per_s} deliveries/s, deliverer ${backlog.deliverer_cpu_ms_per_delivery} ms of CPU per delivery, ${backlog.deliverer_cores} cores (machine ${backlog.machine_cores}), ${backlog.put_off} put off`,
+        `  ${backlog.deliveries_per_s} deliveries/s, deliverer ${backlog.deliverer_cpu_ms_per_delivery} ms of CPU per delivery, ${backlog.deliverer_cores} cores (machine ${backlog.machine_cores}), its main thread waiting for a core ${backlog.deliverer_waiting_for_core} of the time, ${backlog.put_off} put off`,
       );
       await receiver.take();
     }
@@ -993,6 +1012,7 @@ async function main(): Promise<void> {
       cpu_seconds_per_delivery: round(steadyRun.cpuSeconds / steady.ledger.delivered, 6),
       cpu_ms_per_delivery: steadyRun.cpuMsPerDelivery,
       event_loop_utilisation: steadyRun.eventLoopUtilisation,
+      waiting_for_core: steadyRun.waitingForCore,
       gc_share: steadyRun.gcShare,
       peak_rss_mb: peakRss,
       idle_cpu_percent: idleCpuPercent,
@@ -1028,6 +1048,7 @@ async function main(): Promise<void> {
           cpu_cores: machineCores(isolationRun.cpuCores),
           cpu_cores_all_healthy_run: machineCores(steadyRun.cpuCores),
           event_loop_utilisation: isolationRun.eventLoopUtilisation,
+          waiting_for_core: isolationRun.waitingForCore,
           // Per second while the load ran: the deliverer's attempts by outcome, and the jobs
           // it put off unattempted because their endpoint was saturated.
           deliverer_per_s: isolationRun.delivererPerS,
@@ -1077,6 +1098,7 @@ function printTable(r: {
   cpu_seconds_per_delivery: number;
   cpu_ms_per_delivery: Record<string, number>;
   event_loop_utilisation: Record<string, number>;
+  waiting_for_core: Record<string, number>;
   gc_share: Record<string, number>;
   peak_rss_mb: Record<string, number>;
   idle_cpu_percent: Record<string, number>;
@@ -1127,6 +1149,11 @@ function printTable(r: {
     ]),
     ...Object.entries(r.event_loop_utilisation).map(([k, v]): [string, string, string] => [
       `  event-loop utilisation, ${k}`,
+      String(v),
+      '',
+    ]),
+    ...Object.entries(r.waiting_for_core).map(([k, v]): [string, string, string] => [
+      `  main thread waiting for a core, ${k}`,
       String(v),
       '',
     ]),
