@@ -35,4 +35,6 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "const p=process.env.PORT||{'subscription-api':3000,'event-ingest':3001,matcher:3002,deliverer:3003}[process.env.APP];fetch('http://127.0.0.1:'+p+'/health/live').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # A young generation of 8 MB per semi-space: Node's larger default lets resident memory grow
 # far past the live heap (the matcher's 100,000-subscription index: ~380 MB against ~160 MB).
-CMD ["sh", "-c", "exec node --max-semi-space-size=8 apps/${APP}/dist/main.js"]
+# V8's helper threads sized to the cores the container may use, not a fixed four
+# (tools/infra/runtime.ts).
+CMD ["sh", "-c", "exec node --max-semi-space-size=8 --v8-pool-size=0 apps/${APP}/dist/main.js"]

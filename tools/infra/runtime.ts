@@ -12,6 +12,11 @@
  * - Two glibc arenas: by default each thread that allocates (libuv's pool, V8's helpers)
  *   may get an arena of its own, each holding freed memory apart. Two cut the matcher's
  *   peak under load by about 20 MB (bench:matcher) at no measurable cost in rate.
+ * - V8's helper threads (garbage collection, compilation) sized to the cores the process
+ *   may use (`--v8-pool-size=0`; one on two cores) instead of Node's fixed four: where
+ *   several services share a few cores, every collection woke four helpers per process
+ *   to compete with the other services' main threads, and the pauses grew while they
+ *   waited for a core (docs/performance.md, Done to get here).
  */
-export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=8'];
+export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=8', '--v8-pool-size=0'];
 export const SERVICE_ENV = { MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_ARENA_MAX: '2' };

@@ -39,7 +39,7 @@ export async function startService(
   const child = spawn(
     process.execPath,
     // As the image runs them (Dockerfile, tools/infra/runtime.ts).
-    ['--max-semi-space-size=8', `${REPO_ROOT}apps/${name}/dist/main.js`],
+    ['--max-semi-space-size=8', '--v8-pool-size=0', `${REPO_ROOT}apps/${name}/dist/main.js`],
     {
       cwd: REPO_ROOT,
       env: {
