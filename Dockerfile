@@ -15,7 +15,7 @@ RUN npx nx run-many -t build --exclude=e2e,testing
 FROM node:24-bookworm-slim AS runtime
 ARG APP
 # A fixed glibc mmap threshold keeps kafkajs's multi-MB fetch buffers out of the main heap,
-# which they would otherwise fragment for good (see tools/infra/runtime.ts).
+# which they would otherwise fragment for good (see libs/testing/src/service-runtime.ts).
 ENV NODE_ENV=production APP=${APP} MALLOC_MMAP_THRESHOLD_=131072 MALLOC_ARENA_MAX=2
 WORKDIR /app
 COPY --chown=node:node package.json package-lock.json ./
@@ -36,5 +36,5 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
 # A young generation of 8 MB per semi-space: Node's larger default lets resident memory grow
 # far past the live heap (the matcher's 100,000-subscription index: ~380 MB against ~160 MB).
 # V8's helper threads sized to the cores the container may use, not a fixed four
-# (tools/infra/runtime.ts).
+# (libs/testing/src/service-runtime.ts).
 CMD ["sh", "-c", "exec node --max-semi-space-size=8 --v8-pool-size=0 apps/${APP}/dist/main.js"]

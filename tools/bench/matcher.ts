@@ -10,7 +10,7 @@ import { parse } from 'yaml';
 import { build } from '../dev/build.ts';
 import { startStack } from '../dev/stack.ts';
 import { freePort } from '../infra/kafka.ts';
-import { SERVICE_ENV, SERVICE_NODE_FLAGS } from '../infra/runtime.ts';
+import { SERVICE_ENV, SERVICE_NODE_FLAGS } from '../../libs/testing/src/service-runtime.ts';
 import { ROOT, say } from '../infra/system.ts';
 
 /**

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import { parseAllDocuments, parse } from 'yaml';
 import { retryTopic, TOPICS } from '../../libs/contracts/src/topics/topics.ts';
+import { SERVICE_ENV, SERVICE_NODE_FLAGS } from '../../libs/testing/src/service-runtime.ts';
 import { CRD_SCHEMAS } from './crd-schemas.ts';
 import {
   ALERTS,
@@ -32,7 +33,9 @@ import {
  *   equal a fresh render, and `kubectl kustomize k8s/base` still builds them;
  * - the Grafana dashboard and the alerts use only metrics the services expose, or ones
  *   docs/operations.md lists as to be added; the chart README documents every value;
- * - docker-compose.yml is valid against the Compose Specification schema.
+ * - docker-compose.yml is valid against the Compose Specification schema;
+ * - the image runs the services with the Node flags and environment that the tests and the
+ *   local runner use (libs/testing/src/service-runtime.ts).
  */
 const require = createRequire(import.meta.url);
 const failures: string[] = [];
@@ -173,6 +176,31 @@ function variablesRead(): Map<string, Set<string>> {
   }
   read.set('migrate', new Set(names('apps/subscription-api/src/migrate.ts')));
   return read;
+}
+
+/**
+ * The Dockerfile cannot import the runtime settings, so its runtime stage's ENV and CMD are
+ * compared with them here.
+ */
+function assertImageRuntime(dockerfile: string): void {
+  const runtime = dockerfile.slice(dockerfile.indexOf(' AS runtime'));
+  const env = new Map(
+    [...runtime.matchAll(/^ENV (.+)$/gm)].flatMap((match) =>
+      match[1]!.split(/\s+/).map((pair) => pair.split('=', 2) as [string, string]),
+    ),
+  );
+  for (const [name, value] of Object.entries(SERVICE_ENV)) {
+    if (env.get(name) !== value)
+      throw new Error(
+        `the runtime stage sets ${name}=${env.get(name) ?? '(nothing)'}, not ${value}`,
+      );
+  }
+  const cmd = /^CMD \["sh", "-c", "exec node (.*) apps\/\$\{APP\}\/dist\/main\.js"\]$/m.exec(
+    runtime,
+  );
+  if (!cmd) throw new Error('the runtime stage has no CMD running node apps/${APP}/dist/main.js');
+  if (cmd[1] !== SERVICE_NODE_FLAGS.join(' '))
+    throw new Error(`CMD runs node ${cmd[1]}, not ${SERVICE_NODE_FLAGS.join(' ')}`);
 }
 
 /** Variables Node and the C library read, which operators may set on any service. */
@@ -490,6 +518,9 @@ async function main(): Promise<void> {
       throw new Error(ajv.errorsText(validate.errors, { dataVar: 'compose' }));
     }
   });
+  await check('the Dockerfile runs the services as libs/testing/src/service-runtime.ts says', () =>
+    assertImageRuntime(readFileSync(`${ROOT}Dockerfile`, 'utf8')),
+  );
   if (failures.length > 0) {
     process.stderr.write(`${failures.length} deployment check(s) failed\n`);
     process.exit(1);

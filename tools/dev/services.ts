@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SERVICE_ENV, SERVICE_NODE_FLAGS } from '../infra/runtime.ts';
+import { SERVICE_ENV, SERVICE_NODE_FLAGS } from '../../libs/testing/src/service-runtime.ts';
 import { ROOT, spawnChild } from './processes.ts';
 
 export const SERVICES = [

@@ -3,6 +3,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { SERVICE_ENV, SERVICE_NODE_FLAGS } from './service-runtime.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -38,17 +39,10 @@ export async function startService(
   const log = createWriteStream(logFile, { flags: 'a' });
   const child = spawn(
     process.execPath,
-    // As the image runs them (Dockerfile, tools/infra/runtime.ts).
-    ['--max-semi-space-size=8', '--v8-pool-size=0', `${REPO_ROOT}apps/${name}/dist/main.js`],
+    [...SERVICE_NODE_FLAGS, `${REPO_ROOT}apps/${name}/dist/main.js`],
     {
       cwd: REPO_ROOT,
-      env: {
-        ...process.env,
-        MALLOC_MMAP_THRESHOLD_: '131072',
-        MALLOC_ARENA_MAX: '2',
-        ...env,
-        PORT: String(port),
-      },
+      env: { ...process.env, ...SERVICE_ENV, ...env, PORT: String(port) },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );

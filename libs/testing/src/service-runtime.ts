@@ -1,6 +1,8 @@
 /**
- * How the services' processes are run, as the image runs them (Dockerfile; libs/testing's
- * startService mirrors it for the end-to-end tests).
+ * How the services' processes are run: by the image (the Dockerfile's ENV and CMD, which
+ * tools/deploy/validate.ts checks against these), by startService in the end-to-end tests,
+ * and by the local and benchmark runners under tools/. Plain constants, without imports,
+ * so that the tools can import this file by path.
  *
  * - A young generation of 8 MB per semi-space: Node's larger default lets resident memory
  *   grow far past the live heap.
