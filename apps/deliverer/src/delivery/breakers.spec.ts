@@ -68,27 +68,59 @@ describe('EndpointBreakers', () => {
     expect(breakers.refuses('flaky')).toBe(false);
   });
 
-  it('tells how long an endpoint takes to answer: its last answer, or a request still waiting', async () => {
-    breakers = new EndpointBreakers();
-    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-    expect(breakers.answerMs('slow')).toBe(0);
-    await breakers.run('slow', () => sleep(60).then(healthy), unhealthy);
-    expect(breakers.answerMs('slow')).toBeGreaterThanOrEqual(55);
-    // A request without an answer yet counts once it has waited longer than the last took.
-    let answer!: (value: { status: number }) => void;
-    const hanging = breakers.run(
-      'slow',
-      () => new Promise<{ status: number }>((resolve) => (answer = resolve)),
-      unhealthy,
-    );
-    await sleep(120);
-    expect(breakers.answerMs('slow')).toBeGreaterThanOrEqual(115);
-    answer({ status: 200 });
-    await hanging;
-    // Then a quick answer is the one to go by; another endpoint is apart.
-    await breakers.run('slow', healthy, unhealthy);
-    expect(breakers.answerMs('slow')).toBeLessThan(50);
-    expect(breakers.answerMs('other')).toBe(0);
+  it('tells how long an endpoint takes to answer: its recent answers, or a request still waiting', async () => {
+    vi.useFakeTimers({ toFake: ['performance'] });
+    try {
+      breakers = new EndpointBreakers();
+      const answerAfter = (ms: number) => async () => {
+        vi.advanceTimersByTime(ms);
+        return { status: 200 };
+      };
+      expect(breakers.answerMs('slow')).toBe(0);
+      await breakers.run('slow', answerAfter(60), unhealthy);
+      expect(breakers.answerMs('slow')).toBe(60);
+      // A request without an answer yet counts once it has waited longer than they took.
+      let answer!: (value: { status: number }) => void;
+      const hanging = breakers.run(
+        'slow',
+        () => new Promise<{ status: number }>((resolve) => (answer = resolve)),
+        unhealthy,
+      );
+      vi.advanceTimersByTime(120);
+      expect(breakers.answerMs('slow')).toBe(120);
+      answer({ status: 200 });
+      await hanging;
+      // Then the median of the answers so far (60, 120, 5: the lower middle of two).
+      await breakers.run('slow', answerAfter(5), unhealthy);
+      expect(breakers.answerMs('slow')).toBe(60);
+      // Once most recent answers are quick, the endpoint is; another endpoint is apart.
+      for (let i = 0; i < 3; i++) await breakers.run('slow', answerAfter(5), unhealthy);
+      expect(breakers.answerMs('slow')).toBe(5);
+      expect(breakers.answerMs('other')).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('does not take one slow answer among quick ones for a slow endpoint', async () => {
+    vi.useFakeTimers({ toFake: ['performance'] });
+    try {
+      breakers = new EndpointBreakers();
+      const answerAfter = (ms: number) => async () => {
+        vi.advanceTimersByTime(ms);
+        return { status: 200 };
+      };
+      // As when one connection attempt of several was dropped and sent again after 1 s.
+      for (const ms of [200, 210, 190, 1_370]) {
+        await breakers.run('healthy', answerAfter(ms), unhealthy);
+      }
+      expect(breakers.answerMs('healthy')).toBe(200);
+      // An endpoint whose answers all take long is slow.
+      for (let i = 0; i < 5; i++) await breakers.run('slow', answerAfter(1_500), unhealthy);
+      expect(breakers.answerMs('slow')).toBe(1_500);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('tells how long answers typically take across endpoints: the median of the recent ones', async () => {

@@ -53,9 +53,21 @@ interface Entry {
   lastUsed: number;
   /** When each request still waiting for an answer was sent, oldest first. */
   pending: number[];
-  /** How long the last request that ended took, answered or failed. */
-  lastAnswerMs: number;
+  /** How long its last ENDPOINT_ANSWERS requests that ended took, answered or failed. */
+  recent: number[];
+  /** Their median. */
+  recentMs: number;
 }
+
+/**
+ * Answers an endpoint's answer time is judged by: their median, so that one slow answer
+ * among quick ones does not make the endpoint slow. A connection attempt dropped by a
+ * receiver's full accept queue is sent again only after 1 s (TCP's initial retransmission
+ * timeout): a deliverer that opened hundreds of connections at once to one host, working
+ * off a backlog, saw single answers of 1.37 s among answers of 0.2 s, and put off the
+ * jobs of four healthy endpoints by a retry delay (docs/performance.md).
+ */
+const ENDPOINT_ANSWERS = 5;
 
 /**
  * One opossum breaker per endpoint, sized for thousands of endpoints: no per-breaker
@@ -101,8 +113,10 @@ export class EndpointBreakers {
           return result;
         } finally {
           entry.pending.splice(entry.pending.indexOf(sentAt), 1);
-          entry.lastAnswerMs = performance.now() - sentAt;
-          this.answers.add(entry.lastAnswerMs);
+          const answerMs = performance.now() - sentAt;
+          if (entry.recent.push(answerMs) > ENDPOINT_ANSWERS) entry.recent.shift();
+          entry.recentMs = lowerMedian(entry.recent);
+          this.answers.add(answerMs);
         }
       })) as T;
       return { kind: 'sent', value };
@@ -124,15 +138,15 @@ export class EndpointBreakers {
   }
 
   /**
-   * How long the endpoint takes to answer, in ms: its last answer's time, or longer while
-   * a request still waits for one (a hanging endpoint has no answer to go by). 0 for an
-   * endpoint not seen lately.
+   * How long the endpoint takes to answer, in ms: the median of its last ENDPOINT_ANSWERS
+   * answers' times, or longer while a request still waits for one (a hanging endpoint has
+   * no answer to go by). 0 for an endpoint not seen lately.
    */
   answerMs(endpoint: string): number {
     const entry = this.breakers.get(endpoint);
     if (!entry) return 0;
     const oldest = entry.pending[0];
-    return Math.max(entry.lastAnswerMs, oldest === undefined ? 0 : performance.now() - oldest);
+    return Math.max(entry.recentMs, oldest === undefined ? 0 : performance.now() - oldest);
   }
 
   /**
@@ -177,7 +191,7 @@ export class EndpointBreakers {
         enableSnapshots: false,
         rotateBucketController: this.rotation,
       });
-      entry = { breaker, lastUsed: Date.now(), pending: [], lastAnswerMs: 0 };
+      entry = { breaker, lastUsed: Date.now(), pending: [], recent: [], recentMs: 0 };
       this.breakers.set(endpoint, entry);
     }
     return entry;
@@ -222,4 +236,10 @@ class RecentAnswers {
     this.cached = sorted[Math.floor(this.count / 2)]!;
     return this.cached;
   }
+}
+
+/** The middle of a few values, the lower of the two middle ones for an even count. */
+function lowerMedian(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[(sorted.length - 1) >> 1]!;
 }

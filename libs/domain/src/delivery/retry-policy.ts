@@ -69,13 +69,13 @@ export function deferralDelay(schedule: readonly number[], earlierDeferrals: num
 const CROWDED_WINDOW_SHARE = 0.5;
 
 /**
- * An endpoint is behind when it takes this long to answer (its last answer took this
- * long, or a request has waited this long for one), and SLOWER_THAN_TYPICAL times as long
- * as the deliverer's answers typically take. Whether jobs wait for its turn cannot tell:
- * in a burst (a backlog fetched after a restart, or more jobs than the deliverer can send)
- * jobs queue behind endpoints that answer in milliseconds, and putting those off only
- * adds work to a deliverer already behind. A tenth of the default request timeout
- * (`DELIVERY_TIMEOUT_MS`).
+ * An endpoint is behind when it takes this long to answer (the median of its recent
+ * answers, or a request that has waited this long for one), and SLOWER_THAN_TYPICAL
+ * times as long as the deliverer's answers typically take. Whether jobs wait for its turn
+ * cannot tell: in a burst (a backlog fetched after a restart, or more jobs than the
+ * deliverer can send) jobs queue behind endpoints that answer in milliseconds, and
+ * putting those off only adds work to a deliverer already behind. A tenth of the default
+ * request timeout (`DELIVERY_TIMEOUT_MS`).
  */
 export const SLOW_ANSWER_MS = 1_000;
 
