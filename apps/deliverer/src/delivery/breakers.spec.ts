@@ -1,5 +1,5 @@
 import { register } from 'prom-client';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_BREAKER_SETTINGS, EndpointBreakers } from './breakers.js';
 
 const failing = () => Promise.resolve({ status: 503 });
@@ -68,14 +68,17 @@ describe('EndpointBreakers', () => {
     expect(breakers.refuses('flaky')).toBe(false);
   });
 
-  it('tells how long an endpoint takes to answer: its recent answers, or a request still waiting', async () => {
-    vi.useFakeTimers({ toFake: ['performance'] });
-    try {
+  describe('answer times, on a faked clock', () => {
+    beforeEach(() => vi.useFakeTimers({ toFake: ['performance'] }));
+    afterEach(() => vi.useRealTimers());
+    /** A request that the faked clock says took `ms` to answer. */
+    const answerAfter = (ms: number) => async () => {
+      vi.advanceTimersByTime(ms);
+      return { status: 200 };
+    };
+
+    it('tells how long an endpoint takes to answer: its recent answers, or a request still waiting', async () => {
       breakers = new EndpointBreakers();
-      const answerAfter = (ms: number) => async () => {
-        vi.advanceTimersByTime(ms);
-        return { status: 200 };
-      };
       expect(breakers.answerMs('slow')).toBe(0);
       await breakers.run('slow', answerAfter(60), unhealthy);
       expect(breakers.answerMs('slow')).toBe(60);
@@ -97,19 +100,10 @@ describe('EndpointBreakers', () => {
       for (let i = 0; i < 3; i++) await breakers.run('slow', answerAfter(5), unhealthy);
       expect(breakers.answerMs('slow')).toBe(5);
       expect(breakers.answerMs('other')).toBe(0);
-    } finally {
-      vi.useRealTimers();
-    }
-  });
+    });
 
-  it('does not take one slow answer among quick ones for a slow endpoint', async () => {
-    vi.useFakeTimers({ toFake: ['performance'] });
-    try {
+    it('does not take one slow answer among quick ones for a slow endpoint', async () => {
       breakers = new EndpointBreakers();
-      const answerAfter = (ms: number) => async () => {
-        vi.advanceTimersByTime(ms);
-        return { status: 200 };
-      };
       // As when one connection attempt of several was dropped and sent again after 1 s.
       for (const ms of [200, 210, 190, 1_370]) {
         await breakers.run('healthy', answerAfter(ms), unhealthy);
@@ -118,20 +112,11 @@ describe('EndpointBreakers', () => {
       // An endpoint whose answers all take long is slow.
       for (let i = 0; i < 5; i++) await breakers.run('slow', answerAfter(1_500), unhealthy);
       expect(breakers.answerMs('slow')).toBe(1_500);
-    } finally {
-      vi.useRealTimers();
-    }
-  });
+    });
 
-  it('tells how long answers typically take across endpoints: the median of the recent ones', async () => {
-    vi.useFakeTimers({ toFake: ['performance'] });
-    try {
+    it('tells how long answers typically take across endpoints: the median of the recent ones', async () => {
       breakers = new EndpointBreakers();
       expect(breakers.typicalAnswerMs()).toBe(0);
-      const answerAfter = (ms: number) => async () => {
-        vi.advanceTimersByTime(ms);
-        return { status: 200 };
-      };
       // Nine endpoints answer in 5 ms, one in 5 s: the slow one does not move the median.
       for (let i = 0; i < 9; i++) await breakers.run(`fast-${i}`, answerAfter(5), unhealthy);
       await breakers.run('slow', answerAfter(5_000), unhealthy);
@@ -142,9 +127,7 @@ describe('EndpointBreakers', () => {
       for (let i = 0; i < 20; i++)
         await breakers.run(`fast-${i % 9}`, answerAfter(2_000), unhealthy);
       expect(breakers.typicalAnswerMs()).toBe(2_000);
-    } finally {
-      vi.useRealTimers();
-    }
+    });
   });
 
   it('counts a thrown error as a failure and passes it on', async () => {
