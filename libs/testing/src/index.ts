@@ -1,6 +1,5 @@
 export * from './receiver.js';
 export * from './services.js';
-export * from './service-runtime.js';
 export * from './seed-samples.js';
 export * from './hostile-corpus.js';
 export * from './bad-mail-events.js';
