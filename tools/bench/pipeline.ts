@@ -14,6 +14,7 @@ import { startStack, type Stack } from '../dev/stack.ts';
 import { freePort } from '../infra/kafka.ts';
 import { TOPICS } from '../../libs/contracts/src/topics/topics.ts';
 import { now, wallClockStepMs } from './clock.ts';
+import { measureCompute } from './compute.ts';
 import { hopLatencies } from './hops.ts';
 import { hostFacts } from './host.ts';
 import { EVENT_BYTES, LoadGenerator, type Target } from './load.ts';
@@ -47,7 +48,7 @@ import { ROOT } from '../infra/system.ts';
  * deliverer restarted with it); with `--backlog=N`, also the deliverer alone working off N
  * queued jobs. Then the limits: a minimal consume-POST-commit script,
  * raw HTTP, raw consume; and, before anything starts, what it costs this machine to wake
- * a sleeping thread (wakeup.ts).
+ * a sleeping thread (wakeup.ts) and what a core takes for a fixed computation (compute.ts).
  *
  * Prints a table and writes bench/results/pipeline-<date>-<hhmm>.json, named by the UTC
  * time the run began (pipeline-smoke.tmp.json for the smoke run).
@@ -849,8 +850,10 @@ async function main(): Promise<void> {
   const launched = new Date();
   build();
   // Before anything else runs: with both cores idle, a wake-up costs what it costs when
-  // a process sleeps between events (with the machine busy, a vCPU is rarely halted).
+  // a process sleeps between events (with the machine busy, a vCPU is rarely halted), and
+  // a core's own speed is not shared with anything.
   const wakeup = measureWakeup();
+  const compute = measureCompute();
   const dataDir = `${ROOT}.data/bench-pipeline-${process.pid}`;
   const logDir = `${dataDir}/logs`;
   mkdirSync(logDir, { recursive: true });
@@ -917,7 +920,7 @@ async function main(): Promise<void> {
         isolation: isolated.report,
         retries,
       },
-      limits: { ...limit, wakeup_quiet_machine: wakeup },
+      limits: { ...limit, wakeup_quiet_machine: wakeup, compute_quiet_machine: compute },
       targets: {
         deliveries_per_s: 5_000,
         ratio_to_baseline: 0.8,
