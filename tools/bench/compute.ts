@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHmac, createSecretKey, randomBytes } from 'node:crypto';
-import { availableParallelism } from 'node:os';
+import { readIfThere } from './host.ts';
 
 /**
  * What one core of this machine takes for a fixed piece of the services' own kind of
@@ -81,32 +81,44 @@ const PROBES = 3;
 export type ComputeByCpu = Record<string, { json_us: number[]; hmac_us: number[] }>;
 
 /**
+ * The vCPUs this process may run on (`Cpus_allowed_list` in /proc/self/status, such as
+ * `0-1` or `0,2-3`), or none where that or taskset is missing.
+ */
+function allowedCpus(): string[] {
+  const list = /^Cpus_allowed_list:\s*(\S+)$/m.exec(readIfThere('/proc/self/status') ?? '')?.[1];
+  if (!list || spawnSync('taskset', ['-c', list, 'true']).status !== 0) return [];
+  return list.split(',').flatMap((range) => {
+    const [from, to = from] = range.split('-').map(Number);
+    return Array.from({ length: to! - from! + 1 }, (_, i) => String(from! + i));
+  });
+}
+
+/**
  * Each probe in a process of its own, pinned to one vCPU (`taskset -c`), so that no other
  * heap or timer of the caller weighs and each vCPU is measured apart: on this machine one
- * vCPU can run at half the other's speed for minutes (docs/performance.md). Without
- * taskset, the probes run unpinned, under `any`.
+ * vCPU can run at half the other's speed for seconds at a time (docs/performance.md).
+ * Without taskset, the probes run unpinned, under `any`.
  */
 export function measureCompute(): ComputeByCpu {
   const self = [process.execPath, ...process.execArgv, new URL(import.meta.url).pathname];
-  const pinned = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
-  const cpus = pinned
-    ? Array.from({ length: availableParallelism() }, (_, i) => String(i))
-    : ['any'];
+  const cpus = allowedCpus();
+  const runs =
+    cpus.length > 0
+      ? cpus.map((cpu) => [`cpu${cpu}`, ['taskset', '-c', cpu, ...self]] as const)
+      : [['any', self] as const];
   const byCpu: ComputeByCpu = Object.fromEntries(
-    cpus.map((cpu) => [cpu === 'any' ? cpu : `cpu${cpu}`, { json_us: [], hmac_us: [] }]),
+    runs.map(([label]) => [label, { json_us: [], hmac_us: [] }]),
   );
   for (let probe = 0; probe < PROBES; probe++) {
-    for (const cpu of cpus) {
-      const [command, ...args] = cpu === 'any' ? self : ['taskset', '-c', cpu, ...self];
+    for (const [label, [command, ...args]] of runs) {
       const child = spawnSync(command!, args, {
         encoding: 'utf8',
         env: { ...process.env, [CHILD_ENV]: '1' },
       });
       if (child.status !== 0) throw new Error(`the compute measurement failed: ${child.stderr}`);
       const measured = JSON.parse(child.stdout) as Compute;
-      const entry = byCpu[cpu === 'any' ? cpu : `cpu${cpu}`]!;
-      entry.json_us.push(measured.json_us);
-      entry.hmac_us.push(measured.hmac_us);
+      byCpu[label]!.json_us.push(measured.json_us);
+      byCpu[label]!.hmac_us.push(measured.hmac_us);
     }
   }
   return byCpu;

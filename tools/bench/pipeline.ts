@@ -48,7 +48,8 @@ import { ROOT } from '../infra/system.ts';
  * deliverer restarted with it); with `--backlog=N`, also the deliverer alone working off N
  * queued jobs. Then the limits: a minimal consume-POST-commit script,
  * raw HTTP, raw consume; and, before anything starts, what it costs this machine to wake
- * a sleeping thread (wakeup.ts) and what a core takes for a fixed computation (compute.ts).
+ * a sleeping thread (wakeup.ts) and what each vCPU takes for a fixed computation
+ * (compute.ts).
  *
  * Prints a table and writes bench/results/pipeline-<date>-<hhmm>.json, named by the UTC
  * time the run began (pipeline-smoke.tmp.json for the smoke run).
