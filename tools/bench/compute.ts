@@ -96,7 +96,7 @@ function allowedCpus(): string[] {
 /**
  * Each probe in a process of its own, pinned to one vCPU (`taskset -c`), so that no other
  * heap or timer of the caller weighs and each vCPU is measured apart: on this machine one
- * vCPU can run at half the other's speed for seconds at a time (docs/performance.md).
+ * vCPU can run at half the other's speed for seconds or minutes (docs/performance.md).
  * Without taskset, the probes run unpinned, under `any`.
  */
 export function measureCompute(): ComputeByCpu {
