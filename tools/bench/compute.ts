@@ -61,8 +61,13 @@ function timed(operation: (i: number) => unknown): number {
   return Math.round(perCall[Math.floor(ROUNDS / 2)]! * 100) / 100;
 }
 
+/** 1 KB events to work on (a few, so that no one string stays in a cache). */
+export function probeEvents(): ReturnType<typeof event>[] {
+  return Array.from({ length: 64 }, (_, i) => event(i));
+}
+
 function measure(): Compute {
-  const events = Array.from({ length: 64 }, (_, i) => event(i));
+  const events = probeEvents();
   const json_us = timed((i) => JSON.parse(JSON.stringify(events[i % events.length])));
   const key = createSecretKey(randomBytes(32));
   const bodies = events.map((e) => JSON.stringify(e));
@@ -84,7 +89,7 @@ export type ComputeByCpu = Record<string, { json_us: number[]; hmac_us: number[]
  * The vCPUs this process may run on (`Cpus_allowed_list` in /proc/self/status, such as
  * `0-1` or `0,2-3`), or none where that or taskset is missing.
  */
-function allowedCpus(): string[] {
+export function allowedCpus(): string[] {
   const list = /^Cpus_allowed_list:\s*(\S+)$/m.exec(readIfThere('/proc/self/status') ?? '')?.[1];
   if (!list || spawnSync('taskset', ['-c', list, 'true']).status !== 0) return [];
   return list.split(',').flatMap((range) => {

@@ -31,6 +31,7 @@ import { Receiver } from './receiver-client.ts';
 import { printTable } from './report.ts';
 import { percentile, round } from './stats.ts';
 import { firstArrivals, slowestSeconds, summarise, type Ledger, type Window } from './summary.ts';
+import { VcpuWatch } from './vcpu-watch.ts';
 import { measureWakeup } from './wakeup.ts';
 import { ROOT } from '../infra/system.ts';
 
@@ -137,6 +138,12 @@ const FLAKY_ENDPOINTS = 40;
 const machineCores = (cores: Record<string, number>) =>
   round((cores['services'] ?? NaN) + (cores['rest'] ?? NaN), 2);
 
+/** Each vCPU's speed, as the progress lines print it. */
+const formatVcpus = (byCpu: Record<string, number>) =>
+  Object.entries(byCpu)
+    .map(([cpu, us]) => `${cpu} ${us}`)
+    .join(', ') || 'not watched';
+
 /** Per key, the growth between two readings divided by `per`, to `digits` places. */
 const growth = (
   before: Record<string, number>,
@@ -163,6 +170,8 @@ interface Step {
   gc_share: Record<string, number>;
   /** The deliverer's attempts by outcome, and jobs put off unattempted, per second of load. */
   deliverer_per_s: Record<string, number>;
+  /** Each vCPU's median CPU time per probe event through the step, µs (vcpu-watch.ts). */
+  vcpu_json_us: Record<string, number>;
   ledger: Ledger;
 }
 
@@ -179,6 +188,8 @@ interface Measured {
   waitingForCore: Record<string, number>;
   gcShare: Record<string, number>;
   delivererPerS: Record<string, number>;
+  /** Each vCPU's speed while the load ran (vcpu-watch.ts). */
+  vcpuJsonUs: Record<string, number>;
 }
 
 /** Each service's clocks so far: event loop busy, in GC pauses, waiting for a core. */
@@ -214,6 +225,7 @@ class Pipeline {
   readonly stack: Stack;
   readonly receiver: Receiver;
   readonly kafka: Kafka;
+  readonly vcpus: VcpuWatch;
   private readonly producer: Producer;
   private readonly dataDir: string;
   private readonly logDir: string;
@@ -222,11 +234,13 @@ class Pipeline {
     stack: Stack,
     receiver: Receiver,
     kafka: Kafka,
+    vcpus: VcpuWatch,
     producer: Producer,
     dataDir: string,
     logDir: string,
   ) {
     this.stack = stack;
+    this.vcpus = vcpus;
     this.receiver = receiver;
     this.kafka = kafka;
     this.producer = producer;
@@ -434,6 +448,7 @@ class Pipeline {
       waitingForCore: growth(clocksBefore.waiting, clocksAfter.waiting, loadSeconds, 2),
       gcShare: growth(clocksBefore.gc, clocksAfter.gc, loadSeconds, 3),
       delivererPerS: work,
+      vcpuJsonUs: this.vcpus.during(startedAt, endedAt),
     };
   }
 
@@ -507,6 +522,7 @@ class Pipeline {
     await Promise.all(this.services.map((child) => stopChild(child)));
     await this.producer.disconnect().catch(() => undefined);
     this.receiver.stop();
+    this.vcpus.stop();
     await this.stack.stop();
     this.stack.purge();
   }
@@ -566,11 +582,12 @@ async function throughputSteps(pipeline: Pipeline): Promise<{ steps: Step[]; bes
       waiting_for_core: run.waitingForCore,
       gc_share: run.gcShare,
       deliverer_per_s: run.delivererPerS,
+      vcpu_json_us: run.vcpuJsonUs,
       ledger: summary.ledger,
     };
     steps.push(step);
     say(
-      `  ${step.deliveries_per_s} deliveries/s, backlog ${step.backlog_at_end}, p99 ${step.latency_ms.p99} ms, ${step.deliverer_per_s.deferred} put off/s; the deliverer's event loop busy ${step.event_loop_utilisation.deliverer}, waiting for a core ${step.waiting_for_core.deliverer}`,
+      `  ${step.deliveries_per_s} deliveries/s, backlog ${step.backlog_at_end}, p99 ${step.latency_ms.p99} ms, ${step.deliverer_per_s.deferred} put off/s; the deliverer's event loop busy ${step.event_loop_utilisation.deliverer}, waiting for a core ${step.waiting_for_core.deliverer}; µs per probe event, ${formatVcpus(step.vcpu_json_us)}`,
     );
     if (!sustained) break;
     best = step;
@@ -642,9 +659,10 @@ async function workOffBacklog(pipeline: Pipeline) {
     put_off: last.clocks.work.deferred ?? 0,
     // The whole machine: the services and the rest.
     machine_cores: round(cores.services! + cores.rest!, 2),
+    vcpu_json_us: pipeline.vcpus.during(first.t, last.t),
   };
   say(
-    `  ${backlog.deliveries_per_s} deliveries/s, deliverer ${backlog.deliverer_cpu_ms_per_delivery} ms of CPU per delivery, ${backlog.deliverer_cores} cores (machine ${backlog.machine_cores}), its main thread waiting for a core ${backlog.deliverer_waiting_for_core} of the time, ${backlog.put_off} put off`,
+    `  ${backlog.deliveries_per_s} deliveries/s, deliverer ${backlog.deliverer_cpu_ms_per_delivery} ms of CPU per delivery, ${backlog.deliverer_cores} cores (machine ${backlog.machine_cores}), its main thread waiting for a core ${backlog.deliverer_waiting_for_core} of the time, ${backlog.put_off} put off; µs per probe event, ${formatVcpus(backlog.vcpu_json_us)}`,
   );
   await receiver.take();
   return backlog;
@@ -683,6 +701,7 @@ async function steadyLatency(pipeline: Pipeline) {
       started_at: new Date(run.window.startedAt).toISOString(),
       hops_ms: hops,
       slowest_seconds: slowestSeconds(times, run.window.startedAt),
+      vcpu_json_us: run.vcpuJsonUs,
     },
   };
 }
@@ -743,6 +762,7 @@ async function isolation(pipeline: Pipeline, steady: Awaited<ReturnType<typeof s
       // it put off unattempted because their endpoint was saturated.
       deliverer_per_s: run.delivererPerS,
       deliverer_per_s_all_healthy_run: steady.run.delivererPerS,
+      vcpu_json_us: run.vcpuJsonUs,
     },
   };
 }
@@ -855,6 +875,7 @@ async function main(): Promise<void> {
   // a core's own speed is not shared with anything.
   const wakeup = measureWakeup();
   const compute = measureCompute();
+  const vcpus = VcpuWatch.start();
   const dataDir = `${ROOT}.data/bench-pipeline-${process.pid}`;
   const logDir = `${dataDir}/logs`;
   mkdirSync(logDir, { recursive: true });
@@ -873,7 +894,7 @@ async function main(): Promise<void> {
     logLevel: logLevel.NOTHING,
   });
   const producer = kafka.producer({ allowAutoTopicCreation: false });
-  const pipeline = new Pipeline(stack, receiver, kafka, producer, dataDir, logDir);
+  const pipeline = new Pipeline(stack, receiver, kafka, vcpus, producer, dataDir, logDir);
   try {
     await pipeline.startServices();
     await pipeline.createTenants();

@@ -19,7 +19,11 @@ export function printTable(r: {
   ledger: Ledger;
   warmup: { rate: number; seconds: number; broker_jit_cores: number };
   scenarios: {
-    steady: { hops_ms: HopLatencies; slowest_seconds: SlowestSeconds };
+    steady: {
+      hops_ms: HopLatencies;
+      slowest_seconds: SlowestSeconds;
+      vcpu_json_us: Record<string, number>;
+    };
     isolation: {
       throughput_kept: number;
       p99_ratio: number;
@@ -50,6 +54,13 @@ export function printTable(r: {
       ],
     ),
     ['p99 of the slowest seconds', formatSlowest(r.scenarios.steady.slowest_seconds), ''],
+    [
+      'each vCPU, µs per probe event (steady)',
+      Object.entries(r.scenarios.steady.vcpu_json_us)
+        .map(([cpu, us]) => `${cpu} ${us}`)
+        .join(', '),
+      '',
+    ],
     [
       'warm-up; the broker JIT in its last round',
       `${r.warmup.seconds} s at ${r.warmup.rate}/s; ${r.warmup.broker_jit_cores} cores`,
