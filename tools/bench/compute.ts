@@ -10,8 +10,9 @@ import { readIfThere } from './host.ts';
  *
  * The pipeline's rate differs by up to twice between boots of this machine with the
  * same processor at the same clock (docs/performance.md). Beside the wake-up cost
- * (wakeup.ts), this tells a core that itself runs slower (the host busier, or in another
- * power state) from a machine whose cores run as fast but are harder to share.
+ * (wakeup.ts), it is meant to tell a core that itself runs slower (the host busier, or in
+ * another power state) from cores that run as fast but are harder to share;
+ * docs/performance.md says what it has found.
  *
  *   npm run bench:compute          prints it for each vCPU, as JSON
  */
@@ -100,8 +101,9 @@ export function allowedCpus(): string[] {
 
 /**
  * Each probe in a process of its own, pinned to one vCPU (`taskset -c`), so that no other
- * heap or timer of the caller weighs and each vCPU is measured apart: on this machine one
- * vCPU can run at half the other's speed for seconds or minutes (docs/performance.md).
+ * heap or timer of the caller weighs and each vCPU is measured apart: on this machine the
+ * probe can take twice as long on one vCPU as on the other for seconds or minutes
+ * (docs/performance.md).
  * Without taskset, the probes run unpinned, under `any`.
  */
 export function measureCompute(): ComputeByCpu {

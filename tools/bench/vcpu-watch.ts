@@ -6,11 +6,12 @@ import { percentile } from './stats.ts';
 /**
  * Each vCPU's speed through a benchmark run, once a second: a process pinned to each
  * vCPU serialises and parses a 1 KB event two thousand times (about 4 ms of work) and
- * reports the CPU time it took per event. A vCPU of this machine can run at
- * half speed for minutes (compute.ts, docs/performance.md); this shows when, beside the
- * figures it would slow. CPU time, not wall time: a probe that waits for its core while
- * the pipeline runs there is not slower, a probe on a slowed core is (the guest charges
- * the time the host takes from it to whatever was running).
+ * reports the CPU time it took per event. On this machine such a probe can take twice
+ * as long for seconds or minutes on one vCPU (compute.ts, docs/performance.md); this
+ * shows when, beside the run's figures, to see whether they move with it. CPU time, not
+ * wall time: a probe that waits for its core while the pipeline runs there is not
+ * slower, a probe on a slowed core is (the guest charges the time the host takes from
+ * it to whatever was running).
  *
  * Its cost is about 5 ms a second on each vCPU, half a percent.
  */
