@@ -28,7 +28,7 @@ import {
 } from './proc.ts';
 import type { Arrival } from './receiver.ts';
 import { Receiver } from './receiver-client.ts';
-import { printTable } from './report.ts';
+import { formatVcpus, printTable } from './report.ts';
 import { percentile, round } from './stats.ts';
 import { firstArrivals, slowestSeconds, summarise, type Ledger, type Window } from './summary.ts';
 import { VcpuWatch } from './vcpu-watch.ts';
@@ -137,12 +137,6 @@ const FLAKY_ENDPOINTS = 40;
 /** The machine's cores in use, from a reading split into services and the rest. */
 const machineCores = (cores: Record<string, number>) =>
   round((cores['services'] ?? NaN) + (cores['rest'] ?? NaN), 2);
-
-/** Each vCPU's speed, as the progress lines print it. */
-const formatVcpus = (byCpu: Record<string, number>) =>
-  Object.entries(byCpu)
-    .map(([cpu, us]) => `${cpu} ${us}`)
-    .join(', ') || 'not watched';
 
 /** Per key, the growth between two readings divided by `per`, to `digits` places. */
 const growth = (

@@ -2,6 +2,12 @@ import type { HopLatencies } from './hops.ts';
 import type { HostFacts } from './host.ts';
 import { formatSlowest, type Ledger, type SlowestSeconds } from './summary.ts';
 
+/** Each vCPU's speed (vcpu-watch.ts), as the table and the progress lines print it. */
+export const formatVcpus = (byCpu: Record<string, number>): string =>
+  Object.entries(byCpu)
+    .map(([cpu, us]) => `${cpu} ${us}`)
+    .join(', ') || 'not watched';
+
 /** The results' main figures as a table on stdout, each beside its target. */
 export function printTable(r: {
   deliveries_per_s: number;
@@ -54,13 +60,7 @@ export function printTable(r: {
       ],
     ),
     ['p99 of the slowest seconds', formatSlowest(r.scenarios.steady.slowest_seconds), ''],
-    [
-      'each vCPU, µs per probe event (steady)',
-      Object.entries(r.scenarios.steady.vcpu_json_us)
-        .map(([cpu, us]) => `${cpu} ${us}`)
-        .join(', '),
-      '',
-    ],
+    ['each vCPU, µs per probe event (steady)', formatVcpus(r.scenarios.steady.vcpu_json_us), ''],
     [
       'warm-up; the broker JIT in its last round',
       `${r.warmup.seconds} s at ${r.warmup.rate}/s; ${r.warmup.broker_jit_cores} cores`,
