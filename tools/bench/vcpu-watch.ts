@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { now } from './clock.ts';
-import { allowedCpus, probeEvents } from './compute.ts';
+import { allowedCpus, jsonRoundTrip, probeEvents } from './compute.ts';
 import { percentile } from './stats.ts';
 
 /**
@@ -85,11 +85,9 @@ function probe(): void {
   let taken = 0;
   let sink = 0;
   setInterval(() => {
-    for (let i = 0; i < EVENTS_BEFORE_PROBE; i++)
-      sink += JSON.parse(JSON.stringify(events[i % events.length])) ? 1 : 0;
+    for (let i = 0; i < EVENTS_BEFORE_PROBE; i++) sink += jsonRoundTrip(events, i) ? 1 : 0;
     const before = process.cpuUsage();
-    for (let i = 0; i < EVENTS_PER_PROBE; i++)
-      sink += JSON.parse(JSON.stringify(events[i % events.length])) ? 1 : 0;
+    for (let i = 0; i < EVENTS_PER_PROBE; i++) sink += jsonRoundTrip(events, i) ? 1 : 0;
     const used = process.cpuUsage(before);
     if (sink < 0) throw new Error('unreachable: keeps the work from being optimised away');
     if (++taken > WARMUP_PROBES)
