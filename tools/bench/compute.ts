@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { createHmac, createSecretKey, randomBytes } from 'node:crypto';
 import { readIfThere } from './host.ts';
+import { percentile, round } from './stats.ts';
 
 /**
  * What one core of this machine takes for a fixed piece of the services' own kind of
@@ -50,16 +51,16 @@ function event(seq: number) {
 function timed(operation: (i: number) => unknown): number {
   const perCall: number[] = [];
   let sink = 0;
-  for (let round = 0; round <= ROUNDS; round++) {
+  for (let pass = 0; pass <= ROUNDS; pass++) {
     const start = process.hrtime.bigint();
     for (let i = 0; i < OPERATIONS; i++) sink += operation(i) ? 1 : 0;
     const us = Number(process.hrtime.bigint() - start) / 1_000 / OPERATIONS;
     // The first round warms the JIT up, and is not counted.
-    if (round > 0) perCall.push(us);
+    if (pass > 0) perCall.push(us);
   }
   if (sink < 0) throw new Error('unreachable: keeps the work from being optimised away');
   perCall.sort((a, b) => a - b);
-  return Math.round(perCall[Math.floor(ROUNDS / 2)]! * 100) / 100;
+  return round(percentile(perCall, 50), 2);
 }
 
 /** 1 KB events to work on (a few, so that no one string stays in a cache). */

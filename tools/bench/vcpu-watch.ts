@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { now } from './clock.ts';
 import { allowedCpus, jsonRoundTrip, probeEvents } from './compute.ts';
-import { percentile } from './stats.ts';
+import { percentile, round } from './stats.ts';
 
 /**
  * Each vCPU's speed through a benchmark run, once a second: a process pinned to each
@@ -68,7 +68,7 @@ export class VcpuWatch {
           .filter((s) => s.t >= from && s.t <= to)
           .map((s) => s.us)
           .sort((a, b) => a - b);
-        return [label, Math.round(percentile(within, 50) * 100) / 100];
+        return [label, round(percentile(within, 50), 2)];
       }),
     );
   }
