@@ -343,7 +343,8 @@ class Pipeline {
 
   /**
    * CPU-seconds so far: each service's, and the rest of the machine's, split into the
-   * broker, Postgres, the receiver, this process (the load generator) and everything else.
+   * broker, Postgres, the receiver, this process (the load generator) and everything else;
+   * and of the machine's whole, the kernel's (`kernel`).
    */
   cpu(): Record<string, number> {
     const byService = Object.fromEntries(
@@ -358,8 +359,16 @@ class Pipeline {
       load: (usage.user + usage.system) / 1e6,
     };
     const machine = machineCpuSeconds();
-    const other = machine - services - Object.values(rest).reduce((sum, x) => sum + x, 0);
-    return { ...byService, services, rest: machine - services, ...rest, other };
+    const other = machine.total - services - Object.values(rest).reduce((sum, x) => sum + x, 0);
+    // `kernel` is not one more part: it is the share of all the others spent in the kernel.
+    return {
+      ...byService,
+      services,
+      rest: machine.total - services,
+      ...rest,
+      other,
+      kernel: machine.kernel,
+    };
   }
 
   /**
@@ -581,7 +590,7 @@ async function throughputSteps(pipeline: Pipeline): Promise<{ steps: Step[]; bes
     };
     steps.push(step);
     say(
-      `  ${step.deliveries_per_s} deliveries/s, backlog ${step.backlog_at_end}, p99 ${step.latency_ms.p99} ms, ${step.deliverer_per_s.deferred} put off/s; the deliverer's event loop busy ${step.event_loop_utilisation.deliverer}, waiting for a core ${step.waiting_for_core.deliverer}; µs per probe event, ${formatVcpus(step.vcpu_json_us)}`,
+      `  ${step.deliveries_per_s} deliveries/s, backlog ${step.backlog_at_end}, p99 ${step.latency_ms.p99} ms, ${step.deliverer_per_s.deferred} put off/s; the deliverer's event loop busy ${step.event_loop_utilisation.deliverer}, waiting for a core ${step.waiting_for_core.deliverer}; the machine ${machineCores(run.cpuCores)} cores, ${round(run.cpuCores.kernel! / machineCores(run.cpuCores), 2)} of it in the kernel; µs per probe event, ${formatVcpus(step.vcpu_json_us)}`,
     );
     if (!sustained) break;
     best = step;

@@ -83,10 +83,17 @@ export function jitCpuSeconds(): number {
   return total;
 }
 
-/** CPU-seconds the whole machine has used (every process: broker, Postgres, receiver...). */
-export function machineCpuSeconds(): number {
+/**
+ * CPU-seconds the whole machine has used (every process: broker, Postgres, receiver...),
+ * and how many of them were the kernel's: system calls, interrupts and softirqs, where
+ * loopback TCP sends and receives for every Kafka request, Postgres statement and webhook.
+ */
+export function machineCpuSeconds(): { total: number; kernel: number } {
   const [, ...ticks] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
   // user nice system idle iowait irq softirq steal: all but idle and iowait.
   const [user, nice, system, , , irq, softirq, steal] = ticks.map(Number);
-  return (user! + nice! + system! + irq! + softirq! + (steal ?? 0)) / 100;
+  return {
+    total: (user! + nice! + system! + irq! + softirq! + (steal ?? 0)) / 100,
+    kernel: (system! + irq! + softirq!) / 100,
+  };
 }
