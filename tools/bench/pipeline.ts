@@ -360,7 +360,7 @@ class Pipeline {
     };
     const machine = machineCpuSeconds();
     const other = machine.total - services - Object.values(rest).reduce((sum, x) => sum + x, 0);
-    // `kernel` is not one more part: it is the share of all the others spent in the kernel.
+    // `kernel` is not one more part beside the others: it is their time in the kernel.
     return {
       ...byService,
       services,

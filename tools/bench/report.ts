@@ -8,6 +8,12 @@ export const formatVcpus = (byCpu: Record<string, number>): string =>
     .map(([cpu, us]) => `${cpu} ${us}`)
     .join(', ') || 'not watched';
 
+/**
+ * A part of the machine's CPU as the table names it: `kernel` is not a part beside the
+ * others, but their time in the kernel.
+ */
+const part = (key: string): string => (key === 'kernel' ? 'of all: in the kernel' : key);
+
 /** The results' main figures as a table on stdout, each beside its target. */
 export function printTable(r: {
   deliveries_per_s: number;
@@ -68,10 +74,7 @@ export function printTable(r: {
     ],
     ['CPU-seconds per delivery (services)', String(r.cpu_seconds_per_delivery), ''],
     ...Object.entries(r.cpu_ms_per_delivery).map(([k, v]): [string, string, string] => [
-      // `kernel` is not a part of the machine beside the others, but their kernel time.
-      k === 'kernel'
-        ? '  CPU ms per delivery, of all: in the kernel'
-        : `  CPU ms per delivery, ${k}`,
+      `  CPU ms per delivery, ${part(k)}`,
       String(v),
       '',
     ]),
@@ -133,7 +136,7 @@ export function printTable(r: {
       '',
     ]),
     ...Object.entries(r.idle_cpu_percent).map(([k, v]): [string, string, string] => [
-      `idle CPU ${k}`,
+      `idle CPU ${part(k)}`,
       `${v}% of a core`,
       '',
     ]),
