@@ -6,11 +6,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 // before kafkajs loads its producer).
 import '../../libs/platform/src/kafka/kafkajs-fixes.ts';
 import { Kafka, logLevel } from 'kafkajs';
-import { parse } from 'yaml';
 import { build } from '../dev/build.ts';
 import { startStack } from '../dev/stack.ts';
 import { freePort } from '../infra/kafka.ts';
-import { SERVICE_ENV, SERVICE_NODE_FLAGS } from '../../libs/testing/src/service-runtime.ts';
+import { SERVICE_ENV, serviceNodeFlags } from '../../libs/testing/src/service-runtime.ts';
 import { ROOT, say } from '../infra/system.ts';
 
 /**
@@ -26,21 +25,12 @@ const ORGANIZATIONS = Number(process.env.BENCH_ORGANIZATIONS ?? 1_000);
 const BACKLOG_EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);
 const IN_PROCESS_MATCHES = 1_000_000;
 /**
- * The matcher as deployed: the image's flags and environment, and the chart's default
- * settings for it (its heap cap). BENCH_NODE_FLAGS replaces both flag sets to try others.
+ * The matcher as deployed: the image's flags and environment, and the heap cap the chart
+ * gives it (serviceNodeFlags; checked against the chart by tools/deploy/validate.ts).
+ * BENCH_NODE_FLAGS replaces the flags to try others.
  */
-const CHART_NODE_OPTIONS = String(
-  (
-    parse(readFileSync(`${ROOT}k8s/chart/hookpost/values.yaml`, 'utf8')) as {
-      matcher: { config: Record<string, unknown> };
-    }
-  ).matcher.config.NODE_OPTIONS ?? '',
-);
-const NODE_FLAGS = (
-  process.env.BENCH_NODE_FLAGS ?? [...SERVICE_NODE_FLAGS, CHART_NODE_OPTIONS].join(' ')
-)
-  .split(' ')
-  .filter(Boolean);
+const NODE_FLAGS =
+  process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? serviceNodeFlags('matcher');
 const STATE_TOPIC = 'hookpost.subscription-state.v1';
 const EVENTS_TOPIC = 'hookpost.events.v1';
 const JOBS_TOPIC = 'hookpost.delivery-jobs.v1';

@@ -6,7 +6,11 @@ import { join } from 'node:path';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import { parseAllDocuments, parse } from 'yaml';
 import { retryTopic, TOPICS } from '../../libs/contracts/src/topics/topics.ts';
-import { SERVICE_ENV, SERVICE_NODE_FLAGS } from '../../libs/testing/src/service-runtime.ts';
+import {
+  SERVICE_ENV,
+  SERVICE_NODE_FLAGS,
+  SERVICE_OLD_SPACE_MB,
+} from '../../libs/testing/src/service-runtime.ts';
 import { CRD_SCHEMAS } from './crd-schemas.ts';
 import {
   ALERTS,
@@ -201,6 +205,42 @@ function assertImageRuntime(dockerfile: string): void {
   if (!cmd) throw new Error('the runtime stage has no CMD running node apps/${APP}/dist/main.js');
   if (cmd[1] !== SERVICE_NODE_FLAGS.join(' '))
     throw new Error(`CMD runs node ${cmd[1]}, not ${SERVICE_NODE_FLAGS.join(' ')}`);
+}
+
+/** Each service's key in values.yaml. */
+const VALUES_KEYS: Record<keyof typeof SERVICE_OLD_SPACE_MB, string> = {
+  'subscription-api': 'subscriptionApi',
+  'event-ingest': 'eventIngest',
+  matcher: 'matcher',
+  deliverer: 'deliverer',
+};
+
+type ServiceValues = {
+  config?: Record<string, string>;
+  resources?: { limits?: { memory?: string } };
+};
+
+/**
+ * Outside a container each service runs with the old generation its container in the
+ * chart gets: the one its NODE_OPTIONS states, or else half its memory limit, as Node
+ * sizes it there (service-runtime.ts).
+ */
+function assertOldSpace(values: Record<string, ServiceValues | undefined>): void {
+  for (const [service, key] of Object.entries(VALUES_KEYS)) {
+    const own = values[key];
+    const stated = /--max-old-space-size=(\d+)/.exec(own?.config?.NODE_OPTIONS ?? '')?.[1];
+    const limit = /^(\d+)(Mi|Gi)$/.exec(own?.resources?.limits?.memory ?? '');
+    if (!stated && !limit)
+      throw new Error(`${key} states neither --max-old-space-size nor a memory limit in Mi or Gi`);
+    const expected = stated
+      ? Number(stated)
+      : (Number(limit![1]) * (limit![2] === 'Gi' ? 1024 : 1)) / 2;
+    const actual = SERVICE_OLD_SPACE_MB[service as keyof typeof SERVICE_OLD_SPACE_MB];
+    if (actual !== expected)
+      throw new Error(
+        `${service} runs with an old generation of ${actual} MB outside a container, ${expected} MB in the chart's`,
+      );
+  }
 }
 
 /** Variables Node and the C library read, which operators may set on any service. */
@@ -520,6 +560,13 @@ async function main(): Promise<void> {
   });
   await check('the Dockerfile runs the services as libs/testing/src/service-runtime.ts says', () =>
     assertImageRuntime(readFileSync(`${ROOT}Dockerfile`, 'utf8')),
+  );
+  await check(
+    "outside a container each service's heap is sized as the chart's container sizes it",
+    () =>
+      assertOldSpace(
+        parse(readFileSync(`${CHART}/values.yaml`, 'utf8')) as Record<string, ServiceValues>,
+      ),
   );
   if (failures.length > 0) {
     process.stderr.write(`${failures.length} deployment check(s) failed\n`);

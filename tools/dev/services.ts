@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SERVICE_ENV, SERVICE_NODE_FLAGS } from '../../libs/testing/src/service-runtime.ts';
+import { SERVICE_ENV, serviceNodeFlags } from '../../libs/testing/src/service-runtime.ts';
 import { ROOT, spawnChild } from './processes.ts';
 
 export const SERVICES = [
@@ -38,11 +38,15 @@ export async function startService(
 ): Promise<ChildProcess> {
   const port = options.ports?.[name] ?? SERVICES.find((service) => service.name === name)!.port;
   const log = createWriteStream(`${options.logDir}/${name}.log`, { flags: 'a' });
-  const child = spawnChild(process.execPath, [...SERVICE_NODE_FLAGS, `apps/${name}/dist/main.js`], {
-    cwd: ROOT,
-    env: { ...options.env, ...SERVICE_ENV, PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawnChild(
+    process.execPath,
+    [...serviceNodeFlags(name), `apps/${name}/dist/main.js`],
+    {
+      cwd: ROOT,
+      env: { ...options.env, ...SERVICE_ENV, PORT: String(port) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
   child.once('exit', (code) => options.onExit?.(name, code));

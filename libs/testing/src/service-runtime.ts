@@ -22,3 +22,26 @@
  */
 export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=8', '--v8-pool-size=0'];
 export const SERVICE_ENV = { MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_ARENA_MAX: '2' };
+
+/**
+ * Each service's V8 old generation, in MB, as its container in the chart gives it. Node
+ * sizes the heap from the container's memory limit, about half of it on 64-bit (Node 24
+ * in a memory cgroup of 512 MiB: a heap limit of 259 MB; of 1 GiB: 560 MB), unless the
+ * chart states it (the matcher's NODE_OPTIONS). Outside a container (the end-to-end
+ * tests, the local and benchmark runners) the same limit is passed as
+ * `--max-old-space-size`: on a machine with 24 GiB, V8 would size every heap at 4 GB, let
+ * it grow to several times what it holds between full collections, and then collect in a
+ * burst, so the benchmark would measure collections production does not have
+ * (docs/performance.md). tools/deploy/validate.ts checks these against the chart.
+ */
+export const SERVICE_OLD_SPACE_MB = {
+  'subscription-api': 256,
+  'event-ingest': 256,
+  matcher: 160,
+  deliverer: 512,
+} as const;
+
+/** The Node flags a service runs with outside a container. */
+export function serviceNodeFlags(name: keyof typeof SERVICE_OLD_SPACE_MB): string[] {
+  return [...SERVICE_NODE_FLAGS, `--max-old-space-size=${SERVICE_OLD_SPACE_MB[name]}`];
+}

@@ -3,7 +3,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SERVICE_ENV, SERVICE_NODE_FLAGS } from './service-runtime.js';
+import { SERVICE_ENV, serviceNodeFlags } from './service-runtime.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -39,7 +39,7 @@ export async function startService(
   const log = createWriteStream(logFile, { flags: 'a' });
   const child = spawn(
     process.execPath,
-    [...SERVICE_NODE_FLAGS, `${REPO_ROOT}apps/${name}/dist/main.js`],
+    [...serviceNodeFlags(name), `${REPO_ROOT}apps/${name}/dist/main.js`],
     {
       cwd: REPO_ROOT,
       env: { ...process.env, ...SERVICE_ENV, ...env, PORT: String(port) },
