@@ -382,7 +382,13 @@ class Pipeline {
         const loop = /^hookpost_event_loop_active_seconds_total (\S+)$/m.exec(text)?.[1];
         if (loop === undefined) throw new Error(`${name} reports no event-loop metric`);
         const gc = [...text.matchAll(/^hookpost_nodejs_gc_duration_seconds_sum\{[^}]*\} (\S+)$/gm)];
-        if (gc.length === 0) throw new Error(`${name} reports no garbage-collection metric`);
+        // A process that has not collected yet (the deliverer just restarted) declares the
+        // histogram without a sample: its pauses so far are none.
+        if (
+          gc.length === 0 &&
+          !/^# TYPE hookpost_nodejs_gc_duration_seconds histogram$/m.test(text)
+        )
+          throw new Error(`${name} reports no garbage-collection metric`);
         // The deliverer's work by kind: attempts by outcome, and jobs put off unattempted.
         const work: Record<string, number> = {};
         for (const m of text.matchAll(
