@@ -715,11 +715,35 @@ async function steadyLatency(pipeline: Pipeline) {
   };
 }
 
+/** The events the isolation scenario sends to healthy endpoints: eight in ten. */
+const isHealthy = (seq: number) => seq % 10 >= 2;
+
+/**
+ * The control for 3: the same all-healthy load as 2, just before it. The isolation
+ * scenario's p99 ratio compares two 30 s runs a minute apart, on a machine whose speed
+ * moves within minutes; the same ratio between two all-healthy runs in a row shows how
+ * far it moves with no bad endpoint at all.
+ */
+async function allHealthyControl(pipeline: Pipeline) {
+  say(`control: ${PLAN.steadyRate} events/s for ${PLAN.steadySeconds} s, all healthy`);
+  const run = await pipeline.measure(
+    PLAN.steadyRate,
+    PLAN.steadySeconds,
+    pipeline.healthy,
+    (n) => n,
+  );
+  return summarise(run.arrivals, run.window, isHealthy);
+}
+
 /**
  * 3. Isolation: one event in ten to an endpoint that never answers, one in ten to one
  * that answers after 5 s; the rest as in 2, and the healthy ones judged against it.
  */
-async function isolation(pipeline: Pipeline, steady: Awaited<ReturnType<typeof steadyLatency>>) {
+async function isolation(
+  pipeline: Pipeline,
+  steady: Awaited<ReturnType<typeof steadyLatency>>,
+  control: ReturnType<typeof summarise>,
+) {
   say(
     `isolation: ${PLAN.steadyRate} events/s, 10% never answered, 10% answered after 5 s (default retry schedule)`,
   );
@@ -730,7 +754,6 @@ async function isolation(pipeline: Pipeline, steady: Awaited<ReturnType<typeof s
       : seq % 10 === 1
         ? slow[seq % slow.length]!
         : pipeline.healthy(seq);
-  const isHealthy = (seq: number) => seq % 10 >= 2;
   const run = await profiledIf(pipeline, 'isolation', () =>
     pipeline.measure(
       PLAN.steadyRate,
@@ -758,6 +781,12 @@ async function isolation(pipeline: Pipeline, steady: Awaited<ReturnType<typeof s
       healthy_p99_ms: healthy.latencyMs.p99,
       healthy_p99_ms_all_healthy_run: allHealthy.latencyMs.p99,
       p99_ratio: round(healthy.latencyMs.p99 / allHealthy.latencyMs.p99, 2),
+      // The same events' p99 in the all-healthy run just before 2, and 2's against it.
+      control: {
+        healthy_p99_ms: control.latencyMs.p99,
+        p99_ratio: round(allHealthy.latencyMs.p99 / control.latencyMs.p99, 2),
+        healthy_ledger: control.ledger,
+      },
       healthy_ledger: healthy.ledger,
       healthy_hops_ms: hops,
       hops_ms_all_healthy_run: steady.report.hops_ms,
@@ -765,8 +794,12 @@ async function isolation(pipeline: Pipeline, steady: Awaited<ReturnType<typeof s
       // The bad endpoints' extra work (failures, retries, breakers) on the same machine.
       cpu_cores: machineCores(run.cpuCores),
       cpu_cores_all_healthy_run: machineCores(steady.run.cpuCores),
+      // Which process does that extra work: cores per process, and the kernel's share.
+      cpu_cores_by_process: run.cpuCores,
+      cpu_cores_by_process_all_healthy_run: steady.run.cpuCores,
       event_loop_utilisation: run.eventLoopUtilisation,
       waiting_for_core: run.waitingForCore,
+      gc_share: run.gcShare,
       // Per second while the load ran: the deliverer's attempts by outcome, and the jobs
       // it put off unattempted because their endpoint was saturated.
       deliverer_per_s: run.delivererPerS,
@@ -920,8 +953,9 @@ async function main(): Promise<void> {
     const warmup = await warmUp(pipeline);
     const { steps, best } = await throughputSteps(pipeline);
     const backlog = BACKLOG > 0 ? await workOffBacklog(pipeline) : undefined;
+    const control = await allHealthyControl(pipeline);
     const steady = await steadyLatency(pipeline);
-    const isolated = await isolation(pipeline, steady);
+    const isolated = await isolation(pipeline, steady, control);
     const retries = await retryPrecision(pipeline);
     const limit = await limits(pipeline);
 
@@ -973,7 +1007,10 @@ async function main(): Promise<void> {
     writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
     printTable(results);
     process.stdout.write(`\nwritten to ${out}\n`);
-    const ledgerOk = steady.summary.ledger.missing === 0 && isolated.ledger.missing === 0;
+    const ledgerOk =
+      control.ledger.missing === 0 &&
+      steady.summary.ledger.missing === 0 &&
+      isolated.ledger.missing === 0;
     if (!ledgerOk) throw new Error('events were lost: see the ledgers above');
   } finally {
     await pipeline.stop();

@@ -39,8 +39,11 @@ export function printTable(r: {
     isolation: {
       throughput_kept: number;
       p99_ratio: number;
+      control: { healthy_p99_ms: number; p99_ratio: number };
       cpu_cores: number;
       cpu_cores_all_healthy_run: number;
+      cpu_cores_by_process: Record<string, number>;
+      cpu_cores_by_process_all_healthy_run: Record<string, number>;
       deliverer_per_s: Record<string, number>;
       healthy_hops_ms: HopLatencies;
       healthy_slowest_seconds: SlowestSeconds;
@@ -96,10 +99,22 @@ export function printTable(r: {
     ['isolation: healthy throughput kept', String(r.scenarios.isolation.throughput_kept), '>= 0.9'],
     ['isolation: healthy p99 ratio', String(r.scenarios.isolation.p99_ratio), '<= 1.2'],
     [
+      '  control: the same ratio, all-healthy run / the one before',
+      `${r.scenarios.isolation.control.p99_ratio} (of ${r.scenarios.isolation.control.healthy_p99_ms} ms)`,
+      '',
+    ],
+    [
       'isolation: CPU cores in use, all-healthy / isolation',
       `${r.scenarios.isolation.cpu_cores_all_healthy_run} / ${r.scenarios.isolation.cpu_cores}`,
       '',
     ],
+    ...Object.entries(r.scenarios.isolation.cpu_cores_by_process).map(
+      ([key, cores]): [string, string, string] => [
+        `  isolation: cores, ${part(key)}`,
+        `${r.scenarios.isolation.cpu_cores_by_process_all_healthy_run[key]} / ${cores}`,
+        '',
+      ],
+    ),
     ...Object.entries(r.scenarios.isolation.healthy_hops_ms).map(
       ([hop, { p50, p99 }]): [string, string, string] => [
         `  isolation: healthy, of which ${hop}, p50 / p99`,
