@@ -109,9 +109,9 @@ const PLAN = SMOKE
       idleSeconds: 10,
       steadyRate: STEADY_RATE,
       // A minute: the local Postgres's autovacuum goes over the log tables once a minute
-      // (its naptime), for a few seconds at a core's worth of CPU, and those are the
+      // (its naptime), for 3-9 s and about a second of CPU, and those are often the
       // slowest seconds of the run they fall in. A 30 s run held them or not, by chance
-      // of phase, and its p99 with them; a minute holds one in every run.
+      // of phase, and its p99 with them; a minute holds one pass in every run.
       steadySeconds: 60,
       baselineSeconds: 10,
     };
