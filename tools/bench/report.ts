@@ -1,5 +1,6 @@
 import type { HopLatencies } from './hops.ts';
 import type { HostFacts } from './host.ts';
+import type { PostgresUpkeep } from './postgres-watch.ts';
 import { formatSlowest, type Ledger, type SlowestSeconds } from './summary.ts';
 
 /** Each vCPU's speed (vcpu-watch.ts), as the table and the progress lines print it. */
@@ -13,6 +14,10 @@ export const formatVcpus = (byCpu: Record<string, number>): string =>
  * others, but their time in the kernel.
  */
 const part = (key: string): string => (key === 'kernel' ? 'of all: in the kernel' : key);
+
+/** Postgres's upkeep in one run, as the table prints it. */
+const formatUpkeep = (p: PostgresUpkeep): string =>
+  `${p.wal_bytes_per_delivery} B, ${p.full_page_images_per_delivery}; ${p.checkpoints}; ${p.autovacuum_runs} in ${p.autovacuum_seconds} s`;
 
 /** The results' main figures as a table on stdout, each beside its target. */
 export function printTable(r: {
@@ -31,15 +36,23 @@ export function printTable(r: {
   ledger: Ledger;
   warmup: { rate: number; seconds: number; broker_jit_cores: number };
   scenarios: {
+    after_steps: { latency_ms: { p99: number }; slowest_seconds: SlowestSeconds };
     steady: {
       hops_ms: HopLatencies;
       slowest_seconds: SlowestSeconds;
       vcpu_json_us: Record<string, number>;
+      postgres: PostgresUpkeep;
     };
     isolation: {
       throughput_kept: number;
       p99_ratio: number;
-      control: { healthy_p99_ms: number; p99_ratio: number };
+      control: {
+        healthy_p99_ms: number;
+        p99_ratio: number;
+        healthy_hops_ms: HopLatencies;
+        healthy_slowest_seconds: SlowestSeconds;
+        postgres: PostgresUpkeep;
+      };
       cpu_cores: number;
       cpu_cores_all_healthy_run: number;
       cpu_cores_by_process: Record<string, number>;
@@ -47,6 +60,7 @@ export function printTable(r: {
       deliverer_per_s: Record<string, number>;
       healthy_hops_ms: HopLatencies;
       healthy_slowest_seconds: SlowestSeconds;
+      postgres: PostgresUpkeep;
     };
     retries: { early_count: number; late_max_ms: number; late_p99_ms: number };
   };
@@ -96,11 +110,28 @@ export function printTable(r: {
       String(v),
       '',
     ]),
+    [
+      'after the steps (not compared): p99, slowest seconds',
+      `${r.scenarios.after_steps.latency_ms.p99} ms; ${formatSlowest(r.scenarios.after_steps.slowest_seconds)}`,
+      '',
+    ],
     ['isolation: healthy throughput kept', String(r.scenarios.isolation.throughput_kept), '>= 0.9'],
     ['isolation: healthy p99 ratio', String(r.scenarios.isolation.p99_ratio), '<= 1.2'],
     [
       '  control: the same ratio, all-healthy run / the one before',
       `${r.scenarios.isolation.control.p99_ratio} (of ${r.scenarios.isolation.control.healthy_p99_ms} ms)`,
+      '',
+    ],
+    [
+      '  control: hops p99, produce, ingest, match, deliver',
+      Object.values(r.scenarios.isolation.control.healthy_hops_ms)
+        .map(({ p99 }) => p99)
+        .join(', '),
+      '',
+    ],
+    [
+      '  control: healthy p99 of the slowest seconds',
+      formatSlowest(r.scenarios.isolation.control.healthy_slowest_seconds),
       '',
     ],
     [
@@ -127,6 +158,14 @@ export function printTable(r: {
       formatSlowest(r.scenarios.isolation.healthy_slowest_seconds),
       '',
     ],
+    [
+      'Postgres: WAL per delivery, full-page images per delivery; checkpoints begun; autovacuum runs',
+      '',
+      '',
+    ],
+    ['  control', formatUpkeep(r.scenarios.isolation.control.postgres), ''],
+    ['  steady', formatUpkeep(r.scenarios.steady.postgres), ''],
+    ['  isolation (per healthy delivery)', formatUpkeep(r.scenarios.isolation.postgres), ''],
     [
       'isolation: the deliverer per second',
       Object.entries(r.scenarios.isolation.deliverer_per_s)
