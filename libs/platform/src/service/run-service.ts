@@ -6,6 +6,7 @@ import type { z } from 'zod';
 import { ConfigError, loadConfig, type CommonConfig } from '../config/config.js';
 import type { KafkaSettings } from '../kafka/kafka.js';
 import { createLogger, NestPinoLogger, type Logger } from '../logging/logger.js';
+import { keepAliveDrain } from './keep-alive-drain.js';
 
 /** Loads the config, or exits naming every bad variable. */
 export function loadConfigOrExit<S extends z.ZodType>(service: string, schema: S): z.infer<S> {
@@ -82,9 +83,13 @@ export async function runService(options: ServiceOptions): Promise<INestApplicat
     abortOnError: false,
   });
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+  const server = app.getHttpServer() as Server;
+  const keepAlive = keepAliveDrain(server);
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       logger.info({ signal }, 'shutting down: stopping consumers, finishing work in flight');
+      // Else a client that keeps its connection busy holds the shutdown to its deadline.
+      keepAlive.drain();
       // Leaving a consumer group or flushing a producer waits on the broker, and kafkajs
       // retries for half a minute when it is gone. Past the deadline the process exits as
       // it is: nothing unfinished was committed, so whoever takes over repeats it.
@@ -98,7 +103,6 @@ export async function runService(options: ServiceOptions): Promise<INestApplicat
     });
   }
   await options.configure?.(app);
-  const server = app.getHttpServer() as Server;
   server.keepAliveTimeout = KEEP_ALIVE_MS;
   await app.listen(options.port, '0.0.0.0');
   app.getHttpServer().once('close', () => logger.info('stopped'));
