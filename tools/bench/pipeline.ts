@@ -334,8 +334,10 @@ class Pipeline {
 
   /** Postgres's upkeep brought up to date before a compared run (PostgresWatch.settle). */
   async settlePostgres(): Promise<void> {
-    const seconds = await this.postgres.settle();
-    say(`  Postgres vacuumed, analysed and checkpointed in ${round(seconds, 1)} s`);
+    const { seconds, checkpointed } = await this.postgres.settle();
+    say(
+      `  Postgres vacuumed and analysed${checkpointed ? ', and checkpointed' : ' (its role may not checkpoint)'} in ${round(seconds, 1)} s`,
+    );
   }
 
   /** A healthy endpoint for each event, in turn. */

@@ -48,20 +48,30 @@ export class PostgresWatch {
   static async connect(url: string): Promise<PostgresWatch> {
     const watch = new PostgresWatch(new pg.Client({ connectionString: url }));
     await watch.client.connect();
+    try {
+      await watch.learnVersion();
+    } catch (error) {
+      await watch.close().catch(() => undefined);
+      throw error;
+    }
+    return watch;
+  }
+
+  /** Which statistics this server has, by its version. */
+  private async learnVersion(): Promise<void> {
     const version = (
-      await watch.client.query<{ v: number }>(
+      await this.client.query<{ v: number }>(
         "SELECT current_setting('server_version_num')::int AS v",
       )
     ).rows[0]!.v;
     if (version < 140000)
       throw new Error(`Postgres ${version} has no pg_stat_wal: the benchmark needs 14 or later`);
     // Postgres 17 moved the checkpoint counters out of pg_stat_bgwriter.
-    watch.checkpointQuery =
+    this.checkpointQuery =
       version >= 170000
         ? 'SELECT num_timed + num_requested AS n FROM pg_stat_checkpointer'
         : 'SELECT checkpoints_timed + checkpoints_req AS n FROM pg_stat_bgwriter';
-    watch.autovacuumTime = version >= 180000;
-    return watch;
+    this.autovacuumTime = version >= 180000;
   }
 
   async read(): Promise<PostgresCounters> {
@@ -94,9 +104,9 @@ export class PostgresWatch {
    * checkpoint their WAL began is still under way. After this, each run starts as the
    * others do, and holds the upkeep of its own minute's writes. Where the role may not
    * checkpoint (an operator's own database, without `pg_checkpoint`), the vacuum alone.
-   * Returns the seconds it took.
+   * Returns the seconds it took, and whether it checkpointed.
    */
-  async settle(): Promise<number> {
+  async settle(): Promise<{ seconds: number; checkpointed: boolean }> {
     const started = performance.now();
     await this.client.query('VACUUM (ANALYZE)');
     if (this.mayCheckpoint) {
@@ -107,7 +117,7 @@ export class PostgresWatch {
         this.mayCheckpoint = false;
       }
     }
-    return (performance.now() - started) / 1_000;
+    return { seconds: (performance.now() - started) / 1_000, checkpointed: this.mayCheckpoint };
   }
 
   async close(): Promise<void> {
