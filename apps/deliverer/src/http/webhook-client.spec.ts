@@ -326,6 +326,36 @@ describe('WebhookClient reading answers', () => {
     await client.close();
   });
 
+  it('sends requests back to back over one connection', async () => {
+    const client = new WebhookClient(loopbackAllowed, 2_000);
+    const before = connections;
+    for (let i = 0; i < 20; i++) {
+      expect(await post(client, '/ok')).toMatchObject({ kind: 'response', status: 200 });
+    }
+    expect(connections - before).toBe(1);
+    await client.close();
+  });
+
+  it('holds one connection per request in flight, each worker sending back to back', async () => {
+    const client = new WebhookClient(loopbackAllowed, 2_000);
+    const before = connections;
+    const workers = 16;
+    const statuses = await Promise.all(
+      Array.from({ length: workers }, async () => {
+        const seen: number[] = [];
+        for (let i = 0; i < 25; i++) {
+          const answer = await post(client, '/ok');
+          seen.push(answer.kind === 'response' ? answer.status : 0);
+        }
+        return seen;
+      }),
+    );
+    expect(statuses.flat().every((status) => status === 200)).toBe(true);
+    // At most the one spare the pool opens ahead when all of its connections are busy.
+    expect(connections - before).toBeLessThanOrEqual(workers + 1);
+    await client.close();
+  });
+
   it('answers with the status and Retry-After of a long answer, without reading all of it', async () => {
     const client = new WebhookClient(loopbackAllowed, 2_000);
     const before = connections;

@@ -6,6 +6,7 @@ import {
   type Resolver,
 } from '@hookpost/domain';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { Counter } from 'prom-client';
 import { Agent, type Dispatcher } from 'undici';
@@ -102,7 +103,15 @@ export class WebhookClient {
         resends.inc();
         return send();
       });
-      return { kind: 'response', ...answer, durationMs: elapsed() };
+      const durationMs = elapsed();
+      // undici hands a kept-alive connection its next request only a loop turn after the
+      // answer (a `setImmediate`, in case the server closes it after all). Returning
+      // before then, the caller's next request, or the job that takes its slot, finds the
+      // connection still busy and opens another: the deliverer held about two
+      // connections per request in flight, each to be kept alive and closed again.
+      // Waiting that one turn here, it takes the connection freed for it.
+      await nextTurn();
+      return { kind: 'response', ...answer, durationMs };
     } catch (error) {
       return { kind: 'error', error: describeError(error), durationMs: elapsed() };
     } finally {
