@@ -27,7 +27,7 @@ import {
   processStats,
 } from './proc.ts';
 import type { Arrival } from './receiver.ts';
-import { Receiver } from './receiver-client.ts';
+import { Receiver, type ReceiverConnections } from './receiver-client.ts';
 import { formatVcpus, printTable } from './report.ts';
 import { PostgresWatch, upkeep, type PostgresUpkeep } from './postgres-watch.ts';
 import { percentile, round } from './stats.ts';
@@ -172,6 +172,7 @@ interface Step {
   /** Each vCPU's median CPU time per probe event through the step, µs (vcpu-watch.ts). */
   vcpu_json_us: Record<string, number>;
   postgres: PostgresUpkeep;
+  receiver_connections: ReceiverConnections;
   ledger: Ledger;
 }
 
@@ -192,6 +193,8 @@ interface Measured {
   vcpuJsonUs: Record<string, number>;
   /** Postgres's WAL, checkpoints and autovacuum runs, until the last delivery arrived. */
   postgres: PostgresUpkeep;
+  /** The deliverer's connections to the receiver, until the last delivery arrived. */
+  receiverConnections: ReceiverConnections;
 }
 
 /** Each service's clocks so far: event loop busy, in GC pauses, waiting for a core. */
@@ -445,6 +448,7 @@ class Pipeline {
     prefix?: string,
   ): Promise<Measured> {
     await this.receiver.take();
+    await this.receiver.connections();
     const postgresBefore = await this.postgres.read();
     const cpuBefore = this.cpu();
     const clocksBefore = await this.serviceClocks();
@@ -464,6 +468,7 @@ class Pipeline {
     );
     await this.drain(expectedRequests(this.load.next - first), prefix);
     const arrivals = await this.receiver.take();
+    const receiverConnections = await this.receiver.connections();
     const cpuAfter = this.cpu();
     const postgresAfter = await this.postgres.read();
     const delivered = new Set(arrivals.filter((a) => a.status === 200).map((a) => a.seq)).size;
@@ -480,6 +485,7 @@ class Pipeline {
       delivererPerS: work,
       vcpuJsonUs: this.vcpus.during(startedAt, endedAt),
       postgres: upkeep(postgresBefore, postgresAfter, delivered),
+      receiverConnections,
     };
   }
 
@@ -616,11 +622,12 @@ async function throughputSteps(pipeline: Pipeline): Promise<{ steps: Step[]; bes
       deliverer_per_s: run.delivererPerS,
       vcpu_json_us: run.vcpuJsonUs,
       postgres: run.postgres,
+      receiver_connections: run.receiverConnections,
       ledger: summary.ledger,
     };
     steps.push(step);
     say(
-      `  ${step.deliveries_per_s} deliveries/s, backlog ${step.backlog_at_end}, p99 ${step.latency_ms.p99} ms, ${step.deliverer_per_s.deferred} put off/s; the deliverer's event loop busy ${step.event_loop_utilisation.deliverer}, waiting for a core ${step.waiting_for_core.deliverer}; the machine ${machineCores(run.cpuCores)} cores, ${round(run.cpuCores.kernel! / machineCores(run.cpuCores), 2)} of it in the kernel; µs per probe event, ${formatVcpus(step.vcpu_json_us)}; Postgres ${step.postgres.wal_bytes_per_delivery} B of WAL and ${step.postgres.full_page_images_per_delivery} full-page images per delivery, ${step.postgres.checkpoints} checkpoints begun`,
+      `  ${step.deliveries_per_s} deliveries/s, backlog ${step.backlog_at_end}, p99 ${step.latency_ms.p99} ms, ${step.deliverer_per_s.deferred} put off/s; the deliverer's event loop busy ${step.event_loop_utilisation.deliverer}, waiting for a core ${step.waiting_for_core.deliverer}; the machine ${machineCores(run.cpuCores)} cores, ${round(run.cpuCores.kernel! / machineCores(run.cpuCores), 2)} of it in the kernel; µs per probe event, ${formatVcpus(step.vcpu_json_us)}; Postgres ${step.postgres.wal_bytes_per_delivery} B of WAL and ${step.postgres.full_page_images_per_delivery} full-page images per delivery, ${step.postgres.checkpoints} checkpoints begun; connections to the receiver: ${step.receiver_connections.opened} opened, ${step.receiver_connections.closed} closed, at most ${step.receiver_connections.most_open} open`,
     );
     if (!sustained) break;
     best = step;
@@ -737,6 +744,7 @@ async function steadyLatency(pipeline: Pipeline) {
       slowest_seconds: slowestSeconds(times, run.window.startedAt),
       vcpu_json_us: run.vcpuJsonUs,
       postgres: run.postgres,
+      receiver_connections: run.receiverConnections,
     },
   };
 }
@@ -774,6 +782,7 @@ async function afterSteps(pipeline: Pipeline) {
       gc_share: run.gcShare,
       vcpu_json_us: run.vcpuJsonUs,
       postgres: run.postgres,
+      receiver_connections: run.receiverConnections,
       ledger: summary.ledger,
     },
   };
@@ -813,6 +822,7 @@ async function allHealthyControl(pipeline: Pipeline) {
       gc_share: run.gcShare,
       vcpu_json_us: run.vcpuJsonUs,
       postgres: run.postgres,
+      receiver_connections: run.receiverConnections,
     },
   };
 }
@@ -889,6 +899,7 @@ async function isolation(
       vcpu_json_us: run.vcpuJsonUs,
       // Per healthy delivery: the bad endpoints' attempts are logged too.
       postgres: run.postgres,
+      receiver_connections: run.receiverConnections,
     },
   };
 }

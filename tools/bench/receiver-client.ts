@@ -2,6 +2,12 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { ROOT } from '../infra/system.ts';
 import type { Arrival } from './receiver.ts';
 
+export interface ReceiverConnections {
+  opened: number;
+  closed: number;
+  most_open: number;
+}
+
 /** The recording receiver (receiver.ts) in its own process, driven over IPC. */
 export class Receiver {
   private readonly child: ChildProcess;
@@ -43,6 +49,14 @@ export class Receiver {
   /** Everything that arrived since the last call. */
   take(): Promise<Arrival[]> {
     return this.ask({ take: true }, 'arrivals');
+  }
+
+  /**
+   * Connections the receiver accepted and closed since the last call, and the most open
+   * at once (counting those still open from before).
+   */
+  connections(): Promise<ReceiverConnections> {
+    return this.ask({ connections: true }, 'connections');
   }
 
   get pid(): number {

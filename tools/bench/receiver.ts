@@ -14,7 +14,9 @@ import { now } from './clock.ts';
  *
  * Each request's body carries the event's `bench_seq` and `bench_t0` (its scheduled
  * produce time, ms since the epoch); arrival is taken when the body has been read. The
- * parent asks for the records of a time window over IPC.
+ * parent asks for the records of a time window over IPC, and for the connections the
+ * deliverer opened and closed: each one is a handshake, a socket to keep alive and, later,
+ * a close, and closes come in bursts when connections opened together fall idle.
  */
 
 /** One request as recorded (also the benchmark's view of it). */
@@ -67,12 +69,42 @@ const server = createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
   });
 });
 
+/**
+ * Connections accepted and closed since the parent last asked, open now, and most open at
+ * once.
+ */
+let opened = 0;
+let closed = 0;
+let open = 0;
+let mostOpen = 0;
+server.on('connection', (socket) => {
+  opened++;
+  mostOpen = Math.max(mostOpen, ++open);
+  socket.once('close', () => {
+    open--;
+    closed++;
+  });
+});
+
 server.listen(0, '127.0.0.1', () => {
   process.send!({ port: (server.address() as AddressInfo).port });
 });
 
-process.on('message', (message: { take?: boolean; count?: boolean; prefix?: string }) => {
-  if (message.count) {
+interface Ask {
+  take?: boolean;
+  count?: boolean;
+  prefix?: string;
+  connections?: boolean;
+}
+
+process.on('message', (message: Ask) => {
+  if (message.connections) {
+    // Hands over the counts since the last ask and starts them again from now.
+    process.send!({ connections: { opened, closed, most_open: mostOpen } });
+    opened = 0;
+    closed = 0;
+    mostOpen = open;
+  } else if (message.count) {
     const { prefix } = message;
     process.send!({
       count: prefix ? arrivals.filter((a) => a.path.startsWith(prefix)).length : arrivals.length,

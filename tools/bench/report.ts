@@ -1,6 +1,7 @@
 import type { HopLatencies } from './hops.ts';
 import type { HostFacts } from './host.ts';
 import type { PostgresUpkeep } from './postgres-watch.ts';
+import type { ReceiverConnections } from './receiver-client.ts';
 import { formatSlowest, type Ledger, type SlowestSeconds } from './summary.ts';
 
 /** Each vCPU's speed (vcpu-watch.ts), as the table and the progress lines print it. */
@@ -19,6 +20,10 @@ const part = (key: string): string => (key === 'kernel' ? 'of all: in the kernel
 const formatUpkeep = (p: PostgresUpkeep): string =>
   `${p.wal_bytes_per_delivery} B, ${p.full_page_images_per_delivery}; ${p.checkpoints}; ${p.autovacuum_runs} in ${p.autovacuum_seconds} s`;
 
+/** The connections the receiver accepted in one run, as the table prints it. */
+const formatConnections = (c: ReceiverConnections): string =>
+  `${c.opened}, ${c.closed}, ${c.most_open}`;
+
 /** The results' main figures as a table on stdout, each beside its target. */
 export function printTable(r: {
   deliveries_per_s: number;
@@ -36,12 +41,17 @@ export function printTable(r: {
   ledger: Ledger;
   warmup: { rate: number; seconds: number; broker_jit_cores: number };
   scenarios: {
-    after_steps: { latency_ms: { p99: number }; slowest_seconds: SlowestSeconds };
+    after_steps: {
+      latency_ms: { p99: number };
+      slowest_seconds: SlowestSeconds;
+      receiver_connections: ReceiverConnections;
+    };
     steady: {
       hops_ms: HopLatencies;
       slowest_seconds: SlowestSeconds;
       vcpu_json_us: Record<string, number>;
       postgres: PostgresUpkeep;
+      receiver_connections: ReceiverConnections;
     };
     isolation: {
       throughput_kept: number;
@@ -52,6 +62,7 @@ export function printTable(r: {
         healthy_hops_ms: HopLatencies;
         healthy_slowest_seconds: SlowestSeconds;
         postgres: PostgresUpkeep;
+        receiver_connections: ReceiverConnections;
       };
       cpu_cores: number;
       cpu_cores_all_healthy_run: number;
@@ -61,6 +72,7 @@ export function printTable(r: {
       healthy_hops_ms: HopLatencies;
       healthy_slowest_seconds: SlowestSeconds;
       postgres: PostgresUpkeep;
+      receiver_connections: ReceiverConnections;
     };
     retries: { early_count: number; late_max_ms: number; late_p99_ms: number };
   };
@@ -166,6 +178,11 @@ export function printTable(r: {
     ['  control', formatUpkeep(r.scenarios.isolation.control.postgres), ''],
     ['  steady', formatUpkeep(r.scenarios.steady.postgres), ''],
     ['  isolation (per healthy delivery)', formatUpkeep(r.scenarios.isolation.postgres), ''],
+    ["the deliverer's connections to the receiver: opened, closed, most open at once", '', ''],
+    ['  after the steps', formatConnections(r.scenarios.after_steps.receiver_connections), ''],
+    ['  control', formatConnections(r.scenarios.isolation.control.receiver_connections), ''],
+    ['  steady', formatConnections(r.scenarios.steady.receiver_connections), ''],
+    ['  isolation', formatConnections(r.scenarios.isolation.receiver_connections), ''],
     [
       'isolation: the deliverer per second',
       Object.entries(r.scenarios.isolation.deliverer_per_s)
