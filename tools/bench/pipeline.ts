@@ -752,12 +752,13 @@ async function steadyLatency(pipeline: Pipeline) {
 /**
  * A minute of the steady load between the throughput steps (or the backlog) and the
  * compared runs, not compared itself. The steps leave work behind that lands in the
- * minute after them: the two thousand connections the deliverer opened in the highest
- * steps, idle since, close together when the receiver's keep-alive (60 s) runs out; its
- * heap, grown there, whose next full collection V8 sets high; the rows they added to
- * Postgres's tables. The minute after the steps was the slower of two all-healthy minutes
- * in a row in nearly every full run (docs/performance.md), so it is not one of those
- * compared; its figures are kept to show it.
+ * minute after them: the connections the deliverer opened in the highest steps (up to one
+ * per request in flight), idle since, close together when the receiver's keep-alive
+ * (60 s) runs out (`receiver_connections.closed`); its heap, grown there, whose next full
+ * collection V8 sets high; the rows they added to Postgres's tables. The minute after the
+ * steps was the slower of two all-healthy minutes in a row in nearly every full run
+ * (docs/performance.md), so it is not one of those compared; its figures are kept to show
+ * it.
  */
 async function afterSteps(pipeline: Pipeline) {
   say(
