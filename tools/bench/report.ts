@@ -20,7 +20,7 @@ const part = (key: string): string => (key === 'kernel' ? 'of all: in the kernel
 const formatUpkeep = (p: PostgresUpkeep): string =>
   `${p.wal_bytes_per_delivery} B, ${p.full_page_images_per_delivery}; ${p.checkpoints}; ${p.autovacuum_runs} in ${p.autovacuum_seconds} s`;
 
-/** The connections the receiver accepted in one run, as the table prints it. */
+/** The deliverer's connections to the receiver in one run, as the table prints them. */
 const formatConnections = (c: ReceiverConnections): string =>
   `${c.opened}, ${c.closed}, ${c.most_open}`;
 
