@@ -7,13 +7,13 @@ import { TOPICS } from '../../libs/contracts/src/topics/topics.ts';
 import { percentile } from './stats.ts';
 
 /**
- * Where the time of a delivery goes, hop by hop, for the events `seqs` of a benchmark
- * run. Every message carries the time its producer stamped on it (CreateTime), so the
- * topics themselves say when each service passed an event on:
+ * Where the time of a delivery goes, hop by hop, for the events of benchmark runs. Every
+ * message carries the time its producer stamped on it (CreateTime), so the topics
+ * themselves say when each service passed an event on:
  *
  *   t0 scheduled -> mail-events -> hookpost.events.v1 -> delivery-jobs -> t3 at the receiver
  *
- * Reads each topic whole, from the beginning, once the run is over.
+ * Reads each topic whole, from the beginning, once for all the runs given.
  */
 export interface HopLatencies {
   /** Load generator: scheduled time to its message on `mail-events`. */
@@ -33,21 +33,37 @@ interface Percentiles {
 
 const SEQ = /"bench_seq":(\d+)/;
 
-export async function hopLatencies(
-  brokers: string,
-  seqs: { first: number; last: number },
-  times: Map<number, { t0: number; t3: number }>,
-): Promise<HopLatencies> {
+/** A run's events (sequence numbers `first` to `last`) and when each was scheduled and arrived. */
+export interface HopRun {
+  window: { first: number; last: number };
+  times: Map<number, { t0: number; t3: number }>;
+}
+
+/** Each run's hops, in the order given. */
+export async function hopLatencies(brokers: string, runs: HopRun[]): Promise<HopLatencies[]> {
   const kafka = new Kafka({
     clientId: 'bench-hops',
     brokers: brokers.split(','),
     logLevel: logLevel.NOTHING,
   });
+  const seqs = {
+    first: Math.min(...runs.map((run) => run.window.first)),
+    last: Math.max(...runs.map((run) => run.window.last)),
+  };
   const [produced, ingested, matched] = [
     await stamps(kafka, TOPICS.mailEvents, seqs),
     await stamps(kafka, TOPICS.canonicalEvents, seqs),
     await stamps(kafka, TOPICS.deliveryJobs, seqs),
   ];
+  return runs.map(({ times }) => hopsOf(times, produced, ingested, matched));
+}
+
+function hopsOf(
+  times: HopRun['times'],
+  produced: Map<number, number>,
+  ingested: Map<number, number>,
+  matched: Map<number, number>,
+): HopLatencies {
   const hop = (
     from: (seq: number) => number | undefined,
     to: (seq: number) => number | undefined,
