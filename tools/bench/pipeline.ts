@@ -447,6 +447,7 @@ class Pipeline {
     expectedRequests: (produced: number) => number,
     prefix?: string,
   ): Promise<Measured> {
+    // Both hand over what came before and start again from now: this run's own.
     await this.receiver.take();
     await this.receiver.connections();
     const postgresBefore = await this.postgres.read();
@@ -723,9 +724,9 @@ async function profiledIf(
 }
 
 /**
- * The compared runs' hops, read from the topics once the last of them is over. Reading
- * them takes the benchmark 11–17 s of its own work, with the topics read whole; read
- * after each run, that work came before the steady and isolation runs but not before the
+ * The compared runs' hops, read from the topics once the last of them is over. The
+ * topics are read whole; read after each run, that work put 11–17 s between the control
+ * and the steady run and between the steady and the isolation run, but not before the
  * control (docs/performance.md, What holds it back: a run's p99). `of` hands back the
  * report's entry, which `read` fills in before the results are written.
  */
