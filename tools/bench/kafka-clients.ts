@@ -9,7 +9,8 @@ import '../../libs/platform/src/kafka/kafkajs-fixes.ts';
 import kafkajs, { type Consumer, type Producer } from 'kafkajs';
 import { keyHashPartitioner } from '../../libs/platform/src/kafka/partitioner.ts';
 import { socketFactory } from '../../libs/platform/src/kafka/socket.ts';
-import { freePort, startKafka } from '../infra/kafka.ts';
+import { freePort } from '../../libs/testing/src/ports.ts';
+import { startKafka } from '../infra/kafka.ts';
 import { percentile } from './stats.ts';
 
 /**

@@ -8,7 +8,7 @@ import '../../libs/platform/src/kafka/kafkajs-fixes.ts';
 import { Kafka, logLevel } from 'kafkajs';
 import { build } from '../dev/build.ts';
 import { startStack } from '../dev/stack.ts';
-import { freePort } from '../infra/kafka.ts';
+import { freePort } from '../../libs/testing/src/ports.ts';
 import { SERVICE_ENV, serviceNodeFlags } from '../../libs/testing/src/service-runtime.ts';
 import { ROOT, say } from '../infra/system.ts';
 

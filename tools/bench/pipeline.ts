@@ -11,7 +11,7 @@ import { build } from '../dev/build.ts';
 import { say, stopChild } from '../dev/processes.ts';
 import { SERVICES, startService, startServices, type ServiceName } from '../dev/services.ts';
 import { startStack, type Stack } from '../dev/stack.ts';
-import { freePort } from '../infra/kafka.ts';
+import { freePort } from '../../libs/testing/src/ports.ts';
 import { TOPICS } from '../../libs/contracts/src/topics/topics.ts';
 import { now, wallClockStepMs } from './clock.ts';
 import { measureCompute } from './compute.ts';

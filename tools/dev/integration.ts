@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { ensureKcat } from '../infra/kcat.ts';
-import { freePort } from '../infra/kafka.ts';
+import { freePort } from '../../libs/testing/src/ports.ts';
 import { ROOT, say, step } from './processes.ts';
 import { startStack } from './stack.ts';
 

@@ -1,6 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomInt } from 'node:crypto';
-import { createServer } from 'node:net';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -90,25 +88,4 @@ async function waitReady(
   }
   await service.stop('SIGKILL');
   throw new Error(`${service.name} not ready after ${timeoutMs} ms; see ${service.logFile}`);
-}
-
-/**
- * A port free right now on every address, below the kernel's range for outgoing
- * connections (`ip_local_port_range`, 32768 up by default). A port the kernel hands a
- * throwaway listener comes from that range, and between its close and the service's
- * bind, a client's outgoing connection (to Kafka, Postgres) could take it.
- */
-export async function freePort(): Promise<number> {
-  for (;;) {
-    const port = 10_000 + randomInt(22_000);
-    if (await canListen(port)) return port;
-  }
-}
-
-function canListen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, () => server.close(() => resolve(true)));
-  });
 }
