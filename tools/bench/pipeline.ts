@@ -1,6 +1,6 @@
 import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 // kafkajs as the services run it: with their fixes to it (imported first: some must be in
 // place before kafkajs loads its producer) and their sockets (no Nagle delay).
@@ -29,6 +29,7 @@ import {
 import type { Arrival } from './receiver.ts';
 import { Receiver, type ReceiverConnections } from './receiver-client.ts';
 import { formatVcpus, printTable } from './report.ts';
+import { formatStalls, readStalls, stallsIn } from './stalls.ts';
 import { PostgresWatch, upkeep, type PostgresUpkeep } from './postgres-watch.ts';
 import { percentile, round } from './stats.ts';
 import { firstArrivals, slowestSeconds, summarise, type Ledger, type Window } from './summary.ts';
@@ -69,6 +70,14 @@ const PROFILED = PROFILE_ARG && (PROFILE_ARG.split('=')[1] ?? 'steady');
 if (PROFILED !== undefined && !['steady', 'isolation', 'backlog'].includes(PROFILED))
   throw new Error(`--profile takes steady, isolation or backlog, not ${PROFILED}`);
 const PROFILE = PROFILED !== undefined;
+/**
+ * `--stalls`: each service records the moments its event loop turned 20 ms late or more and
+ * its collections' pauses of 10 ms or more (`stall-hook.ts`); the after-steps, control,
+ * steady and isolation runs report those that began in them (`stalls`), timed from their
+ * start. A timer in each service every 10 ms: not for runs whose figures are compared.
+ */
+const STALLS = ARGS.includes('--stalls');
+if (STALLS && PROFILE) throw new Error('--stalls and --profile each preload a hook: take one');
 /** `--steps=1500,2000`: only these rates in the throughput scenario (to look at one closely). */
 const STEPS = optionValue(ARGS, 'steps')?.split(',').map(Number);
 /**
@@ -93,6 +102,7 @@ for (const rate of [...(STEPS ?? []), STEADY_RATE]) {
     throw new Error(`--steps and --steady take rates in whole events per second, not ${rate}`);
 }
 const PROFILE_DIR = `${ROOT}tmp/profiles`;
+const STALLS_DIR = `${ROOT}tmp/stalls`;
 const PLAN = SMOKE
   ? {
       organizations: 2,
@@ -281,6 +291,12 @@ class Pipeline {
         ? {
             NODE_OPTIONS: `--import=${ROOT}tools/bench/profile-hook.ts --disable-warning=ExperimentalWarning`,
             HOOKPOST_PROFILE: PROFILE_DIR,
+          }
+        : {}),
+      ...(STALLS
+        ? {
+            NODE_OPTIONS: `--import=${ROOT}tools/bench/stall-hook.ts --disable-warning=ExperimentalWarning`,
+            HOOKPOST_STALLS: STALLS_DIR,
           }
         : {}),
     };
@@ -1047,6 +1063,10 @@ async function main(): Promise<void> {
   const logDir = `${dataDir}/logs`;
   mkdirSync(logDir, { recursive: true });
   if (PROFILE) mkdirSync(PROFILE_DIR, { recursive: true });
+  if (STALLS) {
+    rmSync(STALLS_DIR, { recursive: true, force: true });
+    mkdirSync(STALLS_DIR, { recursive: true });
+  }
   const stack = await startStack({
     dataDir,
     kafkaPort: await freePort(),
@@ -1127,6 +1147,21 @@ async function main(): Promise<void> {
         retries: { early_count: 0, late_max_ms: 1_000 },
       },
     };
+    if (STALLS) {
+      const all = readStalls(STALLS_DIR);
+      const { after_steps, steady: steadyRun, isolation: isolationRun } = results.scenarios;
+      const runs = [
+        ['after the steps', after_steps, after_steps.seconds],
+        ['control', isolationRun.control, PLAN.steadySeconds],
+        ['steady', steadyRun, steadyRun.seconds],
+        ['isolation', isolationRun, PLAN.steadySeconds],
+      ] as const;
+      for (const [name, report, seconds] of runs) {
+        const stalls = stallsIn(all, { started_at: report.started_at, seconds });
+        Object.assign(report, { stalls });
+        say(`stalls, ${name}: ${formatStalls(stalls)}`);
+      }
+    }
     // Named by the time the run began (UTC), so that runs on one day do not overwrite.
     const out = SMOKE
       ? `${ROOT}bench/results/pipeline-smoke.tmp.json`

@@ -25,11 +25,13 @@ async function main(): Promise<void> {
   step('deployment artefacts', process.execPath, [...process.execArgv, 'tools/deploy/validate.ts']);
 
   await runIntegration();
-  // The benchmark's short version: keeps the harness working (the figures mean little here).
+  // The benchmark's short version: keeps the harness working (the figures mean little
+  // here), its stall recording included.
   step('pipeline benchmark (smoke)', process.execPath, [
     ...process.execArgv,
     'tools/bench/pipeline.ts',
     '--smoke',
+    '--stalls',
   ]);
 }
 
