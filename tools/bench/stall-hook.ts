@@ -36,18 +36,16 @@ if (dir && service) {
   const mb = (bytes: number) => Math.round(bytes / 1e5) / 10;
   new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {
-      if (entry.duration >= PAUSE_MS)
-        record(
-          `gc ${GC_KINDS[(entry as { detail?: { kind?: number } }).detail?.kind ?? 0] ?? 'other'}`,
-          performance.timeOrigin + entry.startTime,
-          entry.duration,
-          // The heap in use soon after (when the pause is reported), and the memory
-          // outside it (Buffers) that V8 counts towards its next full collection.
-          {
-            heap_used_mb: mb(getHeapStatistics().used_heap_size),
-            external_mb: mb(getHeapStatistics().external_memory),
-          },
-        );
+      if (entry.duration < PAUSE_MS) continue;
+      // The heap in use soon after (when the pause is reported), and the memory outside it
+      // (Buffers) that V8 counts towards its next full collection.
+      const heap = getHeapStatistics();
+      record(
+        `gc ${GC_KINDS[(entry as { detail?: { kind?: number } }).detail?.kind ?? 0] ?? 'other'}`,
+        performance.timeOrigin + entry.startTime,
+        entry.duration,
+        { heap_used_mb: mb(heap.used_heap_size), external_mb: mb(heap.external_memory) },
+      );
     }
   }).observe({ entryTypes: ['gc'] });
   let last = performance.now();
