@@ -36,5 +36,6 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
 # A young generation of 8 MB per semi-space: Node's larger default lets resident memory grow
 # far past the live heap (the matcher's 100,000-subscription index: ~380 MB against ~160 MB).
 # V8's helper threads sized to the cores the container may use, not a fixed four
-# (libs/testing/src/service-runtime.ts).
-CMD ["sh", "-c", "exec node --max-semi-space-size=8 --v8-pool-size=0 apps/${APP}/dist/main.js"]
+# (libs/testing/src/service-runtime.ts). No allocation-site pretenuring: it put a
+# delivery's short-lived objects straight into the old generation (the same file).
+CMD ["sh", "-c", "exec node --max-semi-space-size=8 --v8-pool-size=0 --no-allocation-site-pretenuring apps/${APP}/dist/main.js"]
