@@ -23,7 +23,8 @@
  *   site's recent objects alive, V8 allocates that site's objects straight in the old
  *   generation from then on, where only a full collection frees them. The deliverer's
  *   objects mostly die young, after a delivery's round trips: with pretenuring it ran a
- *   full collection about every 2 s at 1,000 deliveries/s, without it about every 4
+ *   full collection about every 2 s at 1,000 deliveries/s, without it about every 4, and
+ *   in benchmark runs taken in turns it spent about a tenth less CPU per delivery
  *   (docs/performance.md, Done to get here).
  */
 export const SERVICE_NODE_FLAGS = [
