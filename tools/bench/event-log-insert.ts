@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import pg from 'pg';
 import type { QueryRunner } from 'typeorm';
+import { jsonWithRawField } from '../../libs/contracts/src/codec.ts';
 import { EventLog1764000000003 } from '../../apps/subscription-api/src/database/migrations/1764000000003-event-log.ts';
 import { freePort } from '../../libs/testing/src/ports.ts';
 import { removeDataDirs, startPostgres } from '../infra/postgres.ts';
@@ -47,11 +48,9 @@ async function migrationTable(db: pg.Client): Promise<void> {
   await new EventLog1764000000003().up(renamed as unknown as QueryRunner);
 }
 
-/** The rows as one JSON array, each event inside as the text it came in. */
+/** The rows as one JSON array, each event inside as the text it came in, as the API sends them. */
 function recordset(rows: Row[]): string {
-  return `[${rows
-    .map(({ json, ...columns }) => `${JSON.stringify(columns).slice(0, -1)},"event":${json}}`)
-    .join(',')}]`;
+  return `[${rows.map(({ json, ...columns }) => jsonWithRawField(columns, 'event', json)).join(',')}]`;
 }
 
 /** The event log's insert (apps/subscription-api/src/deliveries/event-log.consumer.ts). */
