@@ -169,6 +169,35 @@ describe('WindowedConsumer', () => {
     expect(secondSeen).toEqual([7, 8, 9]);
   });
 
+  it('after a failure, starts again from the lowest unfinished message, not the failed one', async () => {
+    const topic = await freshTopic(10);
+    const groupId = `int-${randomUUID()}`;
+    const consumer = new WindowedConsumer(
+      kafka,
+      { groupId, topics: [topic], fromBeginning: true, maxInFlightPerPartition: 100 },
+      logger,
+    );
+    const seen: number[] = [];
+    let releaseSlow!: () => void;
+    const slow = new Promise<void>((resolve) => (releaseSlow = resolve));
+    void consumer.start((message) => {
+      const n = Number(message.value!.toString());
+      seen.push(n);
+      const times = seen.filter((m) => m === n).length;
+      // 3 is still in flight when 6 fails: the window starting again at 6 would commit
+      // past 3, whose outcome was never acknowledged.
+      if (n === 3 && times === 1) return slow;
+      if (n === 6 && times === 1) return Promise.reject(new Error('produce failed'));
+      return Promise.resolve();
+    });
+    await until(() => seen.filter((n) => n === 3).length === 2);
+    expect(seen.filter((n) => n === 6)).toHaveLength(2);
+    releaseSlow();
+    await sleep(500);
+    expect(await committed(groupId, topic)).toBe('10');
+    await consumer.stop();
+  });
+
   it('leaves a message that is not due, and takes it again when it is', async () => {
     const topic = await freshTopic(3);
     const consumer = windowedConsumer(topic, { maxInFlightPerPartition: 100 });

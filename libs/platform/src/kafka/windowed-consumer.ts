@@ -218,10 +218,12 @@ export class WindowedConsumer {
         this.partitions.delete(key);
         if (!this.stopping) {
           try {
+            // From the lowest offset still unfinished, not the failed one: work below it
+            // may still be in flight, and the new window must not commit past it.
             this.consumer.seek({
               topic: state.topic,
               partition: state.partition,
-              offset: String(offset),
+              offset: String(state.window.commitPoint() ?? offset),
             });
           } catch {
             // Not running any more: the next consumer of the partition starts from the commit.
