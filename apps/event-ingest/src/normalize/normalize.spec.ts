@@ -92,6 +92,48 @@ describe('normalize: the four shapes, with the seeds samples', () => {
     });
   });
 
+  it('Postal: MessageBounced, whose bounced message is its original_message', () => {
+    const bounced = {
+      event: 'MessageBounced',
+      timestamp: 1670911600.5,
+      uuid: 'b6a1c1f0-0000-4000-8000-000000000001',
+      payload: {
+        original_message: postalFailed.payload.message,
+        bounce: { ...postalFailed.payload.message, id: 30, from: 'mailer-daemon@example.com' },
+      },
+    };
+    expect(normalize(raw(bounced), options)).toMatchObject({
+      ok: true,
+      event: {
+        type: 'message.bounced',
+        organization_id: 'org_1',
+        data: {
+          message_id: postalFailed.payload.message.message_id,
+          provider_message_id: 29,
+          from: 'from@fromdomain.com',
+          to: 'to@example.com',
+          bounce: { id: 30, from: 'mailer-daemon@example.com' },
+        },
+      },
+    });
+  });
+
+  it('Postal: a message without a Message-ID header (message_id null) has none', () => {
+    const result = normalize(
+      raw({
+        ...postalSent,
+        payload: {
+          ...postalSent.payload,
+          message: { ...postalSent.payload.message, message_id: null },
+        },
+      }),
+      options,
+    );
+    if (!result.ok) throw new Error(`rejected: ${result.detail}`);
+    expect(result.event.data).not.toHaveProperty('message_id');
+    expect(result.event.data).toMatchObject({ provider_message_id: 28, tag: null });
+  });
+
   it('generic (seed 002): delivered and bounced', () => {
     expect(normalize(raw(genericDelivered), options)).toMatchObject({
       ok: true,
@@ -107,6 +149,14 @@ describe('normalize: the four shapes, with the seeds samples', () => {
         type: 'message.bounced',
         data: { bounce_type: 'hard', bounce_code: '550', bounce_message: 'User unknown' },
       },
+    });
+  });
+
+  it('generic (seed 002): a soft bounce is message.delayed', () => {
+    const soft = { ...genericBounced, data: { ...genericBounced.data, bounce_type: 'soft' } };
+    expect(normalize(raw(soft), options)).toMatchObject({
+      ok: true,
+      event: { type: 'message.delayed', data: { bounce_type: 'soft', bounce_code: '550' } },
     });
   });
 
@@ -145,6 +195,13 @@ describe('normalize: the four shapes, with the seeds samples', () => {
     });
   });
 
+  it('takes an empty organization-id header for none, and falls back to the domain', () => {
+    expect(normalize(raw(genericDelivered, ''), options)).toMatchObject({
+      ok: true,
+      event: { organization_id: 'org_1' },
+    });
+  });
+
   it('matches subdomains of a registered domain', () => {
     const sub = {
       ...genericDelivered,
@@ -176,6 +233,11 @@ describe('normalize: the four shapes, with the seeds samples', () => {
     ['a bad date', JSON.stringify({ ...canonical, occurred_at: 'yesterday' }), 'schema_violation'],
     ['data not an object', JSON.stringify({ ...canonical, data: 'x' }), 'unknown_shape'],
     ['a wrong field type', JSON.stringify({ ...canonical, data: { to: 42 } }), 'schema_violation'],
+    [
+      'a DNS error whose message fields are not what the topic carries',
+      JSON.stringify({ ...canonical, type: 'domain.dns_error', data: { message_id: 5 } }),
+      'schema_violation',
+    ],
     [
       'a Postal event without uuid',
       JSON.stringify({ ...postalSent, uuid: undefined }),

@@ -143,7 +143,8 @@ function toCanonical(
 
   const organizationId =
     source.organizationId ??
-    raw.organizationHeader ??
+    // An empty header names no organisation: fall back to the sending domain.
+    (raw.organizationHeader || undefined) ??
     organizationByDomain(type, data.data, options.organizations);
   if (!organizationId) {
     return {

@@ -43,8 +43,10 @@ export class OrganizationDirectoryService
   onApplicationBootstrap(): void {
     this.projection.start((event) => {
       if (!event) return;
+      // Organisations arrive on different partitions, in no set order: a domain that moved
+      // may already be its new owner's, which this organisation's change must not undo.
       for (const domain of this.domainsOf.get(event.organizationId) ?? [])
-        this.ownerOf.delete(domain);
+        if (this.ownerOf.get(domain) === event.organizationId) this.ownerOf.delete(domain);
       this.domainsOf.set(event.organizationId, event.data.domains);
       for (const domain of event.data.domains) this.ownerOf.set(domain, event.organizationId);
     });

@@ -57,9 +57,15 @@ export const EVENT_DATA_SCHEMAS = {
   }),
   'message.complained': base.extend({ feedback_type: z.string().optional() }),
   'message.received': base,
+  // No email of its own, but the fields every event on the topic may carry are typed here
+  // too, so that what the ingest accepts every consumer of the topic can read.
   'domain.dns_error': z.looseObject({
     domain: z.string().max(253).optional(),
     ...smtp,
+    message_id: message.message_id,
+    from: message.from,
+    to: message.to,
+    subject: message.subject,
   }),
 } satisfies Record<EventType, z.ZodType>;
 

@@ -24,7 +24,12 @@ export function mapGeneric(json: Json): Mapped {
     ok: true,
     event: {
       format: 'generic',
-      typeName: json.type as string,
+      // Seed 002's `bounced` covers hard and soft bounces; the catalogue makes a soft
+      // bounce `message.delayed` (its alias `soft_bounce`), since delivery is retried.
+      typeName:
+        json.type === 'bounced' && data.bounce_type === 'soft'
+          ? 'soft_bounce'
+          : (json.type as string),
       sourceId: json.id,
       occurredAt,
       data: defined({

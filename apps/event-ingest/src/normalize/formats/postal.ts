@@ -14,7 +14,13 @@ export function mapPostal(json: Json): Mapped {
   if (!occurredAt) return { ok: false, detail: 'timestamp: expected seconds since the epoch' };
   if (typeof json.uuid !== 'string' || json.uuid.length === 0)
     return { ok: false, detail: 'uuid: missing' };
-  const message = isObject(payload.message) ? payload.message : {};
+  // MessageBounced carries the bounced message as `original_message` (and the bounce
+  // itself, a message of its own, as `bounce`); the other events as `message`.
+  const message = isObject(payload.message)
+    ? payload.message
+    : isObject(payload.original_message)
+      ? payload.original_message
+      : {};
   const status = typeof payload.status === 'string' ? payload.status : undefined;
   return {
     ok: true,
@@ -24,7 +30,7 @@ export function mapPostal(json: Json): Mapped {
       sourceId: json.uuid,
       occurredAt,
       data: defined({
-        ...without(payload, ['message', 'output']),
+        ...without(payload, ['message', 'original_message', 'output']),
         ...without(message, ['id', 'message_id']),
         message_id: message.message_id,
         provider_message_id: message.id,

@@ -42,6 +42,23 @@ export function without(object: Json, keys: readonly string[]): Json {
   return Object.fromEntries(Object.entries(object).filter(([key]) => !keys.includes(key)));
 }
 
+/**
+ * Canonical fields that hold a value or are absent: a source's `null` there (Postal sends
+ * `message_id: null` for an email without a Message-ID header) means it has none.
+ */
+const ABSENT_WHEN_NULL: ReadonlySet<string> = new Set([
+  'message_id',
+  'provider_message_id',
+  'from',
+  'to',
+  'subject',
+]);
+
+/** `object` without undefined fields, nor null canonical ones. */
 export function defined(object: Json): Json {
-  return Object.fromEntries(Object.entries(object).filter(([, value]) => value !== undefined));
+  return Object.fromEntries(
+    Object.entries(object).filter(
+      ([key, value]) => value !== undefined && !(value === null && ABSENT_WHEN_NULL.has(key)),
+    ),
+  );
 }
