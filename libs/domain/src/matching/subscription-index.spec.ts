@@ -143,6 +143,23 @@ describe('subscription index', () => {
     ).toEqual(['wh_domain', 'wh_mailbox', 'wh_unscoped']);
   });
 
+  it('scopes a DNS error by the domain it is about', () => {
+    const { index, create } = setup();
+    create('wh_domain', { events: ['*'], scope: { domains: ['acme.example'], mailboxes: [] } });
+    create('wh_mailbox', {
+      events: ['*'],
+      scope: { domains: [], mailboxes: ['sales@acme.example'] },
+    });
+    create('wh_unscoped', { events: ['*'] });
+    expect(ids(index.match(event('domain.dns_error', { domain: 'Mail.Acme.example' })))).toEqual([
+      'wh_domain',
+      'wh_unscoped',
+    ]);
+    expect(ids(index.match(event('domain.dns_error', { domain: 'other.example' })))).toEqual([
+      'wh_unscoped',
+    ]);
+  });
+
   it('finds a scoped subscription once, and only for the types it listens to', () => {
     const { index, create, change } = setup();
     create('wh_both', {

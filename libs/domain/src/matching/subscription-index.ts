@@ -151,8 +151,18 @@ export interface Party {
   domains: string[];
 }
 
-/** Whose event this is for scoping: the sender, or for inbound mail the recipients. */
+/**
+ * Whose event this is for scoping: the sender, for inbound mail the recipients, and for a
+ * DNS error the sending domain it is about.
+ */
 export function scopeParty(event: Pick<IngestedEvent, 'type' | 'data'>): Party {
+  if (event.type === 'domain.dns_error') {
+    const domain = event.data.domain;
+    return {
+      mailboxes: [],
+      domains: typeof domain === 'string' ? [domain.trim().toLowerCase()] : [],
+    };
+  }
   const raw = event.type === 'message.received' ? event.data.to : event.data.from;
   const addresses = (Array.isArray(raw) ? raw : raw ? [raw] : [])
     .map(bareAddress)
