@@ -116,7 +116,11 @@ describe('delivery', () => {
     kcatProduceMany(pipeline.brokers, 'mail-events', [event]);
     const requests = await receiver.waitFor((r) => r.path.startsWith('/fmt/'), 3, 20_000);
     const byFormat = Object.fromEntries(requests.map((r) => [r.path.slice(5), r]));
-    const source = JSON.parse(event.value) as { id: string; occurred_at: string; data: object };
+    const source = JSON.parse(event.value) as {
+      id: string;
+      occurred_at: string;
+      data: { message_id: string; from: string; to: string };
+    };
 
     for (const [format, { secret }] of Object.entries(subs)) {
       const request = byFormat[format]!;
@@ -135,14 +139,16 @@ describe('delivery', () => {
       timestamp: source.occurred_at,
       data: source.data,
     });
+    // The source systems' own field names and nesting, for receivers written for them.
+    const { message_id, from, to } = source.data;
     expect(JSON.parse(byFormat.paubox!.body)).toEqual({
       event_name: 'api_mail_log_delivered',
-      payload: { ...source.data, time: source.occurred_at },
+      payload: { from, to, header_message_id: message_id, time: source.occurred_at },
     });
     expect(JSON.parse(byFormat.postal!.body)).toEqual({
       event: 'MessageSent',
       timestamp: Date.parse(source.occurred_at) / 1000,
-      payload: source.data,
+      payload: { message: { message_id, from, to } },
       uuid: source.id,
     });
   });

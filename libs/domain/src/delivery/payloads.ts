@@ -7,7 +7,8 @@ import {
 
 /**
  * The body a receiver gets, in the format its subscription chose. Receivers written for
- * Paubox or Postal webhooks get those systems' shapes and names, so they work unchanged.
+ * Paubox or Postal webhooks get those systems' shapes and field names (the ingest's
+ * mappers in reverse), so they work unchanged.
  * The body is serialised once (`JSON.stringify`) and signed and sent as exactly those bytes.
  */
 
@@ -43,16 +44,62 @@ export function renderPayload(event: IngestedEvent, format: PayloadFormat): unkn
     case 'paubox':
       return {
         event_name: pauboxEventName(event.type),
-        payload: { ...event.data, time: event.occurred_at },
+        payload: { ...pauboxPayload(event.data), time: event.occurred_at },
       };
     case 'postal':
       return {
         event: postalEventName(event.type),
         timestamp: Date.parse(event.occurred_at) / 1000,
-        payload: event.data,
+        payload: event.type === 'domain.dns_error' ? event.data : postalPayload(event.data),
         uuid: event.id,
       };
   }
+}
+
+/**
+ * Paubox's names for the fields the ingest renamed (`id` is its mail log id,
+ * `header_message_id` the Message-ID header); every other field as it is.
+ */
+function pauboxPayload(data: Record<string, unknown>): Record<string, unknown> {
+  const { message_id, provider_message_id, ...rest } = data;
+  return {
+    ...rest,
+    ...(provider_message_id !== undefined && { id: provider_message_id }),
+    ...(message_id !== undefined && { header_message_id: message_id }),
+  };
+}
+
+/** The fields Postal sends under `payload.message`; the others sit beside it. */
+const POSTAL_MESSAGE_FIELDS: ReadonlySet<string> = new Set([
+  'token',
+  'direction',
+  'to',
+  'from',
+  'subject',
+  'timestamp',
+  'spam_status',
+  'tag',
+]);
+
+/**
+ * Postal's nesting, which the ingest flattened: `{message: {id, message_id, to, from, ...},
+ * status, details, output, ...}`, with `HardFail` / `SoftFail` where a bounce's type is
+ * known and the source did not say so itself.
+ */
+function postalPayload(data: Record<string, unknown>): Record<string, unknown> {
+  const { message_id, provider_message_id, smtp_output, ...rest } = data;
+  const message: Record<string, unknown> = {};
+  const beside: Record<string, unknown> = {};
+  if (provider_message_id !== undefined) message.id = provider_message_id;
+  if (message_id !== undefined) message.message_id = message_id;
+  for (const [key, value] of Object.entries(rest)) {
+    (POSTAL_MESSAGE_FIELDS.has(key) ? message : beside)[key] = value;
+  }
+  if (smtp_output !== undefined) beside.output = smtp_output;
+  if (beside.status === undefined && (rest.bounce_type === 'hard' || rest.bounce_type === 'soft')) {
+    beside.status = rest.bounce_type === 'hard' ? 'HardFail' : 'SoftFail';
+  }
+  return { message, ...beside };
 }
 
 export function serialisePayload(event: IngestedEvent, format: PayloadFormat): string {

@@ -1,0 +1,66 @@
+import { renderPayload } from '@hookpost/domain';
+import { paubox, postalFailed, postalSent } from '@hookpost/testing';
+import { describe, expect, it } from 'vitest';
+import { normalize, type NormalizeOptions } from './normalize.js';
+
+/**
+ * A receiver written for Paubox or Postal gets, through Hookpost, what it would have got
+ * from them: the ingest's mapping and the deliverer's rendering undo each other.
+ */
+const options: NormalizeOptions = {
+  maxBytes: 65_536,
+  now: () => new Date('2026-01-01T00:00:00.000Z'),
+  organizations: { has: () => true, byDomain: () => 'org_1' },
+};
+
+function ingest(sample: unknown) {
+  const result = normalize({ value: Buffer.from(JSON.stringify(sample)) }, options);
+  if (!result.ok) throw new Error(`rejected: ${result.detail}`);
+  return result.event;
+}
+
+describe('source formats, in and out again', () => {
+  it('Paubox (seed 000): the same event name and payload', () => {
+    expect(renderPayload(ingest(paubox), 'paubox')).toEqual(paubox);
+  });
+
+  it.each([
+    ['MessageSent', postalSent],
+    ['MessageDeliveryFailed', postalFailed],
+  ])(
+    'Postal (seed 003), %s: the message nested, status, details and output beside it',
+    (_, sample) => {
+      const out = renderPayload(ingest(sample), 'postal') as {
+        event: string;
+        timestamp: number;
+        payload: Record<string, unknown>;
+      };
+      expect(out.event).toBe(sample.event);
+      expect(out.timestamp).toBeCloseTo(sample.timestamp, 2);
+      expect(out.payload.message).toEqual(sample.payload.message);
+      const { message: _message, timestamp: _timestamp, ...beside } = sample.payload;
+      expect(out.payload).toMatchObject(beside);
+    },
+  );
+
+  it('Postal: a bounce from another source gets the status Postal would give it', () => {
+    const event = ingest({
+      id: 'evt_src_0001',
+      type: 'bounced',
+      created_at: '2026-01-01T00:00:00Z',
+      data: {
+        email_id: 'msg_1',
+        from: 'a@yourdomain.com',
+        to: 'b@example.org',
+        bounce_type: 'hard',
+      },
+    });
+    expect(renderPayload(event, 'postal')).toMatchObject({
+      event: 'MessageDeliveryFailed',
+      payload: {
+        message: { message_id: 'msg_1', from: 'a@yourdomain.com', to: 'b@example.org' },
+        status: 'HardFail',
+      },
+    });
+  });
+});
