@@ -283,6 +283,71 @@ describe('subscription-api', () => {
     );
   });
 
+  it("takes seed 002's update request: PUT with the events alone changes them, nothing else", async () => {
+    const created = await http('POST', `${pipeline.apiUrl}/v1/webhooks`, apiKey, {
+      url: 'http://127.0.0.1:9/seed-002',
+      events: ['message.delivered'],
+      description: 'kept',
+    });
+    const updated = await http(
+      'PUT',
+      `${pipeline.apiUrl}/v1/webhooks/${created.json.id as string}`,
+      apiKey,
+      { events: ['delivered', 'bounced', 'complained', 'opened'] },
+    );
+    expect(updated.status).toBe(200);
+    expect(updated.json).toMatchObject({
+      url: 'http://127.0.0.1:9/seed-002',
+      description: 'kept',
+      version: 2,
+    });
+    expect([...(updated.json.events as string[])].sort()).toEqual([
+      'message.bounced',
+      'message.complained',
+      'message.delivered',
+      'message.opened',
+    ]);
+  });
+
+  it('changes an organisation, and gives each sending domain to one organisation only', async () => {
+    const admin = (method: string, path: string, body?: unknown) =>
+      http(method, `${pipeline.apiUrl}${path}`, pipeline.adminToken, body);
+    const run = Date.now().toString(36);
+    const first = await admin('POST', '/v1/organizations', { name: 'First', domains: [] });
+    const second = await admin('POST', '/v1/organizations', { name: 'Second', domains: [] });
+    const firstId = first.json.id as string;
+
+    const renamed = await admin('PATCH', `/v1/organizations/${firstId}`, { name: 'First Inc' });
+    expect(renamed.status).toBe(200);
+    expect(renamed.json).toMatchObject({ id: firstId, name: 'First Inc', domains: [] });
+    const moved = await admin('PATCH', `/v1/organizations/${firstId}`, {
+      domains: [`${run}.example`],
+    });
+    expect(moved.status).toBe(200);
+    expect(moved.json).toMatchObject({ name: 'First Inc', domains: [`${run}.example`] });
+
+    const taken = await admin('PATCH', `/v1/organizations/${second.json.id as string}`, {
+      domains: [`${run}.example`],
+    });
+    expect(taken.status).toBe(409);
+    expect((taken.json.error as { code: string }).code).toBe('domain_taken');
+    const unknown = await admin('PATCH', `/v1/organizations/org_00000000000000000000000000`, {
+      name: 'Nobody',
+    });
+    expect(unknown.status).toBe(404);
+
+    // Claims of one new domain at once: exactly one lands.
+    const claims = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        admin('POST', '/v1/organizations', {
+          name: `Claim ${i}`,
+          domains: [`race-${run}.example`],
+        }),
+      ),
+    );
+    expect(claims.map((c) => c.status).sort()).toEqual([201, 409, 409, 409, 409, 409]);
+  });
+
   it('purges delivery attempts older than DELIVERY_LOG_RETENTION', async () => {
     const insert = (id: string, age: string) =>
       db.query(

@@ -12,7 +12,6 @@ import {
   listWebhooksQuery,
   logsQuery,
   patchWebhookSchema,
-  putWebhookSchema,
   replaySchema,
   rotateSchema,
   testSchema,
@@ -95,8 +94,22 @@ const schemas: Record<string, Json> = {
           mailboxes: { type: 'array', items: { type: 'string' } },
         },
       },
-      headers: { type: 'object', additionalProperties: { type: 'string' } },
-      format: { enum: ['standard', 'paubox', 'postal'] },
+      headers: {
+        type: 'object',
+        additionalProperties: { type: 'string' },
+        description:
+          'At most 10, added to every delivery. Names are HTTP tokens of at most 256 characters; ' +
+          'webhook-* and x-webhook-* are reserved, and Host, Content-Length, Content-Type, ' +
+          'Transfer-Encoding, Connection, Keep-Alive, Upgrade, TE, Trailer, User-Agent and ' +
+          'Expect are refused. Values: at most 1024 characters, Latin-1, no control characters. ' +
+          'null in a PATCH clears them.',
+      },
+      format: {
+        enum: ['standard', 'paubox', 'postal'],
+        description:
+          "The body's shape: standard ({id, type, timestamp, data}), or Paubox's or Postal's " +
+          'own webhook shape and field names, for receivers written for those systems',
+      },
       description: { type: ['string', 'null'] },
       version: { type: 'integer', description: 'Also the ETag; send it as If-Match' },
       created_at: { type: 'string', format: 'date-time' },
@@ -405,13 +418,12 @@ export function openApiDocument(): Json {
           responses: { ...ok(200, webhook, 'Updated'), ...errors(400, 403, 409, 412, 422) },
         }),
         put: customer({
-          summary: 'Replace the editable fields',
+          summary: 'Change some fields, as PATCH does (the update request of seed 002)',
           parameters: [ID, IF_MATCH],
-          requestBody: body(putWebhookSchema, {
-            url: 'https://hooks.example.com/mail',
-            events: ['message.delivered'],
+          requestBody: body(patchWebhookSchema, {
+            events: ['delivered', 'bounced', 'complained', 'opened'],
           }),
-          responses: { ...ok(200, webhook, 'Replaced'), ...errors(400, 403, 409, 412, 422) },
+          responses: { ...ok(200, webhook, 'Updated'), ...errors(400, 403, 409, 412, 422) },
         }),
         delete: customer({
           summary: 'Delete; nothing is delivered after the call returns',

@@ -66,11 +66,12 @@ export class OrganizationsService {
   ): Promise<OrganizationView> {
     const row = await this.dataSource.transaction(async (manager) => {
       if (input.domains) await this.assertDomainsFree(manager, id, input.domains);
-      const [updated] = (await manager.query(
+      // TypeORM answers an UPDATE with [rows, count], not the rows alone.
+      const [[updated]] = (await manager.query(
         `UPDATE organizations SET name = coalesce($2, name), domains = coalesce($3, domains), updated_at = now()
          WHERE id = $1 RETURNING id, name, domains, created_at, updated_at`,
         [id, input.name ?? null, input.domains ?? null],
-      )) as OrganizationRow[];
+      )) as [OrganizationRow[], number];
       if (!updated) throw ApiError.notFound('organization');
       await this.publish(manager, 'organization.updated', updated);
       return updated;
@@ -114,6 +115,9 @@ export class OrganizationsService {
     domains: string[],
   ): Promise<void> {
     if (domains.length === 0) return;
+    // Registrations of domains take turns (until the transaction ends): two at once could
+    // otherwise each find a domain free, and both claim it.
+    await manager.query("SELECT pg_advisory_xact_lock(hashtext('hookpost:organization-domains'))");
     const taken = (await manager.query(
       'SELECT DISTINCT d FROM organizations, unnest(domains) AS d WHERE id <> $1 AND d = ANY($2::text[])',
       [id, domains],

@@ -26,7 +26,6 @@ import {
   listWebhooksQuery,
   logsQuery,
   patchWebhookSchema,
-  putWebhookSchema,
   replaySchema,
   rotateSchema,
   testSchema,
@@ -122,7 +121,7 @@ export class WebhooksController {
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
     @Headers('if-match') ifMatch: string | undefined,
-    @Body(new ZodPipe(putWebhookSchema)) body: z.infer<typeof putWebhookSchema>,
+    @Body(new ZodPipe(patchWebhookSchema)) body: PatchWebhookInput,
     @Res({ passthrough: true }) response: Response,
   ): Promise<WebhookView> {
     return withEtag(

@@ -30,7 +30,10 @@ export const createWebhookSchema = z.strictObject({
 });
 export type CreateWebhookInput = z.infer<typeof createWebhookSchema>;
 
-/** PATCH: any subset; `headers: null` clears the custom headers. */
+/**
+ * PATCH, and PUT: any subset, the rest unchanged; `headers: null` clears the custom
+ * headers. PUT takes seed 002's update request (`PUT {"events": [...]}`) as it is.
+ */
 export const patchWebhookSchema = z.strictObject({
   url: fields.url.optional(),
   events: fields.events.optional(),
@@ -40,16 +43,6 @@ export const patchWebhookSchema = z.strictObject({
   format: fields.format.optional(),
 });
 export type PatchWebhookInput = z.infer<typeof patchWebhookSchema>;
-
-/** PUT: the whole editable state; what is left out takes its default. */
-export const putWebhookSchema = z.strictObject({
-  url: fields.url,
-  events: fields.events,
-  description: fields.description.default(null),
-  headers: fields.headers.default(null),
-  scope: scope.default({ domains: [], mailboxes: [] }),
-  format: fields.format.default('standard'),
-});
 
 export const listWebhooksQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),

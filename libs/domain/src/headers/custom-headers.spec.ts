@@ -10,6 +10,15 @@ describe('custom headers', () => {
     expect(validateCustomHeaders(null)).toEqual({ ok: true, headers: {} });
   });
 
+  it('accepts Latin-1 values, and keeps a header named __proto__ as given', () => {
+    expect(validateCustomHeaders({ 'X-Team': 'café' })).toEqual({
+      ok: true,
+      headers: { 'X-Team': 'café' },
+    });
+    const result = validateCustomHeaders(JSON.parse('{"__proto__":"x"}'));
+    expect(result.ok && Object.entries(result.headers)).toEqual([['__proto__', 'x']]);
+  });
+
   it.each([
     [{ 'Bad Name': 'x' }, 'invalid_header_name'],
     [{ 'X:Colon': 'x' }, 'invalid_header_name'],
@@ -18,6 +27,9 @@ describe('custom headers', () => {
     [{ 'X-Nul': 'a\u0000b' }, 'invalid_header_value'],
     [{ 'X-Long': 'v'.repeat(1025) }, 'invalid_header_value'],
     [{ 'X-Number': 42 }, 'invalid_header_value'],
+    [{ 'X-Euro': '€ 5' }, 'invalid_header_value'],
+    [{ 'X-Emoji': '😀' }, 'invalid_header_value'],
+    [{ Expect: '100-continue' }, 'reserved_header'],
     [{ 'Webhook-Id': 'x' }, 'reserved_header'],
     [{ 'X-Webhook-Signature': 'x' }, 'reserved_header'],
     [{ HOST: 'x' }, 'reserved_header'],

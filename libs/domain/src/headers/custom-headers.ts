@@ -2,7 +2,7 @@
  * Custom headers a subscription adds to every delivery (seed 004's rules): at most 10;
  * names are HTTP tokens of at most 256 characters; values at most 1024 characters with
  * no control characters (no CR/LF header injection; horizontal tab is refused too, it
- * serves no legitimate purpose here); `webhook-*` and `x-webhook-*` are ours; headers
+ * serves no legitimate purpose here) and none beyond Latin-1; `webhook-*` and `x-webhook-*` are ours; headers
  * that steer the HTTP exchange itself are refused, and so is `User-Agent`, which we set.
  */
 export interface HeaderError {
@@ -21,8 +21,10 @@ export type ValidatedHeaders =
 
 const MAX_HEADERS = 10;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,256}$/;
+// Control characters, and what is beyond Latin-1: an HTTP field value is bytes, and the
+// HTTP client refuses to send characters it cannot write as one byte each.
 // eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
+const UNSENDABLE = /[\u0000-\u001f\u007f]|[^\u0000-\u00ff]/;
 const FORBIDDEN = new Set([
   'host',
   'content-length',
@@ -34,6 +36,8 @@ const FORBIDDEN = new Set([
   'te',
   'trailer',
   'user-agent',
+  // Asks the server to answer 100 Continue before the body, which the HTTP client cannot do.
+  'expect',
 ]);
 
 /** `null` clears the headers (PATCH); the result is then `{}`. */
@@ -56,7 +60,7 @@ export function validateCustomHeaders(input: unknown): ValidatedHeaders {
   }
   const errors: HeaderError[] = [];
   const seen = new Set<string>();
-  const headers: Record<string, string> = {};
+  const headers: Array<[string, string]> = [];
   for (const [name, value] of entries) {
     const shown = JSON.stringify(name.slice(0, 64));
     const lower = name.toLowerCase();
@@ -83,14 +87,17 @@ export function validateCustomHeaders(input: unknown): ValidatedHeaders {
       continue;
     }
     seen.add(lower);
-    if (typeof value !== 'string' || value.length > 1024 || CONTROL.test(value)) {
+    if (typeof value !== 'string' || value.length > 1024 || UNSENDABLE.test(value)) {
       errors.push({
         code: 'invalid_header_value',
-        message: `header ${shown} must have a string value of at most 1024 characters without control characters`,
+        message: `header ${shown} must have a string value of at most 1024 characters, without control characters or characters beyond Latin-1 (percent-encode them)`,
       });
       continue;
     }
-    headers[name] = value;
+    headers.push([name, value]);
   }
-  return errors.length > 0 ? { ok: false, errors } : { ok: true, headers };
+  // Built as own properties, so that even a header named `__proto__` is kept as given.
+  return errors.length > 0
+    ? { ok: false, errors }
+    : { ok: true, headers: Object.fromEntries(headers) };
 }
