@@ -34,28 +34,48 @@ describe('retry policy', () => {
     expect(nextStep(6, { kind: 'failed' }, schedule, now)).toEqual({ kind: 'dead' });
   });
 
-  it('honours Retry-After on 429 and 503, never sooner than the schedule, capped at a day', () => {
-    expect(
-      nextStep(1, { kind: 'failed', status: 429, retryAfter: '600' }, schedule, now),
-    ).toMatchObject({
-      delaySeconds: 60,
-      notBefore: at(600),
-    });
+  it('honours Retry-After on 429 and 503, never sooner than the schedule', () => {
     expect(
       nextStep(1, { kind: 'failed', status: 503, retryAfter: '5' }, schedule, now),
     ).toMatchObject({
+      delaySeconds: 60,
       notBefore: at(60),
     });
     expect(
       nextStep(1, { kind: 'failed', status: 500, retryAfter: '600' }, schedule, now),
     ).toMatchObject({
+      delaySeconds: 60,
       notBefore: at(60),
     });
+  });
+
+  it('sends a longer Retry-After to the delay topic that covers it, so it holds up no one', () => {
+    // On the 60 s topic a job due in 600 s would hold its partition for nine minutes.
+    expect(nextStep(1, { kind: 'failed', status: 429, retryAfter: '600' }, schedule, now)).toEqual({
+      kind: 'retry',
+      attempt: 2,
+      delaySeconds: 1800,
+      notBefore: at(600),
+    });
+    expect(
+      nextStep(2, { kind: 'failed', status: 503, retryAfter: '300' }, schedule, now),
+    ).toMatchObject({ delaySeconds: 300, notBefore: at(300) });
+    // At most the longest delay.
     expect(
       nextStep(1, { kind: 'failed', status: 429, retryAfter: '9999999' }, schedule, now),
-    ).toMatchObject({
-      notBefore: at(86400),
-    });
+    ).toMatchObject({ delaySeconds: 43200, notBefore: at(43200) });
+    // Every job on a delay topic falls due within that delay.
+    for (const retryAfter of ['1', '61', '299', '301', '7201', '50000']) {
+      for (let attempt = 1; attempt <= schedule.length; attempt++) {
+        const step = nextStep(attempt, { kind: 'failed', status: 429, retryAfter }, schedule, now);
+        if (step.kind !== 'retry') throw new Error('expected a retry');
+        expect(schedule).toContain(step.delaySeconds);
+        expect(step.notBefore.getTime()).toBeLessThanOrEqual(at(step.delaySeconds).getTime());
+        expect(step.notBefore.getTime()).toBeGreaterThanOrEqual(
+          at(schedule[attempt - 1]!).getTime(),
+        );
+      }
+    }
   });
 
   it('reads both forms of Retry-After', () => {

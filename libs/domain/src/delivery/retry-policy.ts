@@ -11,11 +11,9 @@ export type AttemptResult =
 
 export type NextStep =
   | { kind: 'done' }
+  // delaySeconds: the delay topic the retry goes to; notBefore is within that delay.
   | { kind: 'retry'; attempt: number; delaySeconds: number; notBefore: Date }
   | { kind: 'dead' };
-
-/** Retry-After beyond this is capped: a receiver cannot park a delivery for weeks. */
-const MAX_RETRY_AFTER_SECONDS = 24 * 3600;
 
 export function nextStep(
   attempt: number,
@@ -24,20 +22,34 @@ export function nextStep(
   now: Date,
 ): NextStep {
   if (result.kind !== 'failed') return { kind: 'done' };
-  const delaySeconds = schedule[attempt - 1];
-  if (delaySeconds === undefined) return { kind: 'dead' };
+  const scheduled = schedule[attempt - 1];
+  if (scheduled === undefined) return { kind: 'dead' };
   // 429 and 503 may say when to come back; never sooner than asked, nor sooner than the schedule.
   const asked =
     result.status === 429 || result.status === 503
       ? parseRetryAfter(result.retryAfter, now)
       : undefined;
-  const waitSeconds = Math.max(delaySeconds, Math.min(asked ?? 0, MAX_RETRY_AFTER_SECONDS));
+  const wait = Math.max(scheduled, asked ?? 0);
+  // A delay topic's jobs fall due in the order they were written only while none waits
+  // longer than the topic's delay: one that did would hold up every job behind it on its
+  // partition, other endpoints' too. A longer wait goes to the topic of the shortest delay
+  // that covers it, and a receiver can ask for at most the longest delay.
+  const longest = Math.max(...schedule);
+  const delaySeconds =
+    wait <= scheduled ? scheduled : (shortestCovering(schedule, wait) ?? longest);
   return {
     kind: 'retry',
     attempt: attempt + 1,
     delaySeconds,
-    notBefore: new Date(now.getTime() + waitSeconds * 1000),
+    notBefore: new Date(now.getTime() + Math.min(wait, delaySeconds) * 1000),
   };
+}
+
+function shortestCovering(schedule: readonly number[], wait: number): number | undefined {
+  let best: number | undefined;
+  for (const delay of schedule)
+    if (delay >= wait && (best === undefined || delay < best)) best = delay;
+  return best;
 }
 
 /** `Retry-After: 120` or `Retry-After: Wed, 21 Oct 2026 07:28:00 GMT` -> seconds from now. */
