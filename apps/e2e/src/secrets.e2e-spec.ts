@@ -29,6 +29,8 @@ describe('SECRET_ENCRYPTION_KEY rotation', () => {
   const receiver = new RecordingReceiver();
   let databaseUrl: string;
   let pipeline: Pipeline;
+  // The first test's webhook, which the second delivers to again.
+  let webhook: { id: string; secret: string; organizationId: string; apiKey: string };
 
   beforeAll(async () => {
     await admin.connect();
@@ -77,6 +79,7 @@ describe('SECRET_ENCRYPTION_KEY rotation', () => {
       {},
     );
     const secret = rotated.json.secret as string;
+    webhook = { id, secret, organizationId, apiKey };
 
     const first = reencrypt(`${newKey},${oldKey}`);
     expect(first.status, first.stderr + first.stdout).toBe(0);
@@ -157,5 +160,52 @@ describe('SECRET_ENCRYPTION_KEY rotation', () => {
     }
     expect(tables).toEqual(expect.arrayContaining(['subscription_events', 'api_keys', 'outbox']));
     expect(found).toEqual([]);
+  });
+
+  it('puts off what it cannot sign, without failing it, and delivers it once it has the key', async () => {
+    const { id, secret, organizationId, apiKey } = webhook;
+    // A deliverer given a keyring without the key the secrets are stored under.
+    const schedule = { RETRY_SCHEDULE: '2s,4s' };
+    const wrongKey = `k3:${randomBytes(32).toString('base64')}`;
+    await pipeline.restart('deliverer', 'SIGTERM', {
+      SECRET_ENCRYPTION_KEY: wrongKey,
+      ...schedule,
+    });
+    const eventId = `evt_unsignable_${run}`;
+    kcatProduce(pipeline.brokers, 'mail-events', [
+      {
+        key: eventId,
+        value: JSON.stringify({
+          id: eventId,
+          type: 'message.delivered',
+          organization_id: organizationId,
+          occurred_at: new Date().toISOString(),
+          data: { message_id: `unsignable-${run}` },
+        }),
+      },
+    ]);
+    await sleep(8_000);
+    const arrived = () => receiver.requests.filter((r) => r.body.includes(eventId));
+    expect(arrived()).toEqual([]);
+    const logs = await http('GET', `${pipeline.apiUrl}/v1/webhooks/${id}/logs`, apiKey);
+    expect(JSON.stringify(logs.json)).not.toContain(eventId);
+    const state = await http('GET', `${pipeline.apiUrl}/v1/webhooks/${id}`, apiKey);
+    expect(state.json.status).toBe('active');
+    const delivererLog = readdirSync(pipeline.logDir)
+      .filter((file) => file.startsWith('deliverer'))
+      .map((file) => readFileSync(`${pipeline.logDir}/${file}`, 'utf8'))
+      .join('');
+    expect(delivererLog).toContain('signing secret could not be decrypted; delivery put off');
+
+    await pipeline.restart('deliverer', 'SIGTERM', { SECRET_ENCRYPTION_KEY: newKey, ...schedule });
+    await receiver.waitFor((r) => r.body.includes(eventId), 1, 30_000);
+    const [request] = arrived();
+    expect(
+      new Webhook(secret).verify(request!.body, {
+        'webhook-id': String(request!.headers['webhook-id']),
+        'webhook-timestamp': String(request!.headers['webhook-timestamp']),
+        'webhook-signature': String(request!.headers['webhook-signature']),
+      }),
+    ).toBeTruthy();
   });
 });

@@ -15,6 +15,7 @@ import {
   deferralDelay,
   putOffForSaturation,
   nextStep,
+  SecretCryptoError,
   serialisePayload,
   signBodyHex,
   signingSecrets,
@@ -55,6 +56,10 @@ const deadLetters = new Counter({
 const deferrals = new Counter({
   name: 'hookpost_delivery_deferrals_total',
   help: 'Jobs put off to a retry delay, without an attempt, because their endpoint was saturated',
+});
+const unsignable = new Counter({
+  name: 'hookpost_delivery_unsignable_total',
+  help: "Jobs put off to a retry delay, without an attempt, because their subscription's signing secret could not be decrypted",
 });
 const endToEnd = new Histogram({
   name: 'hookpost_delivery_latency_seconds',
@@ -164,11 +169,32 @@ export class DeliveryService {
     // The endpoint's turn first, then a slot of the shared pool: a job queued behind its
     // endpoint's cap holds no slot that a healthy endpoint could use. A job its breaker
     // refuses needs neither, nor to wait behind its endpoint's requests still in flight.
-    const { messages, event } = this.breakers.refuses(job.subscriptionId)
-      ? await this.attempt(job)
-      : await this.perEndpoint.run(job.subscriptionId, () =>
-          this.pool.run(() => this.attempt(job)),
-        );
+    let attempted: Awaited<ReturnType<DeliveryService['attempt']>>;
+    try {
+      attempted = this.breakers.refuses(job.subscriptionId)
+        ? await this.attempt(job)
+        : await this.perEndpoint.run(job.subscriptionId, () =>
+            this.pool.run(() => this.attempt(job)),
+          );
+    } catch (error) {
+      if (!(error instanceof SecretCryptoError)) throw error;
+      // The secret cannot be decrypted here (this deliverer's SECRET_ENCRYPTION_KEY lacks
+      // the key it was stored under): the operator's to fix, not the endpoint's fault.
+      // Failing the attempt would count toward pausing the subscription, and failing the
+      // job would fetch its partition again and again: put it off, unattempted, instead.
+      this.logger.error(
+        { subscriptionId: job.subscriptionId, deliveryId: job.deliveryId, reason: error.code },
+        'signing secret could not be decrypted; delivery put off',
+      );
+      try {
+        await this.out.send([{ ...this.deferred(job), headers: headers() }]);
+        unsignable.inc();
+      } finally {
+        span.end(`deferred: secret not decryptable (${error.code})`);
+      }
+      return;
+    }
+    const { messages, event } = attempted;
     span.setAttributes({
       'hookpost.outcome': event.outcome,
       ...(event.httpStatus === null ? {} : { 'http.response.status_code': event.httpStatus }),

@@ -16,7 +16,8 @@ export const TOPICS = {
   /**
    * The current state of every subscription (SubscriptionState), keyed by subscription id,
    * compacted: views load it in time proportional to the subscriptions that exist, not to
-   * every change ever made. A deleted subscription's key gets a tombstone (null value).
+   * every change ever made. A deleted subscription stays, as a state marked deleted
+   * (ADR 0003), so that a view never mistakes it for one it has not heard of yet.
    */
   subscriptionState: 'hookpost.subscription-state.v1',
   /** One job per (event, matching subscription), keyed by subscription id. */
