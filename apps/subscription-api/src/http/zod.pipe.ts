@@ -41,11 +41,16 @@ export function parseWith<S extends z.ZodType>(schema: S, raw: unknown): z.infer
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   throw ApiError.validation(
-    parsed.error.issues.map((issue) => ({
-      field: issue.path.join('.') || '(body)',
-      code: issue.code === 'unrecognized_keys' ? 'unknown_field' : issue.code,
-      message: issue.message,
-    })),
+    parsed.error.issues.flatMap((issue) =>
+      // An unknown field is named itself, not the object it was found in.
+      issue.code === 'unrecognized_keys'
+        ? issue.keys.map((key) => ({
+            field: [...issue.path, key].join('.'),
+            code: 'unknown_field',
+            message: 'is not a field of this request',
+          }))
+        : [{ field: issue.path.join('.') || '(body)', code: issue.code, message: issue.message }],
+    ),
   );
 }
 
