@@ -61,6 +61,10 @@ const unsignable = new Counter({
   name: 'hookpost_delivery_unsignable_total',
   help: "Jobs put off to a retry delay, without an attempt, because their subscription's signing secret could not be decrypted",
 });
+const notInView = new Counter({
+  name: 'hookpost_delivery_view_behind_total',
+  help: "Jobs put off to a retry delay, without an attempt, because their subscription's version had not reached the deliverer's view",
+});
 const endToEnd = new Histogram({
   name: 'hookpost_delivery_latency_seconds',
   help: 'From the event (occurred_at) to its successful delivery, retries included',
@@ -177,20 +181,20 @@ export class DeliveryService {
             this.pool.run(() => this.attempt(job)),
           );
     } catch (error) {
-      if (!(error instanceof SecretCryptoError)) throw error;
-      // The secret cannot be decrypted here (this deliverer's SECRET_ENCRYPTION_KEY lacks
-      // the key it was stored under): the operator's to fix, not the endpoint's fault.
-      // Failing the attempt would count toward pausing the subscription, and failing the
-      // job would fetch its partition again and again: put it off, unattempted, instead.
+      const why = cannotAttemptYet(error);
+      if (!why) throw error;
+      // Nothing the endpoint did: failing the attempt would count toward pausing the
+      // subscription, and failing the job would fetch its partition again and again. Put
+      // it off, unattempted, as for a saturated endpoint; it comes back until it can go.
       this.logger.error(
-        { subscriptionId: job.subscriptionId, deliveryId: job.deliveryId, reason: error.code },
-        'signing secret could not be decrypted; delivery put off',
+        { subscriptionId: job.subscriptionId, deliveryId: job.deliveryId, reason: why.reason },
+        why.message,
       );
       try {
         await this.out.send([{ ...this.deferred(job), headers: headers() }]);
-        unsignable.inc();
+        why.counter.inc();
       } finally {
-        span.end(`deferred: secret not decryptable (${error.code})`);
+        span.end(`deferred: ${why.reason}`);
       }
       return;
     }
@@ -276,6 +280,10 @@ export class DeliveryService {
     job: DeliveryJob,
   ): Promise<{ event: Omit<AttemptEvent, 'nextRetryAt'>; result: AttemptResult }> {
     const subscription = await this.endpoints.atLeast(job.subscriptionId, job.subscriptionVersion);
+    // The view is behind the matcher's (its consumer restarting, say): the job's own
+    // version of the subscription has not arrived, and an older one may say otherwise.
+    if (!subscription || subscription.version < job.subscriptionVersion)
+      throw new SubscriptionNotInView(job.subscriptionId, job.subscriptionVersion);
     const attemptedAt = new Date();
     const base = {
       attemptId: newId('attempt'),
@@ -289,12 +297,8 @@ export class DeliveryService {
       attemptedAt: attemptedAt.toISOString(),
     };
     // Paused, failed, disabled and deleted subscriptions get nothing, retries included.
-    if (!subscription || subscription.deleted || subscription.status !== 'active') {
-      const why = !subscription
-        ? 'unknown'
-        : subscription.deleted
-          ? 'deleted'
-          : subscription.status;
+    if (subscription.deleted || subscription.status !== 'active') {
+      const why = subscription.deleted ? 'deleted' : subscription.status;
       return {
         event: {
           ...base,
@@ -374,6 +378,32 @@ export class DeliveryService {
 }
 
 /** The outcome of a job its endpoint's breaker refused: nothing was sent; it is retried. */
+/** The job's subscription, at the job's version, is not in this deliverer's view yet. */
+class SubscriptionNotInView extends Error {
+  constructor(id: string, version: number) {
+    super(`subscription ${id} at version ${version} is not in the view yet`);
+  }
+}
+
+/** Why a job cannot be attempted now, through nothing its endpoint did; else undefined. */
+function cannotAttemptYet(
+  error: unknown,
+): { reason: string; message: string; counter: Counter } | undefined {
+  if (error instanceof SecretCryptoError)
+    return {
+      reason: `secret not decryptable (${error.code})`,
+      message: 'signing secret could not be decrypted; delivery put off',
+      counter: unsignable,
+    };
+  if (error instanceof SubscriptionNotInView)
+    return {
+      reason: 'subscription not in view',
+      message: 'subscription not in the view yet; delivery put off',
+      counter: notInView,
+    };
+  return undefined;
+}
+
 function shortCircuited(
   base: Omit<AttemptEvent, 'nextRetryAt' | 'outcome' | 'httpStatus' | 'durationMs' | 'error'>,
 ): {
