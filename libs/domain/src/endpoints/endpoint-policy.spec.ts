@@ -28,6 +28,7 @@ describe('endpoint URLs (no DNS)', () => {
     ['not a url', 'invalid_url'],
     ['/relative', 'invalid_url'],
     ['https://user:pass@example.com/', 'url_has_credentials'],
+    ['https://example.com:0/hook', 'invalid_url'],
     ['https://example.com@127.0.0.1/', 'url_has_credentials'],
     [`https://example.com/${'a'.repeat(2100)}`, 'url_too_long'],
     // Every spelling of loopback and the unspecified address.

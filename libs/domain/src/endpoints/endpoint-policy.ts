@@ -142,6 +142,8 @@ export function checkEndpointUrl(raw: string, policy: EndpointPolicy): Checked<{
     };
   }
   if (!url.hostname) return { ok: false, code: 'invalid_url', message: 'url has no host' };
+  // Nothing listens on port 0: no request to it can ever be delivered.
+  if (url.port === '0') return { ok: false, code: 'invalid_url', message: 'url has port 0' };
   // The WHATWG parser has already turned decimal, hex, octal and short IPv4 forms into
   // dotted quads, and bracketed IPv6 into its canonical form.
   const host = url.hostname.replace(/^\[|\]$/g, '');
