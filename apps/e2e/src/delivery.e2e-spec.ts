@@ -497,7 +497,14 @@ describe('delivery', () => {
     const log = readFileSync(deliverer.logFile, 'utf8');
     expect(log).toContain('"message":"stopped"');
     expect(log).not.toMatch(/"level":(50|60)/);
+    // The request cut short by the stop is not the endpoint's failure: nothing is recorded
+    // for it (no failed attempt, no retry), and the next deliverer repeats it.
+    const recorded = kcatConsume(pipeline.brokers, TOPICS.deliveryAttempts).filter((m) =>
+      m.value.includes(`evt_${run}_sigterm`),
+    );
+    expect(recorded).toEqual([]);
     await pipeline.restart('deliverer');
+    await receiver.waitFor((r) => r.path === '/hang', before + 2, 20_000);
   });
 
   it('delivers everything at least once across a deliverer crash, duplicates with one webhook-id', async () => {

@@ -92,6 +92,8 @@ export class DeliveryService {
   private readonly pool: Limiter;
   private readonly perEndpoint: KeyedLimiter;
   private readonly out: CoalescingProducer;
+  /** Set once the consumers have stopped and the requests still in flight are cut short. */
+  private stopping = false;
   /**
    * Decrypted signing secrets, by subscription and ciphertext: decrypting for every attempt
    * cost as much as signing. In memory only, where the secrets are anyway while signing; a
@@ -114,6 +116,11 @@ export class DeliveryService {
     // What is sent here (attempt events, retries) is waited on by no receiver, only by the
     // offset commit: it may linger, and leaves in a few large produce requests a second.
     this.out = new CoalescingProducer(producer, { lingerMs: OUTCOME_LINGER_MS });
+  }
+
+  /** The consumers have stopped: what fails from here on was cut short by the stop. */
+  abandonInFlight(): void {
+    this.stopping = true;
   }
 
   /**
@@ -199,6 +206,13 @@ export class DeliveryService {
       return;
     }
     const { messages, event } = attempted;
+    if (this.stopping && event.outcome === 'failed' && event.httpStatus === null) {
+      // Cut short by this deliverer's own stop, not the endpoint's failure: recording it
+      // would count toward pausing the subscription and start a second chain of retries
+      // beside the job itself, whose offset stays uncommitted for the next owner to repeat.
+      span.end('abandoned at shutdown');
+      return;
+    }
     span.setAttributes({
       'hookpost.outcome': event.outcome,
       ...(event.httpStatus === null ? {} : { 'http.response.status_code': event.httpStatus }),

@@ -96,6 +96,8 @@ export class JobsConsumer implements OnApplicationBootstrap, BeforeApplicationSh
 
   async beforeApplicationShutdown(): Promise<void> {
     await Promise.all([this.jobs.stop(), this.retries.stop()]);
+    // Their offsets were not committed: the partitions' next owner repeats them.
+    this.deliveries.abandonInFlight();
     await this.client.close();
     this.breakers.close();
   }
