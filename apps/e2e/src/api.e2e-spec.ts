@@ -4,12 +4,14 @@ import { Agent, get, type IncomingMessage } from 'node:http';
 import pg from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { http, requireEnv, startPipeline, type Pipeline } from './pipeline.js';
+import { TOPICS, type AttemptEvent } from '@hookpost/contracts';
+import { http, kcatProduce, requireEnv, startPipeline, type Pipeline } from './pipeline.js';
 
 /** subscription-api routes beyond the webhooks themselves. */
 describe('subscription-api', () => {
   let pipeline: Pipeline;
   let apiKey: string;
+  let organizationId: string;
   const db = new pg.Client({ connectionString: requireEnv('DATABASE_URL') });
 
   beforeAll(async () => {
@@ -18,9 +20,10 @@ describe('subscription-api', () => {
     const org = await http('POST', `${pipeline.apiUrl}/v1/organizations`, pipeline.adminToken, {
       name: 'Catalogue Co',
     });
+    organizationId = org.json.id as string;
     const key = await http(
       'POST',
-      `${pipeline.apiUrl}/v1/organizations/${org.json.id}/api-keys`,
+      `${pipeline.apiUrl}/v1/organizations/${organizationId}/api-keys`,
       pipeline.adminToken,
     );
     apiKey = key.json.key as string;
@@ -346,6 +349,51 @@ describe('subscription-api', () => {
       ),
     );
     expect(claims.map((c) => c.status).sort()).toEqual([201, 409, 409, 409, 409, 409]);
+  });
+
+  it('disables for a 410 even when the attempt was logged before, as in a batch read again', async () => {
+    // The attempt was logged, and then disabling failed (a conflict, the database away a
+    // moment): the batch is read again, and what follows from it must still be done.
+    const created = await http('POST', `${pipeline.apiUrl}/v1/webhooks`, apiKey, {
+      url: 'http://127.0.0.1:9/gone-again',
+      events: ['message.delivered'],
+    });
+    const id = created.json.id as string;
+    const run = Date.now().toString(36);
+    const attempt: AttemptEvent = {
+      attemptId: `att_gone_${run}`,
+      deliveryId: `del_gone_${run}`,
+      subscriptionId: id,
+      organizationId,
+      eventId: `evt_gone_${run}`,
+      eventType: 'message.delivered',
+      attempt: 1,
+      outcome: 'failed',
+      httpStatus: 410,
+      durationMs: 5,
+      error: 'HTTP 410',
+      nextRetryAt: null,
+      gone: true,
+      attemptedAt: new Date().toISOString(),
+    };
+    await db.query(
+      `INSERT INTO delivery_attempts (attempt_id, delivery_id, subscription_id, organization_id,
+         event_id, event_type, attempt, outcome, http_status, duration_ms, error, next_retry_at, attempted_at)
+       VALUES ($1, $2, $3, $4, $5, 'message.delivered', 1, 'failed', 410, 5, 'HTTP 410', NULL,
+         now() + interval '1 hour')`,
+      [attempt.attemptId, attempt.deliveryId, id, organizationId, attempt.eventId],
+    );
+    kcatProduce(pipeline.brokers, TOPICS.deliveryAttempts, [
+      { key: id, value: JSON.stringify(attempt) },
+    ]);
+    const deadline = Date.now() + 15_000;
+    let status: unknown;
+    while (Date.now() < deadline) {
+      status = (await http('GET', `${pipeline.apiUrl}/v1/webhooks/${id}`, apiKey)).json.status;
+      if (status === 'disabled') break;
+      await sleep(200);
+    }
+    expect(status).toBe('disabled');
   });
 
   it('purges delivery attempts older than DELIVERY_LOG_RETENTION', async () => {

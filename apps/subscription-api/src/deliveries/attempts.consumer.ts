@@ -121,12 +121,27 @@ export class AttemptsConsumer implements OnApplicationBootstrap, BeforeApplicati
         )) as Array<{ subscription_id: string; consecutive_failures: number }>;
         for (const row of rows) failures.set(row.subscription_id, row.consecutive_failures);
       }
+      // What follows is judged on every attempt of the batch, not only on those logged just
+      // now: a batch is read again when the commands below failed (a conflict, the database
+      // away a moment), and they must still be given. The streak of a subscription whose
+      // failures were logged before is read as it stands.
+      const judged = failureStreaks(attempts);
+      const unread = [...judged]
+        .filter(([id, streak]) => !streak.gone && streak.failures > 0 && !failures.has(id))
+        .map(([id]) => id);
+      if (unread.length > 0) {
+        const rows = (await manager.query(
+          'SELECT subscription_id, consecutive_failures FROM subscription_health WHERE subscription_id = ANY($1::text[])',
+          [unread],
+        )) as Array<{ subscription_id: string; consecutive_failures: number }>;
+        for (const row of rows) failures.set(row.subscription_id, row.consecutive_failures);
+      }
       const out: Array<{
         subscriptionId: string;
         organizationId: string;
         command: 'mark_failed' | 'disable';
       }> = [];
-      for (const [subscriptionId, streak] of streaks) {
+      for (const [subscriptionId, streak] of judged) {
         const gone = streak.gone;
         if (!gone && (failures.get(subscriptionId) ?? 0) < this.config.AUTO_PAUSE_AFTER_FAILURES)
           continue;
