@@ -1,6 +1,7 @@
 import { REPO_ROOT } from '@hookpost/testing';
 import { spawnSync } from 'node:child_process';
 import { Agent, get, type IncomingMessage } from 'node:http';
+import { connect } from 'node:net';
 import pg from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -394,6 +395,28 @@ describe('subscription-api', () => {
       await sleep(200);
     }
     expect(status).toBe('disabled');
+  });
+
+  it("answers what Node's HTTP parser refuses in the JSON error shape, naming no framework", async () => {
+    const huge = await fetch(`${pipeline.apiUrl}/v1/webhooks`, {
+      headers: { authorization: `Bearer ${'x'.repeat(20_000)}` },
+    });
+    expect(huge.status).toBe(431);
+    expect(await huge.json()).toMatchObject({ error: { code: 'headers_too_large' } });
+
+    const { hostname, port } = new URL(pipeline.apiUrl);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), hostname, () => socket.write('NOT HTTP\r\n\r\n'));
+      let text = '';
+      socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    expect(answer).toContain('{"error":{"code":"bad_request"');
+
+    const live = await fetch(`${pipeline.apiUrl}/health/live`);
+    expect(live.headers.get('x-powered-by')).toBeNull();
   });
 
   it('purges delivery attempts older than DELIVERY_LOG_RETENTION', async () => {

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
-import type { Server } from 'node:http';
+import { STATUS_CODES, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { DynamicModule, INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { z } from 'zod';
@@ -103,6 +104,11 @@ export async function runService(options: ServiceOptions): Promise<INestApplicat
     });
   }
   await options.configure?.(app);
+  // Which framework answers is nobody's business.
+  (app.getHttpAdapter().getInstance() as { disable(setting: string): void }).disable(
+    'x-powered-by',
+  );
+  server.on('clientError', answerClientError);
   server.keepAliveTimeout = KEEP_ALIVE_MS;
   await app.listen(options.port, '0.0.0.0');
   app.getHttpServer().once('close', () => logger.info('stopped'));
@@ -111,6 +117,29 @@ export async function runService(options: ServiceOptions): Promise<INestApplicat
     `${options.name} listening on http://127.0.0.1:${options.port}`,
   );
   return app;
+}
+
+/**
+ * A request Node's HTTP parser refuses before any handler sees it (headers over its
+ * limit, malformed HTTP, a request too slow to arrive) gets the API's JSON error shape
+ * too, not Node's empty answer.
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, code, message] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'headers_too_large', 'the request headers are too large']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'request_timeout', 'the request did not arrive in time']
+        : [400, 'bad_request', 'the request is not valid HTTP'];
+  const body = JSON.stringify({ error: { code, message, details: [] } });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }
 
 export { createLogger };
