@@ -10,6 +10,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { Counter } from 'prom-client';
 import { Agent, type Dispatcher } from 'undici';
+import { DnsCache } from './dns-cache.js';
 import { FreeListPool } from './free-list-pool.js';
 
 export interface WebhookRequest {
@@ -51,7 +52,7 @@ export class WebhookClient {
   constructor(
     private readonly policy: EndpointPolicy,
     private readonly timeoutMs: number,
-    resolve: Resolver = systemResolver,
+    resolve: Resolver = new DnsCache(systemResolver).resolver,
   ) {
     this.agent = new Agent({
       // No cap per origin: concurrency is capped per subscription (ENDPOINT_CONCURRENCY)
