@@ -191,7 +191,12 @@ const REST_GENERATORS: Array<(r: Random, w: World) => RestCase> = [
     return {
       label: `array body ${raw}`,
       method: 'POST',
-      path: r.pick(['/v1/webhooks', `/v1/webhooks/${w.webhookId}/replay`]),
+      path: r.pick([
+        '/v1/webhooks',
+        `/v1/webhooks/${w.webhookId}/replay`,
+        `/v1/webhooks/${w.webhookId}/pause`,
+        `/v1/webhooks/${w.webhookId}/resume`,
+      ]),
       headers: { 'content-type': 'application/json' },
       raw,
       expect: { status: 400, code: 'invalid_body', names: 'JSON object' },
@@ -268,6 +273,8 @@ const REST_GENERATORS: Array<(r: Random, w: World) => RestCase> = [
       ['PATCH', `/v1/webhooks/${w.webhookId}`, { description: 'extra' }],
       ['POST', `/v1/webhooks/${w.webhookId}/test`, {}],
       ['POST', `/v1/webhooks/${w.webhookId}/rotate-secret`, {}],
+      ['POST', `/v1/webhooks/${w.webhookId}/pause`, {}],
+      ['POST', `/v1/webhooks/${w.webhookId}/resume`, {}],
     ] as const);
     const raw = `${JSON.stringify(body).slice(0, -1)}${Object.keys(body).length ? ',' : ''}${JSON.stringify(key)}:1}`;
     return {

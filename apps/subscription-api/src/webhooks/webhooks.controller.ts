@@ -23,6 +23,7 @@ import { ApiError } from '../http/api-error.js';
 import { ZodPipe } from '../http/zod.pipe.js';
 import {
   createWebhookSchema,
+  emptySchema,
   listWebhooksQuery,
   logsQuery,
   patchWebhookSchema,
@@ -145,6 +146,7 @@ export class WebhooksController {
   async pause(
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
+    @Body(new ZodPipe(emptySchema)) _body: object,
     @Res({ passthrough: true }) response: Response,
   ) {
     return withEtag(response, await this.webhooks.setActive(principal, webhookId(id), false));
@@ -155,6 +157,7 @@ export class WebhooksController {
   async resume(
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
+    @Body(new ZodPipe(emptySchema)) _body: object,
     @Res({ passthrough: true }) response: Response,
   ) {
     return withEtag(response, await this.webhooks.setActive(principal, webhookId(id), true));
@@ -176,6 +179,7 @@ export class WebhooksController {
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
     @Param('deliveryId') deliveryId: string,
+    @Body(new ZodPipe(emptySchema)) _body: object,
   ) {
     if (!isId('delivery', deliveryId)) throw ApiError.notFound('delivery');
     return this.redelivery.retry(principal, webhookId(id), deliveryId);

@@ -60,6 +60,9 @@ export const logsQuery = z.strictObject({
     .optional(),
 });
 
+/** pause, resume, retry: nothing to say but the path; a body, if any, must be `{}`. */
+export const emptySchema = z.strictObject({});
+
 export const testSchema = z.strictObject({
   type: z.string().max(100).optional(),
 });
