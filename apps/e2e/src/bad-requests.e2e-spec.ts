@@ -133,10 +133,6 @@ const MALFORMED_JSON = [
   '{"a":1}}',
   '{"a":"\u0001"}',
   '// comment\n{}',
-  '1',
-  '"string"',
-  'true',
-  'null',
   '\ufeff{',
   '{"url":"http://127.0.0.1:9/x","events":["message.delivered"]',
 ];
@@ -187,9 +183,9 @@ const REST_GENERATORS: Array<(r: Random, w: World) => RestCase> = [
     };
   },
   function notAnObject(r, w) {
-    const raw = r.pick(['[]', '[1,2]', '[{"url":"x"}]']);
+    const raw = r.pick(['[]', '[1,2]', '[{"url":"x"}]', '"hello"', 'null', '42', 'true']);
     return {
-      label: `array body ${raw}`,
+      label: `body ${raw}, not an object`,
       method: 'POST',
       path: r.pick([
         '/v1/webhooks',
@@ -453,6 +449,7 @@ const REST_GENERATORS: Array<(r: Random, w: World) => RestCase> = [
       [{ 'content-type': 'multipart/form-data; boundary=x' }, '--x\r\n\r\n--x--', 'content-type'],
       [{}, new TextEncoder().encode(body), 'content-type'],
       [{ 'content-type': 'application/json; charset=latin1' }, body, 'charset'],
+      [{ 'content-type': 'application/json; charset=utf-16' }, body, 'charset'],
     ]);
     const [method, path] = r.pick(writes(w));
     return {

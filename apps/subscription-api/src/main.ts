@@ -11,9 +11,10 @@ await serve(
   configSchema,
   (config, logger) => AppModule.forRoot(config, logger),
   (app) => {
+    // Before the parser: a body it would skip (another type) or misread (another charset).
+    app.use(requireJsonBody);
     // Bodies beyond this are refused with 413 before any handler runs.
     (app as NestExpressApplication).useBodyParser('json', { limit: '256kb' });
-    app.use(requireJsonBody);
     // The reference, for people (/docs) and tools (/docs/openapi.json).
     SwaggerModule.setup('docs', app, openApiDocument() as unknown as OpenAPIObject, {
       jsonDocumentUrl: 'docs/openapi.json',

@@ -112,25 +112,29 @@ export class ErrorFilter implements ExceptionFilter {
       const status = exception.getStatus();
       const code = STATUS_CODES[status] ?? (status >= 500 ? 'internal' : 'bad_request');
       // body-parser's errors: malformed JSON, too large, wrong charset.
-      const cause = exception.cause as { type?: string } | undefined;
-      const message =
-        cause?.type === 'entity.parse.failed'
-          ? 'the request body is not valid JSON'
-          : status === 404
-            ? 'no such route'
-            : exception.message;
-      return [
-        status,
-        {
-          error: {
-            code: cause?.type === 'entity.parse.failed' ? 'invalid_json' : code,
-            message,
-            details: [],
-          },
-        },
-      ];
+      const cause = exception.cause as { type?: string; body?: unknown } | undefined;
+      if (cause?.type === 'entity.parse.failed') {
+        // The parser takes only objects and arrays: `"hello"` or `null` is JSON, just not
+        // a request body.
+        const [errorCode, message] = isJson(cause.body)
+          ? ['invalid_body', 'the request body must be a JSON object']
+          : ['invalid_json', 'the request body is not valid JSON'];
+        return [status, { error: { code: errorCode, message, details: [] } }];
+      }
+      const message = status === 404 ? 'no such route' : exception.message;
+      return [status, { error: { code, message, details: [] } }];
     }
     this.logger.error({ err: exception }, 'unhandled error');
     return [500, { error: { code: 'internal', message: 'internal error', details: [] } }];
+  }
+}
+
+function isJson(text: unknown): boolean {
+  if (typeof text !== 'string') return false;
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -17,5 +17,17 @@ export function requireJsonBody(request: Request, _response: Response, next: Nex
     next(new ApiError(415, 'unsupported_media_type', message));
     return;
   }
+  // JSON is UTF-8 (RFC 8259); the parser would decode UTF-16 and then fail on what it got.
+  const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(request.headers['content-type'] ?? '');
+  if (hasBody && charset && !/^utf-?8$/i.test(charset[1]!)) {
+    next(
+      new ApiError(
+        415,
+        'unsupported_media_type',
+        `the charset of a JSON body must be utf-8, not ${JSON.stringify(charset[1]!.slice(0, 40))}`,
+      ),
+    );
+    return;
+  }
   next();
 }
