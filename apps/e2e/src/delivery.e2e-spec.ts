@@ -1,4 +1,4 @@
-import { RecordingReceiver, type ReceivedRequest } from '@hookpost/testing';
+import { RecordingReceiver, standardWebhookHeaders, type ReceivedRequest } from '@hookpost/testing';
 import { createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -87,6 +87,29 @@ describe('delivery', () => {
     };
   }
 
+  /** A delivery job as the matcher writes it, for a test to put on the topic itself. */
+  function deliveryJob(subscriptionId: string, name: string, subscriptionVersion: number) {
+    const now = new Date().toISOString();
+    const eventId = `evt_${run}_${name}`;
+    const job: DeliveryJob = {
+      deliveryId: `dlv_${run}_${name}`,
+      subscriptionId,
+      organizationId,
+      subscriptionVersion,
+      attempt: 1,
+      event: {
+        id: eventId,
+        type: 'message.delivered',
+        organization_id: organizationId,
+        occurred_at: now,
+        received_at: now,
+        source: { format: 'canonical' },
+        data: { message_id: eventId },
+      },
+    };
+    return job;
+  }
+
   /** Waits until a restarted deliverer has joined its groups and delivers to `path`. */
   async function warmUp(path: string) {
     await subscribe(path);
@@ -96,11 +119,7 @@ describe('delivery', () => {
   }
 
   const verify = (secret: string, request: ReceivedRequest) =>
-    new Webhook(secret).verify(request.body, {
-      'webhook-id': String(request.headers['webhook-id']),
-      'webhook-timestamp': String(request.headers['webhook-timestamp']),
-      'webhook-signature': String(request.headers['webhook-signature']),
-    });
+    new Webhook(secret).verify(request.body, standardWebhookHeaders(request));
   const seed002 = (secret: string, body: string) =>
     `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
 
@@ -399,26 +418,9 @@ describe('delivery', () => {
   it('puts off a job whose subscription version has not reached the deliverer, and delivers it once it has', async () => {
     const { id } = await subscribe('/view-behind');
     await sleep(1_000);
-    const now = new Date().toISOString();
-    const eventId = `evt_${run}_view_behind`;
     // Matched against version 2, which the deliverer has not seen yet (as when its view
     // is behind the matcher's): not skipped as unknown, nor sent with version 1.
-    const job: DeliveryJob = {
-      deliveryId: `dlv_${run}_view_behind`,
-      subscriptionId: id,
-      organizationId,
-      subscriptionVersion: 2,
-      attempt: 1,
-      event: {
-        id: eventId,
-        type: 'message.delivered',
-        organization_id: organizationId,
-        occurred_at: now,
-        received_at: now,
-        source: { format: 'canonical' },
-        data: { message_id: eventId },
-      },
-    };
+    const job = deliveryJob(id, 'view_behind', 2);
     kcatProduce(pipeline.brokers, TOPICS.deliveryJobs, [{ key: id, value: JSON.stringify(job) }]);
     await sleep(7_000);
     expect(receiver.requests.filter((r) => r.path === '/view-behind')).toEqual([]);
@@ -440,24 +442,7 @@ describe('delivery', () => {
   it('logs and passes over delivery jobs that do not decode, and delivers the job behind them', async () => {
     const { id } = await subscribe('/behind-bad');
     await sleep(1_000);
-    const now = new Date().toISOString();
-    const eventId = `evt_${run}_behind_bad`;
-    const job: DeliveryJob = {
-      deliveryId: `dlv_${run}_behind_bad`,
-      subscriptionId: id,
-      organizationId,
-      subscriptionVersion: 1,
-      attempt: 1,
-      event: {
-        id: eventId,
-        type: 'message.delivered',
-        organization_id: organizationId,
-        occurred_at: now,
-        received_at: now,
-        source: { format: 'canonical' },
-        data: { message_id: eventId },
-      },
-    };
+    const job = deliveryJob(id, 'behind_bad', 1);
     const logged = () =>
       readFileSync(pipeline.services.deliverer.logFile, 'utf8')
         .split('\n')

@@ -6,6 +6,7 @@ import {
   postalSent,
   RecordingReceiver,
   robotomailComplaint,
+  standardWebhookHeaders,
 } from '@hookpost/testing';
 import { createHmac } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -105,11 +106,7 @@ describe('pipeline end to end', () => {
     expect(request!.receivedAt - producedAt).toBeLessThan(10_000);
 
     // Signed as the Standard Webhooks verifier expects, and as seed 002's recipe computes.
-    const verified = new Webhook(secret).verify(request!.body, {
-      'webhook-id': String(request!.headers['webhook-id']),
-      'webhook-timestamp': String(request!.headers['webhook-timestamp']),
-      'webhook-signature': String(request!.headers['webhook-signature']),
-    });
+    const verified = new Webhook(secret).verify(request!.body, standardWebhookHeaders(request!));
     expect(verified).toEqual({
       id: delivered.id,
       type: 'message.delivered',

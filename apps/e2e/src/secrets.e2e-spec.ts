@@ -1,4 +1,4 @@
-import { RecordingReceiver, REPO_ROOT } from '@hookpost/testing';
+import { RecordingReceiver, REPO_ROOT, standardWebhookHeaders } from '@hookpost/testing';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -115,11 +115,7 @@ describe('SECRET_ENCRYPTION_KEY rotation', () => {
       },
     ]);
     const [request] = await receiver.waitFor((r) => r.path === '/rotation', 1, 30_000);
-    const headers = {
-      'webhook-id': String(request!.headers['webhook-id']),
-      'webhook-timestamp': String(request!.headers['webhook-timestamp']),
-      'webhook-signature': String(request!.headers['webhook-signature']),
-    };
+    const headers = standardWebhookHeaders(request!);
     expect(new Webhook(secret).verify(request!.body, headers)).toBeTruthy();
     expect(new Webhook(firstSecret).verify(request!.body, headers)).toBeTruthy();
 
@@ -201,11 +197,7 @@ describe('SECRET_ENCRYPTION_KEY rotation', () => {
     await receiver.waitFor((r) => r.body.includes(eventId), 1, 30_000);
     const [request] = arrived();
     expect(
-      new Webhook(secret).verify(request!.body, {
-        'webhook-id': String(request!.headers['webhook-id']),
-        'webhook-timestamp': String(request!.headers['webhook-timestamp']),
-        'webhook-signature': String(request!.headers['webhook-signature']),
-      }),
+      new Webhook(secret).verify(request!.body, standardWebhookHeaders(request!)),
     ).toBeTruthy();
   });
 });

@@ -13,6 +13,15 @@ export interface ReceivedRequest {
   receivedAt: number;
 }
 
+/** The Standard Webhooks headers of a received request, as a verifier takes them. */
+export function standardWebhookHeaders(request: ReceivedRequest): Record<string, string> {
+  return {
+    'webhook-id': String(request.headers['webhook-id']),
+    'webhook-timestamp': String(request.headers['webhook-timestamp']),
+    'webhook-signature': String(request.headers['webhook-signature']),
+  };
+}
+
 export type Responder = (request: ReceivedRequest) => {
   status: number;
   headers?: Record<string, string>;
