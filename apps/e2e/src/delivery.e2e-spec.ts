@@ -6,6 +6,7 @@ import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { retryTopic, TOPICS, type DeliveryJob } from '@hookpost/contracts';
 import {
+  deliveredEvent,
   http,
   kcatConsume,
   kcatProduce,
@@ -75,16 +76,11 @@ describe('delivery', () => {
 
   function delivered(name: string) {
     const id = `evt_${run}_${name}`;
-    return {
-      key: id,
-      value: JSON.stringify({
-        id,
-        type: 'message.delivered',
-        organization_id: organizationId,
-        occurred_at: new Date().toISOString(),
-        data: { message_id: id, from: 'news@delivery.example', to: 'ann@example.org' },
-      }),
-    };
+    return deliveredEvent(id, organizationId, {
+      message_id: id,
+      from: 'news@delivery.example',
+      to: 'ann@example.org',
+    });
   }
 
   /** A delivery job as the matcher writes it, for a test to put on the topic itself. */

@@ -3,6 +3,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
+  deliveredEvent,
   http,
   kcatConsume,
   kcatProduceMany,
@@ -56,22 +57,12 @@ describe('ingest and matching', () => {
 
   function event(name: string, overrides: Record<string, unknown> = {}, data = {}) {
     const id = `evt_${run}_${name}`;
-    return {
-      key: id,
-      value: JSON.stringify({
-        id,
-        type: 'message.delivered',
-        organization_id: organizationId,
-        occurred_at: new Date().toISOString(),
-        data: {
-          message_id: id,
-          from: `news@ingest-${run}.example`,
-          to: 'ann@example.org',
-          ...data,
-        },
-        ...overrides,
-      }),
-    };
+    return deliveredEvent(
+      id,
+      organizationId,
+      { message_id: id, from: `news@ingest-${run}.example`, to: 'ann@example.org', ...data },
+      overrides,
+    );
   }
 
   const idsAt = (path: string) =>

@@ -142,6 +142,29 @@ export function kcatProduceMany(
   });
 }
 
+/**
+ * A canonical `message.delivered` mail event, keyed by its id, as a mail server sends it;
+ * `overrides` replace its top-level fields (another type, a bad date).
+ */
+export function deliveredEvent(
+  id: string,
+  organizationId: string,
+  data: Record<string, unknown> = { message_id: id },
+  overrides: Record<string, unknown> = {},
+): { key: string; value: string } {
+  return {
+    key: id,
+    value: JSON.stringify({
+      id,
+      type: 'message.delivered',
+      organization_id: organizationId,
+      occurred_at: new Date().toISOString(),
+      data,
+      ...overrides,
+    }),
+  };
+}
+
 /** Produces messages with kcat, a librdkafka client none of us wrote. */
 export function kcatProduce(
   brokers: string,

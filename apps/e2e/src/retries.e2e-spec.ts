@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  deliveredEvent,
   http,
   kcatConsume,
   kcatProduce,
@@ -53,18 +54,7 @@ describe('retries', () => {
     });
     expect(created.status).toBe(201);
     const eventId = `evt_retry_${path.slice(1)}_000001`;
-    kcatProduce(pipeline.brokers, 'mail-events', [
-      {
-        key: eventId,
-        value: JSON.stringify({
-          id: eventId,
-          type: 'message.delivered',
-          organization_id: organizationId,
-          occurred_at: new Date().toISOString(),
-          data: { message_id: eventId },
-        }),
-      },
-    ]);
+    kcatProduce(pipeline.brokers, 'mail-events', [deliveredEvent(eventId, organizationId)]);
     return { secret: created.json.secret as string, eventId, webhookId: created.json.id as string };
   }
 

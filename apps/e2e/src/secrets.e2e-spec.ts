@@ -7,6 +7,7 @@ import pg from 'pg';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  deliveredEvent,
   http,
   kcatConsume,
   kcatProduce,
@@ -103,16 +104,7 @@ describe('SECRET_ENCRYPTION_KEY rotation', () => {
     await sleep(1_000);
     await pipeline.restart('deliverer', 'SIGTERM', { SECRET_ENCRYPTION_KEY: newKey });
     kcatProduce(pipeline.brokers, 'mail-events', [
-      {
-        key: `evt_rotation_${run}`,
-        value: JSON.stringify({
-          id: `evt_rotation_${run}`,
-          type: 'message.delivered',
-          organization_id: organizationId,
-          occurred_at: new Date().toISOString(),
-          data: { message_id: `rotation-${run}` },
-        }),
-      },
+      deliveredEvent(`evt_rotation_${run}`, organizationId, { message_id: `rotation-${run}` }),
     ]);
     const [request] = await receiver.waitFor((r) => r.path === '/rotation', 1, 30_000);
     const headers = standardWebhookHeaders(request!);
@@ -169,16 +161,7 @@ describe('SECRET_ENCRYPTION_KEY rotation', () => {
     });
     const eventId = `evt_unsignable_${run}`;
     kcatProduce(pipeline.brokers, 'mail-events', [
-      {
-        key: eventId,
-        value: JSON.stringify({
-          id: eventId,
-          type: 'message.delivered',
-          organization_id: organizationId,
-          occurred_at: new Date().toISOString(),
-          data: { message_id: `unsignable-${run}` },
-        }),
-      },
+      deliveredEvent(eventId, organizationId, { message_id: `unsignable-${run}` }),
     ]);
     await sleep(8_000);
     const arrived = () => receiver.requests.filter((r) => r.body.includes(eventId));
