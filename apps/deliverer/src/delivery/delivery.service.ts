@@ -32,6 +32,7 @@ import {
   LOGGER,
   TRACING,
   type IncomingMessage,
+  type TraceSpan,
   type Tracing,
   type Logger,
   type OutgoingMessage,
@@ -168,15 +169,8 @@ export class DeliveryService {
         windowShare,
         queueLimit: this.config.ENDPOINT_QUEUE_LIMIT,
       })
-    ) {
-      try {
-        await this.out.send([{ ...this.deferred(job), headers: headers() }]);
-        deferrals.inc();
-      } finally {
-        span.end('deferred: endpoint saturated');
-      }
-      return;
-    }
+    )
+      return this.putOff(job, span, headers(), deferrals, 'endpoint saturated');
     // The endpoint's turn first, then a slot of the shared pool: a job queued behind its
     // endpoint's cap holds no slot that a healthy endpoint could use. A job its breaker
     // refuses needs neither, nor to wait behind its endpoint's requests still in flight.
@@ -197,13 +191,7 @@ export class DeliveryService {
         { subscriptionId: job.subscriptionId, deliveryId: job.deliveryId, reason: why.reason },
         why.message,
       );
-      try {
-        await this.out.send([{ ...this.deferred(job), headers: headers() }]);
-        why.counter.inc();
-      } finally {
-        span.end(`deferred: ${why.reason}`);
-      }
-      return;
+      return this.putOff(job, span, headers(), why.counter, why.reason);
     }
     const { messages, event } = attempted;
     if (this.stopping && event.outcome === 'failed' && event.httpStatus === null) {
@@ -221,6 +209,22 @@ export class DeliveryService {
       await this.out.send(messages.map((m) => ({ ...m, headers: headers() })));
     } finally {
       span.end(event.outcome === 'failed' ? (event.error ?? 'failed') : undefined);
+    }
+  }
+
+  /** Sends the job on unattempted (`deferred`), counted, and ends its span saying why. */
+  private async putOff(
+    job: DeliveryJob,
+    span: TraceSpan,
+    headers: Record<string, string> | undefined,
+    counter: Counter,
+    reason: string,
+  ): Promise<void> {
+    try {
+      await this.out.send([{ ...this.deferred(job), headers }]);
+      counter.inc();
+    } finally {
+      span.end(`deferred: ${reason}`);
     }
   }
 

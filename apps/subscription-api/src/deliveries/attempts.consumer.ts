@@ -125,7 +125,7 @@ export class AttemptsConsumer implements OnApplicationBootstrap, BeforeApplicati
       // now: a batch is read again when the commands below failed (a conflict, the database
       // away a moment), and they must still be given. The streak of a subscription whose
       // failures were logged before is read as it stands.
-      const judged = failureStreaks(attempts);
+      const judged = fresh.size === attempts.length ? streaks : failureStreaks(attempts);
       const unread = [...judged]
         .filter(([id, streak]) => !streak.gone && streak.failures > 0 && !failures.has(id))
         .map(([id]) => id);
