@@ -157,4 +157,49 @@ describe('bad input on mail-events', () => {
     // The pipeline keeps up: minutes of bad input would be an outage of its own.
     expect(finished - produced, `produced in ${produced - started} ms`).toBeLessThan(120_000);
   });
+
+  it('dead-letters a message as large as the broker takes, cut to fit, and goes on past it', async () => {
+    // 300 bytes under Kafka's default limit of 1,048,588: mail-events takes it, and the
+    // dead-letter copy with its reason and source headers would be over.
+    const value = Buffer.alloc(1_048_588 - 300, 'x');
+    const [after] = validMailEvents({ organizationId, senderDomain, count: 1, tag: `${run}b` });
+    const kafka = new Kafka({
+      clientId: 'e2e-bad-input-big',
+      brokers: pipeline.brokers.split(','),
+      logLevel: logLevel.NOTHING,
+    });
+    const producer = kafka.producer();
+    await producer.connect();
+    // Same key, so one partition: the event after it waits on it.
+    const key = `big-${run}`;
+    await producer.send({
+      topic: TOPICS.mailEvents,
+      messages: [{ key, value, headers: { [HEADERS.organizationId]: organizationId } }],
+    });
+    await producer.send({
+      topic: TOPICS.mailEvents,
+      messages: [{ key, value: after!.value, headers: after!.headers }],
+    });
+    await producer.disconnect();
+
+    const dead = await readTopic(
+      pipeline.brokers,
+      TOPICS.mailEventsDeadLetter,
+      (read) => read.some((m) => m.key === key),
+      60_000,
+    );
+    const letter = dead.find((m) => m.key === key)!;
+    expect(letter.headers[HEADERS.rejectReason]).toBe('too_large');
+    expect(letter.headers[HEADERS.organizationId]).toBe(organizationId);
+    expect(letter.headers[HEADERS.originalBytes]).toBe(String(value.length));
+    expect(letter.value.length).toBeLessThan(value.length);
+    expect(letter.value.length).toBeGreaterThan(value.length - 3_000);
+    expect(value.subarray(0, letter.value.length).equals(letter.value)).toBe(true);
+    // The event behind it on its partition is delivered: nothing stalled.
+    await receiver.waitFor(
+      (r) => r.path === '/bad-input' && r.body.includes(after!.messageId),
+      1,
+      30_000,
+    );
+  });
 });

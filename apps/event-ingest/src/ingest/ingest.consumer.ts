@@ -8,6 +8,8 @@ import {
   CONFIG,
   KAFKA,
   CoalescingProducer,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  topicMessageLimit,
   KafkaProducer,
   LOGGER,
   Readiness,
@@ -25,6 +27,7 @@ import type { Kafka } from 'kafkajs';
 import { Counter } from 'prom-client';
 import type { IngestConfig } from '../config.js';
 import { DedupeStore } from '../dedupe/dedupe.store.js';
+import { deadLetter } from './dead-letter.js';
 import { normalize } from '../normalize/normalize.js';
 import { OrganizationDirectoryService } from '../organizations/organization-directory.js';
 
@@ -54,9 +57,11 @@ export class IngestConsumer implements OnApplicationBootstrap, BeforeApplication
   private readonly consumer: ManagedConsumer<BatchHandler>;
   /** Partitions' batches are handled at once: their output leaves in shared requests. */
   private readonly out: CoalescingProducer;
+  /** The dead-letter topic's max.message.bytes: every dead letter is made to fit it. */
+  private deadLetterLimit = DEFAULT_MAX_MESSAGE_BYTES;
 
   constructor(
-    @Inject(KAFKA) kafka: Kafka,
+    @Inject(KAFKA) private readonly kafka: Kafka,
     producer: KafkaProducer,
     private readonly directory: OrganizationDirectoryService,
     private readonly dedupe: DedupeStore,
@@ -75,7 +80,12 @@ export class IngestConsumer implements OnApplicationBootstrap, BeforeApplication
     );
   }
 
-  onApplicationBootstrap(): void {
+  async onApplicationBootstrap(): Promise<void> {
+    this.deadLetterLimit = await topicMessageLimit(
+      this.kafka,
+      TOPICS.mailEventsDeadLetter,
+      this.logger,
+    );
     // Tenancy is judged against the directory: start only once it holds every organisation.
     this.consumer.start(
       (messages) => this.handle(messages),
@@ -145,19 +155,7 @@ export class IngestConsumer implements OnApplicationBootstrap, BeforeApplication
         ingested.inc({ format: event.source.format });
         return;
       }
-      out.push({
-        topic: TOPICS.mailEventsDeadLetter,
-        key: message.key?.toString() ?? null,
-        value: message.value ?? Buffer.alloc(0),
-        headers: {
-          ...message.headers,
-          [HEADERS.rejectReason]: result.reason,
-          [HEADERS.rejectDetail]: result.detail,
-          [HEADERS.sourceTopic]: message.topic,
-          [HEADERS.sourcePartition]: String(message.partition),
-          [HEADERS.sourceOffset]: message.offset,
-        },
-      });
+      out.push(deadLetter(message, result.reason, result.detail, this.deadLetterLimit));
       rejected.inc({ reason: result.reason });
       this.logger.warn(
         {

@@ -61,6 +61,8 @@ export const HEADERS = {
   sourceTopic: 'hookpost-source-topic',
   sourcePartition: 'hookpost-source-partition',
   sourceOffset: 'hookpost-source-offset',
+  /** On a dead letter whose value was cut to fit the topic: the value's full size. */
+  originalBytes: 'hookpost-original-bytes',
   schemaVersion: 'hookpost-schema',
   traceparent: 'traceparent',
 } as const;

@@ -5,8 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BatchConsumer,
   createKafka,
+  DEFAULT_MAX_MESSAGE_BYTES,
   ensureTopics,
   KafkaProducer,
+  topicMessageLimit,
   type IncomingMessage,
 } from './kafka.js';
 import { TopicView } from './topic-view.js';
@@ -91,6 +93,20 @@ describe('Kafka adapter', () => {
     const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
     await admin.disconnect();
     expect(metadata.topics[0]?.partitions).toHaveLength(2);
+  });
+
+  it("reads a topic's max.message.bytes, its own or the broker's", async () => {
+    const own = `limit-${randomUUID()}`;
+    await ensureTopics(
+      kafka,
+      [{ topic: own, config: { 'max.message.bytes': '200000' } }],
+      { partitions: 1, replicationFactor: 1 },
+      logger,
+    );
+    expect(await topicMessageLimit(kafka, own, logger)).toBe(200_000);
+    expect(await topicMessageLimit(kafka, await newTopic('limit', 1), logger)).toBe(
+      DEFAULT_MAX_MESSAGE_BYTES,
+    );
   });
 
   it('sends a batch larger than the broker takes in one request, in several', async () => {

@@ -220,7 +220,50 @@ export function toIncoming(
 /** Bytes per produce request, well under the brokers' default max.message.bytes (1 MB). */
 const MAX_REQUEST_BYTES = 512 * 1024;
 
-function sizeOf(message: OutgoingMessage): number {
+/** Kafka's default `message.max.bytes`: a topic takes record batches up to this size. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
+
+/**
+ * The largest record batch `topic` accepts (its `max.message.bytes`, which the broker's
+ * `message.max.bytes` sets unless the topic overrides it). Topics may be managed outside
+ * Hookpost with any limit, so it is read, not assumed; where the cluster refuses to say
+ * (no DescribeConfigs right), Kafka's default is taken.
+ */
+export async function topicMessageLimit(
+  kafka: Kafka,
+  topic: string,
+  logger: Logger,
+): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const { resources } = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [
+        {
+          type: kafkajs.ConfigResourceTypes.TOPIC,
+          name: topic,
+          configNames: ['max.message.bytes'],
+        },
+      ],
+    });
+    const value = resources[0]?.configEntries.find((e) => e.configName === 'max.message.bytes');
+    const limit = Number(value?.configValue);
+    if (Number.isSafeInteger(limit) && limit > 0) return limit;
+    throw new Error(`max.message.bytes of ${topic} reads ${String(value?.configValue)}`);
+  } catch (error) {
+    logger.warn(
+      { topic, error: describeKafkaError(error), assumed: DEFAULT_MAX_MESSAGE_BYTES },
+      "could not read the topic's max.message.bytes; assuming Kafka's default",
+    );
+    return DEFAULT_MAX_MESSAGE_BYTES;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** A message's bytes as a record counts them: key, value, header names and values. */
+export function sizeOf(message: OutgoingMessage): number {
   const bytes = (value: string | Buffer | null) =>
     value === null ? 0 : typeof value === 'string' ? Buffer.byteLength(value) : value.length;
   let size = bytes(message.key) + bytes(message.value);
