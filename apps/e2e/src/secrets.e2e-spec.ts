@@ -1,3 +1,4 @@
+import type { SubscriptionState } from '@hookpost/contracts';
 import { RecordingReceiver, REPO_ROOT, standardWebhookHeaders } from '@hookpost/testing';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -73,13 +74,12 @@ describe('SECRET_ENCRYPTION_KEY rotation', () => {
     });
     const id = created.json.id as string;
     const firstSecret = created.json.secret as string;
-    const rotated = await http(
-      'POST',
-      `${pipeline.apiUrl}/v1/webhooks/${id}/rotate-secret`,
-      apiKey,
-      {},
-    );
-    const secret = rotated.json.secret as string;
+    // Two rotations within the overlap: all three secrets sign.
+    const rotate = async () =>
+      (await http('POST', `${pipeline.apiUrl}/v1/webhooks/${id}/rotate-secret`, apiKey, {})).json
+        .secret as string;
+    const middleSecret = await rotate();
+    const secret = await rotate();
     webhook = { id, secret, organizationId, apiKey };
 
     const first = reencrypt(`${newKey},${oldKey}`);
@@ -89,18 +89,21 @@ describe('SECRET_ENCRYPTION_KEY rotation', () => {
     const stored = new pg.Client({ connectionString: databaseUrl });
     await stored.connect();
     const [row] = (
-      await stored.query<{ state: { secret: string; previousSecret: { secret: string } } }>(
+      await stored.query<{ state: SubscriptionState }>(
         'SELECT state FROM subscriptions WHERE id = $1',
         [id],
       )
     ).rows;
     await stored.end();
     expect(row!.state.secret).toMatch(/^v1\.k2\./);
-    expect(row!.state.previousSecret.secret).toMatch(/^v1\.k2\./);
+    expect(row!.state.previousSecret?.secret).toMatch(/^v1\.k2\./);
+    expect(row!.state.olderSecrets?.map((s) => s.secret)).toEqual([
+      expect.stringMatching(/^v1\.k2\./),
+    ]);
     // Nothing left under the old key: a second run changes nothing.
     expect(reencrypt(`${newKey},${oldKey}`).stdout).toContain('"reencrypted":0');
 
-    // The old key removed: the deliverer still signs with both secrets of the overlap.
+    // The old key removed: the deliverer still signs with every secret of the overlap.
     await sleep(1_000);
     await pipeline.restart('deliverer', 'SIGTERM', { SECRET_ENCRYPTION_KEY: newKey });
     kcatProduce(pipeline.brokers, 'mail-events', [
@@ -109,12 +112,13 @@ describe('SECRET_ENCRYPTION_KEY rotation', () => {
     const [request] = await receiver.waitFor((r) => r.path === '/rotation', 1, 30_000);
     const headers = standardWebhookHeaders(request!);
     expect(new Webhook(secret).verify(request!.body, headers)).toBeTruthy();
+    expect(new Webhook(middleSecret).verify(request!.body, headers)).toBeTruthy();
     expect(new Webhook(firstSecret).verify(request!.body, headers)).toBeTruthy();
 
     // No later response, no table, no topic and no log holds a secret or the API key.
     const got = await http('GET', `${pipeline.apiUrl}/v1/webhooks/${id}`, apiKey);
     const listed = await http('GET', `${pipeline.apiUrl}/v1/webhooks`, apiKey);
-    const plain = [firstSecret, secret, apiKey];
+    const plain = [firstSecret, middleSecret, secret, apiKey];
     const leaks = (where: string, text: string) =>
       plain.filter((p) => text.includes(p)).map(() => where);
     const found = [

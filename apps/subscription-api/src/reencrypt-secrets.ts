@@ -15,7 +15,7 @@ import { executeCommand } from './event-store/subscription-store.js';
  * Re-encrypts every stored signing secret under the newest key of SECRET_ENCRYPTION_KEY:
  * `node apps/subscription-api/dist/reencrypt-secrets.js` (`npm run reencrypt-secrets` in a
  * checkout). Run it after putting a new key first in the list (old keys still after it).
- * Each subscription whose secret or previous secret is under an older key gets a
+ * Each subscription with any secret (current or replaced) under an older key gets a
  * `subscription.secrets_reencrypted` event, through the store like any change, so the
  * read model, the state topic and the deliverer follow; the running API's outbox relay
  * publishes it. When it reports nothing left, the old keys can be removed. Secrets are
@@ -48,12 +48,9 @@ async function reencrypt(id: string): Promise<boolean> {
     const state = row?.state;
     if (!state) return false;
     const previous = state.previousSecret?.secret ?? null;
-    if (
-      !needsReencryption(keyring, state.secret) &&
-      !(previous && needsReencryption(keyring, previous))
-    ) {
-      return false;
-    }
+    const older = (state.olderSecrets ?? []).map((s) => s.secret);
+    const all = [state.secret, ...(previous ? [previous] : []), ...older];
+    if (!all.some((ciphertext) => needsReencryption(keyring, ciphertext))) return false;
     try {
       await executeCommand(
         dataSource,
@@ -62,6 +59,7 @@ async function reencrypt(id: string): Promise<boolean> {
           type: 'reencrypt_secrets',
           secret: again(state, state.secret),
           previousSecret: previous && again(state, previous),
+          olderSecrets: older.map((ciphertext) => again(state, ciphertext)),
         },
         { organizationId: state.organizationId, expectedVersion: state.version },
       );

@@ -79,6 +79,8 @@ export const subscriptionSecretsReencryptedSchema = z.object({
   data: z.object({
     secret: encryptedSecret,
     previousSecret: encryptedSecret.nullable(),
+    /** The secrets replaced before the previous one, in the state's order (absent: none). */
+    olderSecrets: z.array(encryptedSecret).optional(),
   }),
 });
 
@@ -127,6 +129,11 @@ export const subscriptionStateSchema = z.object({
   status: z.enum(SUBSCRIPTION_STATUSES),
   secret: encryptedSecret,
   previousSecret: z.object({ secret: encryptedSecret, expiresAt: z.string() }).nullable(),
+  /**
+   * Secrets replaced before the previous one that still sign (two rotations within the
+   * overlap), newest first. Absent in states from before it existed: none.
+   */
+  olderSecrets: z.array(z.object({ secret: encryptedSecret, expiresAt: z.string() })).optional(),
   version: z.number().int().positive(),
   createdAt: z.string(),
   updatedAt: z.string(),

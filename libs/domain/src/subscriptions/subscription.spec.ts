@@ -106,6 +106,87 @@ describe('subscription decider', () => {
     expect(signingSecrets(state, new Date('2026-03-02T12:00:01.000Z'))).toEqual(['v1.k0.new']);
   });
 
+  /** Rotations, each at its hour after `now`, each replaced secret signing for 24 h. */
+  function rotations(count: number): SubscriptionEvent[] {
+    const history = [...created];
+    for (let i = 1; i <= count; i++) {
+      const at = new Date(now.getTime() + i * HOUR);
+      history.push(
+        ...decide(
+          {
+            type: 'rotate_secret',
+            secret: `v1.k0.s${i}`,
+            previousSecretExpiresAt: new Date(at.getTime() + 24 * HOUR).toISOString(),
+          },
+          replay(history),
+          at,
+        ),
+      );
+    }
+    return history;
+  }
+  const HOUR = 3_600_000;
+  const hoursLater = (hours: number) => new Date(now.getTime() + hours * HOUR);
+
+  it('keeps every replaced secret signing until its own expiry, however soon the next rotation', () => {
+    const state = replay(rotations(2))!;
+    expect(signingSecrets(state, hoursLater(3))).toEqual(['v1.k0.s2', 'v1.k0.s1', create.secret]);
+    // The first secret was replaced at hour 1, the second at hour 2.
+    expect(signingSecrets(state, hoursLater(25.5))).toEqual(['v1.k0.s2', 'v1.k0.s1']);
+    expect(signingSecrets(state, hoursLater(26.5))).toEqual(['v1.k0.s2']);
+    // A rotation after they expired keeps none of them.
+    const later = replay([
+      ...rotations(2),
+      ...decide(
+        {
+          type: 'rotate_secret',
+          secret: 'v1.k0.s3',
+          previousSecretExpiresAt: hoursLater(51).toISOString(),
+        },
+        state,
+        hoursLater(27),
+      ),
+    ])!;
+    expect(later.olderSecrets).toEqual([]);
+    expect(signingSecrets(later, hoursLater(28))).toEqual(['v1.k0.s3', 'v1.k0.s2']);
+  });
+
+  it('keeps at most the previous secret and three older ones signing', () => {
+    const state = replay(rotations(6))!;
+    expect(signingSecrets(state, hoursLater(7))).toEqual([
+      'v1.k0.s6',
+      'v1.k0.s5',
+      'v1.k0.s4',
+      'v1.k0.s3',
+      'v1.k0.s2',
+    ]);
+  });
+
+  it('re-encrypts the older secrets too, keeping their expiries', () => {
+    const history = rotations(2);
+    const reencrypted = replay([
+      ...history,
+      ...decide(
+        {
+          type: 'reencrypt_secrets',
+          secret: 'v1.k1.s2',
+          previousSecret: 'v1.k1.s1',
+          olderSecrets: ['v1.k1.s0'],
+        },
+        replay(history),
+        hoursLater(3),
+      ),
+    ])!;
+    expect(reencrypted.olderSecrets).toEqual([
+      { secret: 'v1.k1.s0', expiresAt: hoursLater(25).toISOString() },
+    ]);
+    expect(signingSecrets(reencrypted, hoursLater(3))).toEqual([
+      'v1.k1.s2',
+      'v1.k1.s1',
+      'v1.k1.s0',
+    ]);
+  });
+
   it("re-encrypts both secrets under a new key, keeping the previous one's expiry", () => {
     const rotated = [
       ...created,

@@ -23,6 +23,12 @@ export class SubscriptionError extends Error {
   }
 }
 
+/**
+ * Replaced secrets kept signing beside the previous one, at most: each adds a signature
+ * to every request, so a burst of rotations cannot grow the header without bound.
+ */
+export const MAX_OLDER_SECRETS = 3;
+
 export function evolve(
   state: Subscription | undefined,
   event: SubscriptionEvent,
@@ -42,30 +48,39 @@ export function evolve(
       };
     case 'subscription.updated':
       return state && { ...state, ...definedOnly(event.data), ...stamp };
-    case 'subscription.secret_rotated':
-      return (
-        state && {
-          ...state,
-          secret: event.data.secret,
-          previousSecret: {
-            secret: event.data.previousSecret,
-            expiresAt: event.data.previousSecretExpiresAt,
-          },
-          ...stamp,
-        }
-      );
-    case 'subscription.secrets_reencrypted':
-      return (
-        state && {
-          ...state,
-          secret: event.data.secret,
-          previousSecret:
-            state.previousSecret && event.data.previousSecret
-              ? { ...state.previousSecret, secret: event.data.previousSecret }
-              : state.previousSecret,
-          ...stamp,
-        }
-      );
+    case 'subscription.secret_rotated': {
+      if (!state) return undefined;
+      // Every replaced secret signs until its own expiry, however soon the next rotation
+      // comes: a receiver still on it keeps verifying for the overlap it was promised.
+      const stillSigning = [
+        ...(state.previousSecret ? [state.previousSecret] : []),
+        ...(state.olderSecrets ?? []),
+      ].filter((s) => Date.parse(s.expiresAt) > Date.parse(event.occurredAt));
+      return {
+        ...state,
+        secret: event.data.secret,
+        previousSecret: {
+          secret: event.data.previousSecret,
+          expiresAt: event.data.previousSecretExpiresAt,
+        },
+        olderSecrets: stillSigning.slice(0, MAX_OLDER_SECRETS),
+        ...stamp,
+      };
+    }
+    case 'subscription.secrets_reencrypted': {
+      if (!state) return undefined;
+      const older = event.data.olderSecrets;
+      return {
+        ...state,
+        secret: event.data.secret,
+        previousSecret:
+          state.previousSecret && event.data.previousSecret
+            ? { ...state.previousSecret, secret: event.data.previousSecret }
+            : state.previousSecret,
+        olderSecrets: state.olderSecrets?.map((s, i) => ({ ...s, secret: older?.[i] ?? s.secret })),
+        ...stamp,
+      };
+    }
     case 'subscription.status_changed':
       return state && { ...state, status: event.data.status, ...stamp };
     case 'subscription.deleted':
@@ -117,6 +132,8 @@ export interface ReencryptSecretsCommand {
   type: 'reencrypt_secrets';
   secret: string;
   previousSecret: string | null;
+  /** The older secrets' new ciphertexts, in the state's order. */
+  olderSecrets?: string[];
 }
 
 export interface ChangeStatusCommand {
@@ -204,7 +221,11 @@ export function decide(
         {
           ...base,
           type: 'subscription.secrets_reencrypted',
-          data: { secret: command.secret, previousSecret: command.previousSecret },
+          data: {
+            secret: command.secret,
+            previousSecret: command.previousSecret,
+            ...(command.olderSecrets?.length ? { olderSecrets: command.olderSecrets } : {}),
+          },
         },
       ];
     case 'pause':
@@ -223,14 +244,14 @@ export function decide(
   }
 }
 
-/** The secrets that sign now: the current one, and the previous one until it expires. */
+/** The secrets that sign now: the current one, and each replaced one until it expires. */
 export function signingSecrets(subscription: Subscription, now: Date): string[] {
-  const secrets = [subscription.secret];
-  if (
-    subscription.previousSecret &&
-    Date.parse(subscription.previousSecret.expiresAt) > now.getTime()
-  ) {
-    secrets.push(subscription.previousSecret.secret);
-  }
-  return secrets;
+  const replaced = [
+    ...(subscription.previousSecret ? [subscription.previousSecret] : []),
+    ...(subscription.olderSecrets ?? []),
+  ];
+  return [
+    subscription.secret,
+    ...replaced.filter((s) => Date.parse(s.expiresAt) > now.getTime()).map((s) => s.secret),
+  ];
 }
