@@ -419,7 +419,7 @@ describe('subscription-api', () => {
     expect(live.headers.get('x-powered-by')).toBeNull();
   });
 
-  it('purges delivery attempts older than DELIVERY_LOG_RETENTION', async () => {
+  it("purges delivery attempts, and manual retries' numbers, older than DELIVERY_LOG_RETENTION", async () => {
     const insert = (id: string, age: string) =>
       db.query(
         `INSERT INTO delivery_attempts (attempt_id, delivery_id, subscription_id, organization_id,
@@ -431,15 +431,33 @@ describe('subscription-api', () => {
     const run = Date.now().toString(36);
     await insert(`att_old_${run}`, '1 hour');
     await insert(`att_new_${run}`, '0 seconds');
-    const left = async () =>
-      (
+    for (const [id, age] of [
+      [`del_old_${run}`, '1 hour'],
+      [`del_new_${run}`, '0 seconds'],
+    ]) {
+      await db.query(
+        `INSERT INTO manual_retries (delivery_id, attempt, requested_at)
+         VALUES ($1, 2, now() - $2::interval)`,
+        [id, age],
+      );
+    }
+    const left = async () => [
+      ...(
         await db.query<{ attempt_id: string }>(
           'SELECT attempt_id FROM delivery_attempts WHERE attempt_id = ANY($1)',
           [[`att_old_${run}`, `att_new_${run}`]],
         )
-      ).rows.map((r) => r.attempt_id);
+      ).rows.map((r) => r.attempt_id),
+      ...(
+        await db.query<{ delivery_id: string }>(
+          'SELECT delivery_id FROM manual_retries WHERE delivery_id = ANY($1)',
+          [[`del_old_${run}`, `del_new_${run}`]],
+        )
+      ).rows.map((r) => r.delivery_id),
+    ];
     const deadline = Date.now() + 10_000;
-    while ((await left()).includes(`att_old_${run}`) && Date.now() < deadline) await sleep(200);
-    expect(await left()).toEqual([`att_new_${run}`]);
+    while ((await left()).some((id) => id.includes('_old_')) && Date.now() < deadline)
+      await sleep(200);
+    expect(await left()).toEqual([`att_new_${run}`, `del_new_${run}`]);
   });
 });

@@ -167,6 +167,23 @@ describe('test, retry, replay and message events', () => {
     expect(again!.headers['webhook-id']).toBe(received!.headers['webhook-id']);
     expect(receiver.requests.filter((r) => r.path === '/bystander')).toHaveLength(0);
 
+    // Retries at once, before any of them is logged: each its own attempt number.
+    const together = await Promise.all(
+      [1, 2, 3].map(() =>
+        http('POST', `${pipeline.apiUrl}/v1/webhooks/${id}/deliveries/${deliveryId}/retry`, apiKey),
+      ),
+    );
+    expect(together.map((r) => r.status)).toEqual([202, 202, 202]);
+    expect(together.map((r) => r.json.attempt as number).sort()).toEqual([3, 4, 5]);
+    await receiver.waitFor((r) => r.path === '/tested', 5, 20_000);
+    const logged = await until(
+      () => http('GET', `${pipeline.apiUrl}/v1/webhooks/${id}/logs`, apiKey),
+      (r) => (r.json.data as unknown[] | undefined)?.length === 5,
+    );
+    expect((logged.json.data as Array<{ attempt: number }>).map((a) => a.attempt).sort()).toEqual([
+      1, 2, 3, 4, 5,
+    ]);
+
     const missing = await http(
       'POST',
       `${pipeline.apiUrl}/v1/webhooks/${id}/deliveries/del_01ZZZZZZZZZZZZZZZZZZZZZZZZ/retry`,

@@ -3,6 +3,7 @@ import { InitialSchema1764000000000 } from './migrations/1764000000000-initial-s
 import { DeliveryAttempts1764000000001 } from './migrations/1764000000001-delivery-attempts.js';
 import { IngestDedupe1764000000002 } from './migrations/1764000000002-ingest-dedupe.js';
 import { EventLog1764000000003 } from './migrations/1764000000003-event-log.js';
+import { ManualRetries1764000000004 } from './migrations/1764000000004-manual-retries.js';
 
 /** Every migration, in order. Schema changes are made only by migrations, never `synchronize`. */
 export const MIGRATIONS = [
@@ -10,6 +11,7 @@ export const MIGRATIONS = [
   DeliveryAttempts1764000000001,
   IngestDedupe1764000000002,
   EventLog1764000000003,
+  ManualRetries1764000000004,
 ];
 
 export function createDataSource(url: string, poolSize: number): DataSource {

@@ -82,7 +82,16 @@ export class RedeliveryService {
       [deliveryId, subscription.id],
     )) as Array<{ attempt: number; event: unknown }>;
     if (!last) throw ApiError.notFound('delivery');
-    const job = this.job(subscription, ingestedEventSchema.parse(last.event), last.attempt + 1);
+    // Numbered after both the last attempt logged and the last retry handed out (which may
+    // not be logged yet); the upsert makes concurrent retries take turns.
+    const [numbered] = (await this.dataSource.query(
+      `INSERT INTO manual_retries (delivery_id, attempt, requested_at) VALUES ($1, $2, now())
+       ON CONFLICT (delivery_id) DO UPDATE
+         SET attempt = GREATEST(manual_retries.attempt + 1, EXCLUDED.attempt), requested_at = now()
+       RETURNING attempt`,
+      [deliveryId, last.attempt + 1],
+    )) as Array<{ attempt: number }>;
+    const job = this.job(subscription, ingestedEventSchema.parse(last.event), numbered!.attempt);
     await this.producer.send([
       { topic: TOPICS.deliveryJobs, key: subscription.id, value: encodeJson(job) },
     ]);

@@ -17,9 +17,9 @@ const purged = new Counter({
 const CHUNK = 5_000;
 
 /**
- * Removes delivery attempts and stored events older than DELIVERY_LOG_RETENTION, on a timer, a chunk at a
- * time so that no long lock holds up the attempts consumer. Runs in every replica;
- * concurrent purges only share the work.
+ * Removes delivery attempts, stored events and manual retries' numbers older than
+ * DELIVERY_LOG_RETENTION, on a timer, a chunk at a time so that no long lock holds up the
+ * attempts consumer. Runs in every replica; concurrent purges only share the work.
  */
 @Injectable()
 export class DeliveryLogRetention implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -48,10 +48,12 @@ export class DeliveryLogRetention implements OnApplicationBootstrap, BeforeAppli
   async purge(): Promise<number> {
     let total = 0;
     try {
-      // The attempts, and the events they delivered (read by replay, retry and messages).
+      // The attempts, the events they delivered (read by replay, retry and messages), and
+      // the attempt numbers handed to retries by hand.
       for (const [table, key, time] of [
         ['delivery_attempts', 'attempt_id', 'attempted_at'],
         ['mail_events', 'event_id', 'occurred_at'],
+        ['manual_retries', 'delivery_id', 'requested_at'],
       ] as const) {
         for (;;) {
           const [, count] = (await this.dataSource.query(
