@@ -37,11 +37,42 @@ describe('source formats, in and out again', () => {
       };
       expect(out.event).toBe(sample.event);
       expect(out.timestamp).toBeCloseTo(sample.timestamp, 2);
-      expect(out.payload.message).toEqual(sample.payload.message);
-      const { message: _message, timestamp: _timestamp, ...beside } = sample.payload;
-      expect(out.payload).toMatchObject(beside);
+      expect(out.payload).toEqual(sample.payload);
     },
   );
+
+  it("Postal, MessageLinkClicked: the link's token beside the message's own", () => {
+    const click = {
+      event: 'MessageLinkClicked',
+      timestamp: 1670911600.5,
+      uuid: 'b6e2f0a4-0c55-4d0e-9a43-1c9e7d4a8f21',
+      payload: {
+        url: 'https://example.com/offer',
+        token: 'lnk8Yq2Zr1Xw',
+        ip_address: '198.51.100.7',
+        user_agent: 'Mozilla/5.0',
+        message: {
+          id: 12345,
+          token: 'MWGhl8YadqgK',
+          direction: 'outgoing',
+          message_id: '<abc@example.com>',
+          to: 'b@example.org',
+          from: 'a@yourdomain.com',
+          subject: 'Hello',
+          timestamp: 1670911462.998097,
+          spam_status: 'NotChecked',
+          tag: null,
+        },
+      },
+    };
+    const event = ingest(click);
+    expect(event.type).toBe('message.clicked');
+    expect(event.data).toMatchObject({ token: 'MWGhl8YadqgK', link_token: 'lnk8Yq2Zr1Xw' });
+    expect(renderPayload(event, 'postal')).toMatchObject({
+      event: click.event,
+      payload: click.payload,
+    });
+  });
 
   it('Postal: a bounce from another source gets the status Postal would give it', () => {
     const event = ingest({

@@ -69,6 +69,19 @@ function pauboxPayload(data: Record<string, unknown>): Record<string, unknown> {
   };
 }
 
+/**
+ * Postal fields beside `payload.message` that share a name with one of the message's own
+ * (a delivery's `timestamp`, a clicked link's `token`): the flat canonical `data` keeps
+ * them under these names, and the Postal format gives them theirs back.
+ */
+export const POSTAL_PAYLOAD_RENAMES: Readonly<Record<string, string>> = {
+  timestamp: 'delivery_timestamp',
+  token: 'link_token',
+};
+const POSTAL_PAYLOAD_NAMES = Object.fromEntries(
+  Object.entries(POSTAL_PAYLOAD_RENAMES).map(([postal, canonical]) => [canonical, postal]),
+);
+
 /** The fields Postal sends under `payload.message`; the others sit beside it. */
 const POSTAL_MESSAGE_FIELDS: ReadonlySet<string> = new Set([
   'token',
@@ -93,11 +106,16 @@ function postalPayload(data: Record<string, unknown>): Record<string, unknown> {
   if (provider_message_id !== undefined) message.id = provider_message_id;
   if (message_id !== undefined) message.message_id = message_id;
   for (const [key, value] of Object.entries(rest)) {
-    (POSTAL_MESSAGE_FIELDS.has(key) ? message : beside)[key] = value;
+    if (POSTAL_MESSAGE_FIELDS.has(key)) message[key] = value;
+    else beside[POSTAL_PAYLOAD_NAMES[key] ?? key] = value;
   }
   if (smtp_output !== undefined) beside.output = smtp_output;
-  if (beside.status === undefined && (rest.bounce_type === 'hard' || rest.bounce_type === 'soft')) {
-    beside.status = rest.bounce_type === 'hard' ? 'HardFail' : 'SoftFail';
+  const status =
+    rest.bounce_type === 'hard' ? 'HardFail' : rest.bounce_type === 'soft' ? 'SoftFail' : undefined;
+  if (status !== undefined) {
+    // The ingest read `bounce_type` from Postal's status: one says what the other does.
+    if (beside.status === undefined) beside.status = status;
+    if (beside.status === status) delete beside.bounce_type;
   }
   return { message, ...beside };
 }

@@ -1,3 +1,4 @@
+import { POSTAL_PAYLOAD_RENAMES } from '@hookpost/domain';
 import { defined, isObject, toIso, without, type Json, type Mapped } from './source-event.js';
 
 /**
@@ -30,7 +31,7 @@ export function mapPostal(json: Json): Mapped {
       sourceId: json.uuid,
       occurredAt,
       data: defined({
-        ...without(payload, ['message', 'original_message', 'output']),
+        ...renamed(without(payload, ['message', 'original_message', 'output'])),
         ...without(message, ['id', 'message_id']),
         message_id: message.message_id,
         provider_message_id: message.id,
@@ -40,4 +41,11 @@ export function mapPostal(json: Json): Mapped {
       }),
     },
   };
+}
+
+/** The payload's fields, those named as a message field is under their canonical names. */
+function renamed(fields: Json): Json {
+  return Object.fromEntries(
+    Object.entries(fields).map(([key, value]) => [POSTAL_PAYLOAD_RENAMES[key] ?? key, value]),
+  );
 }
