@@ -8,6 +8,7 @@ import {
 } from '@nestjs/common';
 import type { Kafka } from 'kafkajs';
 import type { OrganizationDirectory } from '../normalize/normalize.js';
+import { Organizations } from './organizations.js';
 
 /**
  * Every organisation and its registered sending domains, learnt from subscription-api's
@@ -18,8 +19,7 @@ import type { OrganizationDirectory } from '../normalize/normalize.js';
 export class OrganizationDirectoryService
   implements OrganizationDirectory, OnApplicationBootstrap, BeforeApplicationShutdown
 {
-  private readonly domainsOf = new Map<string, string[]>();
-  private readonly ownerOf = new Map<string, string>();
+  private readonly organizations = new Organizations();
   private readonly projection: Projection<OrganizationEvent>;
 
   constructor(@Inject(KAFKA) kafka: Kafka, @Inject(LOGGER) logger: Logger, readiness: Readiness) {
@@ -42,13 +42,7 @@ export class OrganizationDirectoryService
 
   onApplicationBootstrap(): void {
     this.projection.start((event) => {
-      if (!event) return;
-      // Organisations arrive on different partitions, in no set order: a domain that moved
-      // may already be its new owner's, which this organisation's change must not undo.
-      for (const domain of this.domainsOf.get(event.organizationId) ?? [])
-        if (this.ownerOf.get(domain) === event.organizationId) this.ownerOf.delete(domain);
-      this.domainsOf.set(event.organizationId, event.data.domains);
-      for (const domain of event.data.domains) this.ownerOf.set(domain, event.organizationId);
+      if (event) this.organizations.apply(event);
     });
   }
 
@@ -57,11 +51,11 @@ export class OrganizationDirectoryService
   }
 
   has(organizationId: string): boolean {
-    return this.domainsOf.has(organizationId);
+    return this.organizations.has(organizationId);
   }
 
   byDomain(domain: string): string | undefined {
-    return this.ownerOf.get(domain);
+    return this.organizations.byDomain(domain);
   }
 
   /**

@@ -1,0 +1,46 @@
+import type { OrganizationEvent } from '@hookpost/contracts';
+
+/**
+ * Every organisation and its registered sending domains, folded from the organisation
+ * events. The API lets one organisation at a time hold a domain, but the events come on
+ * different partitions, in no set order across organisations: a domain that moved from A
+ * to B may be B's here before A's release of it arrives, or A's claim may arrive after
+ * B's. So every organisation whose latest event lists a domain claims it, and while two
+ * do, the one whose latest event is newer holds it (its claim came after the other let
+ * go). Once every event is in, one claim is left, whatever the order they came in.
+ */
+export class Organizations {
+  private readonly domainsOf = new Map<string, readonly string[]>();
+  private readonly changedAt = new Map<string, number>();
+  private readonly claims = new Map<string, Set<string>>();
+
+  apply(event: OrganizationEvent): void {
+    const id = event.organizationId;
+    for (const domain of this.domainsOf.get(id) ?? []) {
+      const claimants = this.claims.get(domain);
+      claimants?.delete(id);
+      if (claimants?.size === 0) this.claims.delete(domain);
+    }
+    this.domainsOf.set(id, event.data.domains);
+    this.changedAt.set(id, Date.parse(event.occurredAt));
+    for (const domain of event.data.domains) {
+      const claimants = this.claims.get(domain);
+      if (claimants) claimants.add(id);
+      else this.claims.set(domain, new Set([id]));
+    }
+  }
+
+  has(organizationId: string): boolean {
+    return this.domainsOf.has(organizationId);
+  }
+
+  byDomain(domain: string): string | undefined {
+    const claimants = this.claims.get(domain);
+    if (!claimants) return undefined;
+    let owner: string | undefined;
+    for (const id of claimants) {
+      if (owner === undefined || this.changedAt.get(id)! > this.changedAt.get(owner)!) owner = id;
+    }
+    return owner;
+  }
+}
