@@ -27,6 +27,13 @@ const oldestAge = new Gauge({
 const RELAY_LOCK_ID = 7_460_915_311;
 const BATCH = 500;
 const POLL_INTERVAL_MS = 1_000;
+/**
+ * How long a drain waits for another replica's relay to finish, trying the lock every
+ * LOCK_RETRY_MS: that relay's batch was chosen before this replica's change committed,
+ * so only this drain's next try is sure to send it.
+ */
+const LOCK_WAIT_MS = 2_000;
+const LOCK_RETRY_MS = 20;
 
 /** Adds messages to the outbox inside the caller's transaction. */
 export async function enqueue(manager: EntityManager, messages: OutboxMessage[]): Promise<void> {
@@ -43,7 +50,8 @@ export async function enqueue(manager: EntityManager, messages: OutboxMessage[])
  * Carries committed changes to Kafka. A change and its outbox row commit together, so
  * a change whose Kafka send fails (broker away) is sent later, never lost. Rows are sent
  * in commit order by one relay at a time (an advisory lock across replicas), so views
- * see each subscription's versions in order; sent rows are deleted.
+ * see each subscription's versions in order; sent rows are deleted. A drain that finds
+ * another replica's relay at work waits for it and then sends what is left.
  */
 @Injectable()
 export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -80,8 +88,15 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
       this.pending = false;
       if (this.stopped && !this.dataSource.isInitialized) return;
       try {
-        while (await this.drainOnce()) {
-          /* until empty */
+        const lockDeadline = Date.now() + LOCK_WAIT_MS;
+        for (;;) {
+          const outcome = await this.drainOnce();
+          if (outcome === 'more') continue;
+          if (outcome === 'busy' && Date.now() < lockDeadline && !this.stopped) {
+            await new Promise((resolve) => setTimeout(resolve, LOCK_RETRY_MS));
+            continue;
+          }
+          break;
         }
       } catch (error) {
         this.logger.warn({ err: error }, 'outbox relay could not publish; will retry');
@@ -112,13 +127,13 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     oldestAge.set(left?.age ?? 0);
   }
 
-  /** Sends one batch; true when there may be more. */
-  private async drainOnce(): Promise<boolean> {
+  /** Sends one batch: `more` when there may be more, `busy` when another relay holds the lock. */
+  private async drainOnce(): Promise<'more' | 'done' | 'busy'> {
     return this.dataSource.transaction(async (manager) => {
       const [lock] = (await manager.query('SELECT pg_try_advisory_xact_lock($1) AS locked', [
         RELAY_LOCK_ID,
       ])) as Array<{ locked: boolean }>;
-      if (!lock?.locked) return false;
+      if (!lock?.locked) return 'busy';
       const rows = (await manager.query(
         'SELECT id, topic, key, value FROM outbox ORDER BY id LIMIT $1',
         [BATCH],
@@ -126,7 +141,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
       if (rows.length === 0) {
         backlog.set(0);
         oldestAge.set(0);
-        return false;
+        return 'done';
       }
       await this.producer.send(
         rows.map((row) => ({ topic: row.topic, key: row.key, value: JSON.stringify(row.value) })),
@@ -135,7 +150,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
         rows.map((row) => row.id),
       ]);
       await this.measure(manager);
-      return rows.length === BATCH;
+      return rows.length === BATCH ? 'more' : 'done';
     });
   }
 }

@@ -1,0 +1,80 @@
+import { createKafka, ensureTopics, highWatermarks, KafkaProducer } from '@hookpost/platform';
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { pino } from 'pino';
+import type { DataSource } from 'typeorm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDataSource } from '../database/data-source.js';
+import { enqueue, OutboxRelay } from './outbox.js';
+
+/** The outbox relay against a real Postgres (a database of its own) and Kafka. */
+const brokers = process.env.KAFKA_BROKERS;
+const databaseUrl = process.env.DATABASE_URL;
+if (!brokers || !databaseUrl) throw new Error('KAFKA_BROKERS and DATABASE_URL: run with npm test');
+
+const logger = pino({ level: 'silent' });
+const kafka = createKafka(
+  { brokers: brokers.split(','), clientId: 'outbox-int-test', ssl: false },
+  logger,
+);
+const producer = new KafkaProducer(kafka);
+const database = `hookpost_outbox_${Date.now().toString(36)}`;
+const admin = new pg.Client({ connectionString: databaseUrl });
+const topic = `int-test-outbox-${randomUUID()}`;
+let dataSource: DataSource;
+let url: string;
+
+beforeAll(async () => {
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${database}`);
+  const parsed = new URL(databaseUrl);
+  parsed.pathname = `/${database}`;
+  url = parsed.toString();
+  dataSource = createDataSource(url, 4);
+  await dataSource.initialize();
+  await dataSource.runMigrations();
+  await producer.connect();
+  await ensureTopics(kafka, [{ topic }], { partitions: 1, replicationFactor: 1 }, logger);
+});
+
+afterAll(async () => {
+  await producer.disconnect();
+  await dataSource?.destroy();
+  await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  await admin.end();
+});
+
+describe('OutboxRelay', () => {
+  it("sends a change before answering, also while another replica's relay holds the lock", async () => {
+    const relay = new OutboxRelay(dataSource, producer, logger);
+    // Another replica mid-batch: its batch was chosen before this change committed.
+    const other = new pg.Client({ connectionString: url });
+    await other.connect();
+    await other.query('BEGIN');
+    await other.query('SELECT pg_advisory_xact_lock(7460915311)');
+    await dataSource.transaction((manager) =>
+      enqueue(manager, [{ topic, key: 'wh_1', value: { version: 1 } }]),
+    );
+    const released = new Promise((resolve) => setTimeout(resolve, 300)).then(() =>
+      other.query('COMMIT'),
+    );
+
+    const started = Date.now();
+    await relay.kickAndWait(2_000);
+    const waited = Date.now() - started;
+    await released;
+    await other.end();
+
+    expect(waited).toBeGreaterThanOrEqual(250);
+    const [left] = (await dataSource.query('SELECT count(*)::int AS count FROM outbox')) as Array<{
+      count: number;
+    }>;
+    expect(left?.count).toBe(0);
+    const kafkaAdmin = kafka.admin();
+    await kafkaAdmin.connect();
+    const offsets = await highWatermarks(kafkaAdmin, topic);
+    await kafkaAdmin.disconnect();
+    expect(offsets.get(0)).toBe(1n);
+    await relay.beforeApplicationShutdown();
+  });
+});
