@@ -20,6 +20,12 @@ export interface ExecuteOptions {
   organizationId: string;
   expectedVersion?: number;
   now?: Date;
+  /**
+   * Whether the caller may change the subscription as it stands, checked on the state the
+   * command is decided on (a scoped API key's reach): a check made before the transaction
+   * could be overtaken by a change that moves the subscription out of it.
+   */
+  mayChange?: (state: Subscription) => boolean;
 }
 
 /** A subscription's state, folded from its stored events. */
@@ -51,7 +57,11 @@ export async function executeCommand(
     .transaction(async (manager) => {
       const state = await loadSubscription(manager, subscriptionId);
       // Another organisation's subscription is indistinguishable from a missing one.
-      if (state && state.organizationId !== options.organizationId)
+      if (
+        state &&
+        (state.organizationId !== options.organizationId ||
+          (options.mayChange && !options.mayChange(state)))
+      )
         throw ApiError.notFound('webhook');
       if (
         options.expectedVersion !== undefined &&
@@ -61,7 +71,7 @@ export async function executeCommand(
         throw new ApiError(
           412,
           'version_mismatch',
-          `If-Match version ${options.expectedVersion} is not the current version ${state.version}`,
+          `expected version ${options.expectedVersion} (If-Match, or expected_version over gRPC) is not the current version ${state.version}`,
         );
       }
       const events = decide(command, state, options.now ?? new Date());

@@ -203,11 +203,13 @@ export class WebhooksService {
     command: SubscriptionCommand,
     expectedVersion?: number,
   ) {
-    // Tenancy and key scope first: what the caller may not see, it may not change.
+    // Tenancy and key scope first: what the caller may not see, it may not change. Checked
+    // again on the state the command is decided on, in case a change moved it meanwhile.
     await this.get(principal, id);
     const { state: subscription } = await this.store.execute(id, command, {
       organizationId: principal.organizationId,
       expectedVersion,
+      mayChange: (state) => keyCovers(principal.scope, state.scope),
     });
     return toView(subscription);
   }

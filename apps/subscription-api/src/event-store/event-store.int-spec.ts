@@ -6,8 +6,9 @@ import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDataSource } from '../database/data-source.js';
 import { enqueue, OutboxRelay } from './outbox.js';
+import { executeCommand, loadSubscription } from './subscription-store.js';
 
-/** The outbox relay against a real Postgres (a database of its own) and Kafka. */
+/** The event store and its outbox relay against a real Postgres (a database of its own) and Kafka. */
 const brokers = process.env.KAFKA_BROKERS;
 const databaseUrl = process.env.DATABASE_URL;
 if (!brokers || !databaseUrl) throw new Error('KAFKA_BROKERS and DATABASE_URL: run with npm test');
@@ -76,5 +77,45 @@ describe('OutboxRelay', () => {
     await kafkaAdmin.disconnect();
     expect(offsets.get(0)).toBe(1n);
     await relay.beforeApplicationShutdown();
+  });
+});
+
+describe('executeCommand', () => {
+  it('refuses, as not found, a change the caller may not make to the state it is decided on', async () => {
+    const id = `wh_${Date.now().toString(36)}`;
+    await executeCommand(
+      dataSource,
+      id,
+      {
+        type: 'create',
+        subscriptionId: id,
+        organizationId: 'org_1',
+        url: 'https://example.com/hook',
+        events: ['message.delivered'],
+        scope: { domains: ['elsewhere.example'], mailboxes: [] },
+        headers: {},
+        format: 'standard',
+        description: null,
+        secret: 'v1.k0.iv.ct.tag',
+      },
+      { organizationId: 'org_1' },
+    );
+    // A scoped key checked the subscription before; meanwhile it moved out of its reach.
+    const covers = (state: { scope: { domains: string[] } }) =>
+      state.scope.domains.includes('mine.example');
+    await expect(
+      executeCommand(
+        dataSource,
+        id,
+        { type: 'pause' },
+        { organizationId: 'org_1', mayChange: covers },
+      ),
+    ).rejects.toMatchObject({ status: 404, code: 'not_found' });
+    const state = await dataSource.transaction((manager) => loadSubscription(manager, id));
+    expect(state).toMatchObject({ status: 'active', version: 1 });
+    // Another organisation's key is refused the same way.
+    await expect(
+      executeCommand(dataSource, id, { type: 'pause' }, { organizationId: 'org_2' }),
+    ).rejects.toMatchObject({ status: 404 });
   });
 });
