@@ -420,7 +420,7 @@ const REST_GENERATORS: Array<(r: Random, w: World) => RestCase> = [
       ['limit=1&limit=2', 'limit'],
       ['limit[x]=1', 'limit'],
       [
-        `cursor=${encodeURIComponent(r.pick(['x', 'wh_bad', "' OR 1=1--", 'message.nope', '12345678901234567890', r.text(30)]))}`,
+        `cursor=${encodeURIComponent(r.pick(['x', 'wh_bad', "' OR 1=1--", 'message.nope', '12345678901234567890', '9999999999999999999', r.text(30)]))}`,
         'cursor',
       ],
       ['cursor=%00', 'cursor'],
@@ -869,7 +869,7 @@ const GRPC_GENERATORS: Array<(r: Random, w: World) => GrpcCase> = [
       ],
       [
         'ListMessageEvents',
-        { message_id: 'm', cursor: r.pick(['abc', '-1']) },
+        { message_id: 'm', cursor: r.pick(['abc', '-1', '9999999999999999999']) },
         grpc.status.INVALID_ARGUMENT,
         'cursor',
       ],

@@ -87,6 +87,12 @@ describe('gRPC API', () => {
     );
     expect(stale.code).toBe(grpc.status.FAILED_PRECONDITION);
 
+    // proto3 has no null: an empty description clears it, as null does over REST.
+    await call('UpdateWebhook', { id, description: 'mail team' });
+    await call('UpdateWebhook', { id, description: '' });
+    const cleared = await http('GET', `${pipeline.apiUrl}/v1/webhooks/${id}`, apiKey);
+    expect(cleared.json.description).toBeNull();
+
     expect(await call('PauseWebhook', { id })).toMatchObject({ status: 'paused' });
     expect(await call('ResumeWebhook', { id })).toMatchObject({ status: 'active' });
     const rotated = await call<{ secret: string; previous_secret_expires_at: string }>(
@@ -143,6 +149,37 @@ describe('gRPC API', () => {
     expect(anonymous.code).toBe(grpc.status.UNAUTHENTICATED);
     const wrong = await failure(call('ListWebhooks', {}, 'not-a-key'));
     expect(wrong.code).toBe(grpc.status.UNAUTHENTICATED);
+  });
+
+  it('keeps a long error readable by any client, and refuses a request larger than REST takes', async () => {
+    // A hundred bad domains: a status message with every detail would be past the 8 KB
+    // of trailers that gRPC Java and C-core clients take.
+    const domains = Array.from({ length: 100 }, (_, i) => `not a domain ${i} ${'x'.repeat(30)}`);
+    const many = await failure(
+      call('CreateWebhook', {
+        url: 'http://127.0.0.1:9/many',
+        events: ['message.delivered'],
+        scope: { domains },
+      }),
+    );
+    expect(many.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(many.details).toContain('scope.domains');
+    expect(many.details).toMatch(/and \d+ more\)$/);
+    expect(many.details.length).toBeLessThan(2_200);
+
+    const huge = await failure(
+      call('CreateWebhook', {
+        url: 'http://127.0.0.1:9/huge',
+        events: ['message.delivered'],
+        description: 'x'.repeat(300 * 1024),
+      }),
+    );
+    expect(huge.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    const stale = await failure(
+      call('ListMessageEvents', { message_id: 'm', cursor: '9999999999999999999' }),
+    );
+    expect(stale.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(stale.details).toContain('cursor');
   });
 
   it('serves reflection that lists hookpost.v1.Webhooks', async () => {

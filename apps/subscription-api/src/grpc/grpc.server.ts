@@ -16,6 +16,7 @@ import { DeliveryLog } from '../deliveries/delivery-log.js';
 import { RedeliveryService } from '../deliveries/redelivery.service.js';
 import { eventTypesQuery, listEventTypes } from '../event-types/event-types.controller.js';
 import { ApiError } from '../http/api-error.js';
+import { MAX_REQUEST_BYTES } from '../http/json-body.js';
 import { knownError } from '../http/error.filter.js';
 import { parseWith } from '../http/zod.pipe.js';
 import { messageEventsQuery, MessagesService } from '../messages/messages.service.js';
@@ -78,7 +79,8 @@ export class GrpcServer implements OnApplicationBootstrap, BeforeApplicationShut
     const loaded = grpc.loadPackageDefinition(definition) as unknown as {
       hookpost: { v1: { Webhooks: { service: grpc.ServiceDefinition } } };
     };
-    const server = new grpc.Server();
+    // Requests as large as the REST API takes (a larger one gets RESOURCE_EXHAUSTED).
+    const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
     server.addService(decodingLeniently(loaded.hookpost.v1.Webhooks.service), this.handlers());
     new ReflectionService(definition).addToServer(server);
     await new Promise<void>((resolve, reject) =>
@@ -144,7 +146,8 @@ export class GrpcServer implements OnApplicationBootstrap, BeforeApplicationShut
         const input = parseWith(patchWebhookSchema, {
           url: r.url,
           events: r.set_events ? r.events : undefined,
-          description: r.description,
+          // proto3 has no null: an empty description clears it, as null does over REST.
+          description: r.description === '' ? null : r.description,
           headers: r.headers ? (r.headers as { values: unknown }).values : undefined,
           scope: r.scope,
           format: r.format,
@@ -270,16 +273,14 @@ export class GrpcServer implements OnApplicationBootstrap, BeforeApplicationShut
     }
     const [status, body] = known;
     const notActive = body.error.code === 'webhook_not_active';
-    const fields = (body.error.details as Array<{ field: string; message: string }>)
-      .map((d) => `${d.field}: ${d.message}`)
-      .join('; ');
+    const details = body.error.details as Array<{ field: string; message: string }>;
     const metadata = new grpc.Metadata();
     metadata.set('error-code', body.error.code);
     return {
       code: notActive
         ? grpc.status.FAILED_PRECONDITION
         : (GRPC_CODES[status] ?? grpc.status.UNKNOWN),
-      details: fields ? `${body.error.message} (${fields})` : body.error.message,
+      details: statusMessage(body.error.message, details),
       metadata,
     };
   }
@@ -305,6 +306,31 @@ function decodingLeniently(service: grpc.ServiceDefinition): grpc.ServiceDefinit
       },
     ]),
   );
+}
+
+/**
+ * The status message travels in a trailer, and clients refuse trailers past 8 KB (gRPC
+ * Java's default; C-core's soft limit): a long one is cut, after as many fields' details
+ * as fit, so the caller still learns what was wrong.
+ */
+const MAX_STATUS_MESSAGE = 2_000;
+
+function statusMessage(message: string, details: Array<{ field: string; message: string }>) {
+  const text =
+    message.length > MAX_STATUS_MESSAGE ? `${message.slice(0, MAX_STATUS_MESSAGE)}…` : message;
+  if (details.length === 0) return text;
+  const parts: string[] = [];
+  let length = text.length;
+  for (const [i, detail] of details.entries()) {
+    const part = `${detail.field}: ${detail.message}`;
+    if (length + part.length > MAX_STATUS_MESSAGE) {
+      parts.push(`and ${details.length - i} more`);
+      break;
+    }
+    parts.push(part);
+    length += part.length + 2;
+  }
+  return `${text} (${parts.join('; ')})`;
 }
 
 function nonEmpty(map: unknown): Record<string, string> | undefined {

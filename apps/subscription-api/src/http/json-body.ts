@@ -1,6 +1,9 @@
 import type { NextFunction, Request, Response } from 'express';
 import { ApiError } from './api-error.js';
 
+/** The largest request body the API takes, over REST and over gRPC alike. */
+export const MAX_REQUEST_BYTES = 256 * 1024;
+
 /**
  * A request that carries a body must send it as `application/json`: any other type would
  * be skipped by the JSON parser and the request judged as if it had no body.

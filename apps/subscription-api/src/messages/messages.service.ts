@@ -6,11 +6,19 @@ import { z } from 'zod';
 import type { Principal } from '../auth/guards.js';
 import { ApiError } from '../http/api-error.js';
 
+const MAX_BIGINT = 2n ** 63n - 1n;
+
 export const messageEventsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(50),
   cursor: z
     .string()
     .regex(/^\d{1,19}$/, 'must be a next_cursor from a previous page')
+    // A position in a bigint column: nineteen digits can still be past its end. (Zod runs
+    // the refinement even when the pattern failed, hence the test again.)
+    .refine(
+      (cursor) => !/^\d{1,19}$/.test(cursor) || BigInt(cursor) <= MAX_BIGINT,
+      'must be a next_cursor from a previous page',
+    )
     .optional(),
 });
 
