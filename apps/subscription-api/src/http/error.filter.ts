@@ -1,5 +1,5 @@
 import { SubscriptionError } from '@hookpost/domain';
-import { LOGGER, type Logger } from '@hookpost/platform';
+import { brokerUnreachable, LOGGER, type Logger } from '@hookpost/platform';
 import {
   Catch,
   HttpException,
@@ -56,6 +56,17 @@ function isDatabaseUnavailable(error: unknown): boolean {
 }
 
 /**
+ * A send to Kafka that gave up (the test event, a retry by hand, a replay): the brokers
+ * are away or not answering, not the request bad.
+ */
+function isKafkaUnavailable(error: unknown): boolean {
+  for (let e = error as { name?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e)
+    if (KAFKA_GAVE_UP.has(e.name ?? '')) return true;
+  return brokerUnreachable(error);
+}
+const KAFKA_GAVE_UP = new Set(['KafkaJSNumberOfRetriesExceeded', 'KafkaJSRequestTimeoutError']);
+
+/**
  * The errors callers can act on, as a status and body; undefined for anything else. Shared
  * by the REST filter and the gRPC adapter.
  */
@@ -70,6 +81,19 @@ export function knownError(exception: unknown): [number, ErrorBody] | undefined 
     const status = exception.code === 'not_found' ? 404 : 409;
     const message = exception.code === 'not_found' ? 'webhook not found' : exception.message;
     return [status, { error: { code: exception.code, message, details: [] } }];
+  }
+  // Before the database's check: a broker's refused connection has the same error code.
+  if (isKafkaUnavailable(exception)) {
+    return [
+      503,
+      {
+        error: {
+          code: 'unavailable',
+          message: 'Kafka is unavailable; retry shortly',
+          details: [],
+        },
+      },
+    ];
   }
   if (isDatabaseUnavailable(exception)) {
     return [
