@@ -152,6 +152,20 @@ describe('normalize: the four shapes, with the seeds samples', () => {
     });
   });
 
+  it('generic (seed 002): email_id is the message_id, unless a message_id comes with it', () => {
+    const alone = normalize(raw(genericDelivered), options);
+    expect(alone.ok && alone.event.data).toMatchObject({
+      message_id: genericDelivered.data.email_id,
+    });
+    expect(alone.ok && alone.event.data).not.toHaveProperty('email_id');
+    const both = { ...genericDelivered, data: { ...genericDelivered.data, message_id: '<m@x>' } };
+    const kept = normalize(raw(both), options);
+    expect(kept.ok && kept.event.data).toMatchObject({
+      message_id: '<m@x>',
+      email_id: genericDelivered.data.email_id,
+    });
+  });
+
   it('generic (seed 002): a soft bounce is message.delayed', () => {
     const soft = { ...genericBounced, data: { ...genericBounced.data, bounce_type: 'soft' } };
     expect(normalize(raw(soft), options)).toMatchObject({

@@ -32,10 +32,12 @@ export function mapGeneric(json: Json): Mapped {
           : (json.type as string),
       sourceId: json.id,
       occurredAt,
-      data: defined({
-        ...without(data, ['email_id']),
-        message_id: data.message_id ?? data.email_id,
-      }),
+      // Seed 002 names the email by `email_id` alone; one that also sends a `message_id`
+      // keeps both as they came (ADR 0016).
+      data:
+        data.message_id === undefined || data.message_id === null
+          ? defined({ ...without(data, ['email_id']), message_id: data.email_id })
+          : defined(data),
     },
   };
 }
