@@ -88,6 +88,30 @@ describe('endpoint URLs (no DNS)', () => {
     });
   });
 
+  it('judges an IPv6 address that carries an IPv4 one as that IPv4 address alone', () => {
+    // An IPv6-only cluster reaching IPv4 receivers through NAT64 or 6to4.
+    expect(checkAddress('64:ff9b::5db8:d70e', strict).ok).toBe(true);
+    expect(checkAddress('2002:5db8:d70e::1', strict).ok).toBe(true);
+    // Allowing the IPv6 prefix does not let in what is private behind it.
+    for (const prefix of ['64:ff9b::/96', '2002::/16', '::ffff:0:0/96']) {
+      const policy = { ...strict, allowedNetworks: parseAllowedNetworks(prefix) };
+      for (const address of [
+        '64:ff9b::a9fe:a9fe',
+        '64:ff9b::a00:5',
+        '2002:a00:5::',
+        '::ffff:a9fe:a9fe',
+      ])
+        expect(checkAddress(address, policy), `${address} with ${prefix}`).toMatchObject({
+          ok: false,
+          code: 'address_not_allowed',
+        });
+    }
+    // An allowed IPv4 network covers its addresses in any IPv6 spelling.
+    const lab = { ...strict, allowedNetworks: parseAllowedNetworks('10.0.0.0/24') };
+    expect(checkAddress('64:ff9b::a00:5', lab).ok).toBe(true);
+    expect(checkAddress('::ffff:10.0.0.5', lab).ok).toBe(true);
+  });
+
   it('judges addresses directly too', () => {
     expect(checkAddress('93.184.216.34', strict).ok).toBe(true);
     expect(checkAddress('::ffff:10.1.2.3', strict).ok).toBe(false);

@@ -94,17 +94,17 @@ export function checkAddress(ip: string, policy: EndpointPolicy): Checked<object
   if (!ipaddr.isValid(bare))
     return { ok: false, code: 'invalid_url', message: `${bare} is not an IP address` };
   const parsed = ipaddr.parse(bare);
-  const candidates: Array<ipaddr.IPv4 | ipaddr.IPv6> = [parsed];
-  if (parsed.kind() === 'ipv6') {
-    const inner = embeddedIpv4(parsed as ipaddr.IPv6);
-    if (inner) candidates.push(inner);
-  }
-  if (candidates.some((address) => inAny(address, policy.allowedNetworks))) return { ok: true };
-  const refused = candidates.some((address) =>
+  // An IPv6 address that carries an IPv4 one is a way to that IPv4 address (a NAT64
+  // gateway or a 6to4 relay takes it there), so it is judged as that address alone:
+  // allowing an IPv6 prefix (64:ff9b::/96 on an IPv6-only cluster) must not let in the
+  // private and metadata addresses behind it.
+  const address =
+    parsed.kind() === 'ipv6' ? (embeddedIpv4(parsed as ipaddr.IPv6) ?? parsed) : parsed;
+  if (inAny(address, policy.allowedNetworks)) return { ok: true };
+  const refused =
     address.kind() === 'ipv4'
       ? inAny(address, BLOCKED_V4)
-      : inAny(address, BLOCKED_V6) || (address as ipaddr.IPv6).range() !== 'unicast',
-  );
+      : inAny(address, BLOCKED_V6) || (address as ipaddr.IPv6).range() !== 'unicast';
   if (refused) {
     return {
       ok: false,
@@ -181,10 +181,12 @@ export async function resolveAndCheck(
     throw new EndpointError('unresolvable_host', `the host ${bare} does not resolve`);
   for (const answer of answers) {
     const checked = checkAddress(answer.address, policy);
+    // The answer itself is not told: customers read this message, and it would map the
+    // names and addresses of the network Hookpost runs in.
     if (!checked.ok) {
       throw new EndpointError(
         'address_not_allowed',
-        `the host ${bare} resolves to ${answer.address}, which is not allowed`,
+        `the host ${bare} resolves to a private, loopback, link-local, metadata or reserved address, which is not allowed`,
       );
     }
   }
