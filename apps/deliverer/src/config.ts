@@ -6,6 +6,7 @@ import {
   envVar,
   parseDuration,
 } from '@hookpost/platform';
+import { keyringProblem } from '@hookpost/domain';
 import { z } from 'zod';
 
 /** `1m,5m,30m,2h,12h` -> [60, 300, 1800, 7200, 43200] seconds. */
@@ -56,6 +57,6 @@ export const configSchema = z
     BREAKER_RESET_TIMEOUT_MS: envVar.int(30_000, 100, 3_600_000),
   })
   .superRefine(checkSasl, ALWAYS)
-  .superRefine(checkSecretKey, ALWAYS);
+  .superRefine(checkSecretKey(keyringProblem), ALWAYS);
 
 export type DelivererConfig = z.infer<typeof configSchema>;

@@ -1,4 +1,5 @@
 import { ALWAYS, checkSasl, checkSecretKey, commonConfigShape, envVar } from '@hookpost/platform';
+import { keyringProblem } from '@hookpost/domain';
 import { z } from 'zod';
 
 export const configSchema = z
@@ -18,6 +19,6 @@ export const configSchema = z
     ENDPOINT_ALLOWED_NETWORKS: z.string().default(''),
   })
   .superRefine(checkSasl, ALWAYS)
-  .superRefine(checkSecretKey, ALWAYS);
+  .superRefine(checkSecretKey(keyringProblem), ALWAYS);
 
 export type ApiConfig = z.infer<typeof configSchema>;

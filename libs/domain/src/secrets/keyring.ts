@@ -82,6 +82,17 @@ export function parseKeyring(value: string): Keyring {
   return { keys, currentKeyId: [...keys.keys()][0]! };
 }
 
+/** What is wrong with a SECRET_ENCRYPTION_KEY value, if anything (for the config check). */
+export function keyringProblem(value: string): string | undefined {
+  try {
+    parseKeyring(value);
+    return undefined;
+  } catch (error) {
+    if (error instanceof SecretCryptoError) return error.message;
+    throw error;
+  }
+}
+
 /**
  * For local development only, when no key is configured: a fixed, publicly known key.
  * It keeps `npm start` working out of the box; services refuse it outside development.

@@ -121,17 +121,22 @@ export function checkSasl(config: Partial<CommonConfig>, ctx: z.RefinementCtx): 
   }
 }
 
-/** SECRET_ENCRYPTION_KEY is required outside development (services that hold secrets). */
-export function checkSecretKey(
-  config: { NODE_ENV?: string; SECRET_ENCRYPTION_KEY?: string },
-  ctx: z.RefinementCtx,
-): void {
-  if (config.NODE_ENV !== 'development' && !config.SECRET_ENCRYPTION_KEY) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['SECRET_ENCRYPTION_KEY'],
-      message:
-        'required outside development (NODE_ENV=development allows the insecure development key)',
-    });
-  }
+/**
+ * SECRET_ENCRYPTION_KEY is required outside development (services that hold secrets), and
+ * must be a keyring `problem` finds nothing wrong with: a bad one is refused with the
+ * other settings, by name, before the service starts. `problem` never echoes key material.
+ */
+export function checkSecretKey(problem: (keyring: string) => string | undefined) {
+  return (
+    config: { NODE_ENV?: string; SECRET_ENCRYPTION_KEY?: string },
+    ctx: z.RefinementCtx,
+  ): void => {
+    const key = config.SECRET_ENCRYPTION_KEY;
+    const message = key
+      ? problem(key)
+      : config.NODE_ENV !== 'development'
+        ? 'required outside development (NODE_ENV=development allows the insecure development key)'
+        : undefined;
+    if (message) ctx.addIssue({ code: 'custom', path: ['SECRET_ENCRYPTION_KEY'], message });
+  };
 }
