@@ -344,6 +344,9 @@ const consumerLag = new Gauge({
   labelNames: ['group', 'topic', 'partition'],
 });
 
+/** The partitions each group has reported lag for in this process. */
+const lagReported = new Map<string, Map<string, { topic: string; partition: number }>>();
+
 /** Reports a group's lag on one partition from a fetched batch's high watermark. */
 export function reportLag(
   group: string,
@@ -354,6 +357,25 @@ export function reportLag(
 ): void {
   const lag = BigInt(highWatermark) - nextOffset;
   consumerLag.set({ group, topic, partition }, Number(lag > 0n ? lag : 0n));
+  let reported = lagReported.get(group);
+  if (!reported) lagReported.set(group, (reported = new Map()));
+  reported.set(`${topic}:${partition}`, { topic, partition });
+}
+
+/**
+ * Drops the lag this process reported for partitions it no longer holds (`assigned`, as a
+ * group join hands them out; none when the consumer stops). A partition that moved to
+ * another instance would otherwise keep its last value here forever, and the group's
+ * summed lag would count it twice.
+ */
+export function forgetLag(group: string, assigned: Record<string, number[]> = {}): void {
+  const reported = lagReported.get(group);
+  if (!reported) return;
+  for (const [key, { topic, partition }] of reported) {
+    if (assigned[topic]?.includes(partition)) continue;
+    consumerLag.remove({ group, topic, partition });
+    reported.delete(key);
+  }
 }
 
 /**
@@ -560,20 +582,25 @@ export class BatchConsumer {
       maxWaitTimeInMs: options.gather?.maxWaitMs ?? 500,
       allowAutoTopicCreation: false,
     });
-    this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
       this.joined = true;
       this.crashed = false;
       // Offsets finished before the rebalance are not this generation's to commit.
       this.uncommitted = undefined;
+      forgetLag(options.groupId, event.payload.memberAssignment);
     });
     this.consumer.on(this.consumer.events.CRASH, (event) => {
       this.crashed = !event.payload.restart;
       this.uncommitted = undefined;
+      forgetLag(options.groupId);
       onConsumerCrash(this.logger, options.groupId, event.payload, async () => {
         if (!this.stopped && this.run) await this.consumer.run(this.run);
       });
     });
-    this.consumer.on(this.consumer.events.STOP, () => (this.joined = false));
+    this.consumer.on(this.consumer.events.STOP, () => {
+      this.joined = false;
+      forgetLag(options.groupId);
+    });
   }
 
   /** Joined its group and not crashed for good. */

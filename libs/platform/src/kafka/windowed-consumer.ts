@@ -3,6 +3,7 @@ import type { Logger } from '../logging/logger.js';
 import {
   leaveGroup,
   onConsumerCrash,
+  forgetLag,
   reportLag,
   retriable,
   toIncoming,
@@ -80,19 +81,24 @@ export class WindowedConsumer {
         : {}),
       allowAutoTopicCreation: false,
     });
-    this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
       this.joined = true;
       this.crashed = false;
       this.partitions.clear();
+      forgetLag(options.groupId, event.payload.memberAssignment);
     });
     this.consumer.on(this.consumer.events.CRASH, (event) => {
       this.crashed = !event.payload.restart;
       this.partitions.clear();
+      forgetLag(options.groupId);
       onConsumerCrash(this.logger, options.groupId, event.payload, async () => {
         if (!this.stopping && this.run) await this.consumer.run(this.run);
       });
     });
-    this.consumer.on(this.consumer.events.STOP, () => (this.joined = false));
+    this.consumer.on(this.consumer.events.STOP, () => {
+      this.joined = false;
+      forgetLag(options.groupId);
+    });
   }
 
   get isReady(): boolean {
