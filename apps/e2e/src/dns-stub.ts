@@ -1,7 +1,8 @@
 /**
  * Preloaded into a service process (`--import`, see `dnsStubEnv`): names listed in
- * HOOKPOST_TEST_DNS (`{"name": ["address", ...]}`) resolve to those addresses, every
- * other name as usual. Patches `dns.lookup` and `dns/promises` `lookup`, and the named
+ * HOOKPOST_TEST_DNS (`{"name": ["address", ...]}`) resolve to those addresses (a name
+ * listed with no address never answers, as behind a dead name server), every other name
+ * as usual. Patches `dns.lookup` and `dns/promises` `lookup`, and the named
  * exports of both, so that code importing either sees the answers.
  */
 import dns, { type LookupAddress } from 'node:dns';
@@ -24,6 +25,7 @@ dns.lookup = ((host: string, ...rest: unknown[]) => {
   if (!found) return (systemLookup as (...args: unknown[]) => void)(host, ...rest);
   const [options, callback] = rest.length === 1 ? [{}, rest[0]] : rest;
   const done = callback as (error: null, address: unknown, family?: number) => void;
+  if (found.length === 0) return;
   process.nextTick(() =>
     wantsAll(options) ? done(null, found) : done(null, found[0]!.address, found[0]!.family),
   );
@@ -32,6 +34,7 @@ dns.lookup = ((host: string, ...rest: unknown[]) => {
 dns.promises.lookup = ((host: string, options?: unknown) => {
   const found = answers(host);
   if (!found) return (systemLookupAsync as (...args: unknown[]) => unknown)(host, options);
+  if (found.length === 0) return new Promise(() => undefined);
   return Promise.resolve(wantsAll(options) ? found : found[0]);
 }) as typeof dns.promises.lookup;
 

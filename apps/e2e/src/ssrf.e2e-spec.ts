@@ -23,6 +23,8 @@ function dnsStub(hosts: Record<string, string[]>): Record<string, string> {
 }
 
 const PUBLIC_URL = 'https://93.184.215.14/hooks';
+/** A name whose lookups never answer, as behind a dead name server. */
+const DEAD_NAME = 'dead-name-server.ssrf.test';
 
 /**
  * The SSRF corpus against the real services. Saving: refused over REST and gRPC by a
@@ -42,7 +44,7 @@ describe('SSRF corpus', () => {
     pipeline = await startPipeline({
       ALLOW_HTTP_ENDPOINTS: 'false',
       ENDPOINT_ALLOWED_NETWORKS: '',
-      ...dnsStub(ssrfHosts('onConnect')),
+      ...dnsStub({ ...ssrfHosts('onConnect'), [DEAD_NAME]: [] }),
     });
     ({ apiKey } = await tenant(pipeline, 'SSRF Co'));
     client = new WebhooksGrpc(pipeline.grpcAddress);
@@ -103,6 +105,22 @@ describe('SSRF corpus', () => {
       await nothingStored();
     },
   );
+
+  it('refuses a name that does not resolve within 5 s, without holding the request longer', async () => {
+    const started = Date.now();
+    const response = await http('POST', webhooks(), apiKey, {
+      url: `https://${DEAD_NAME}/hook`,
+      events: ['message.delivered'],
+    });
+    const took = Date.now() - started;
+    expect(response.status, JSON.stringify(response.json)).toBe(422);
+    expect(response.json).toMatchObject({
+      error: { details: [{ field: 'url', code: 'unresolvable_host' }] },
+    });
+    expect(took).toBeGreaterThanOrEqual(4_500);
+    expect(took).toBeLessThan(8_000);
+    await nothingStored();
+  });
 
   it.each(SSRF_CORPUS.map((trick) => [trick.name, trick] as const))(
     'gRPC refuses %s on CreateWebhook and UpdateWebhook',

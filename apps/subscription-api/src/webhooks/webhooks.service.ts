@@ -66,8 +66,21 @@ interface EditableFields {
   description: string | null;
 }
 
+/**
+ * How long a save waits for the URL's host to resolve. A name behind a dead name server
+ * would otherwise hold the request for the resolver's own timeouts and retries (tens of
+ * seconds with Kubernetes' search domains); it is refused as not resolving instead.
+ */
+const RESOLVE_TIMEOUT_MS = 5_000;
+
 async function resolveHost(host: string) {
-  const answers = await lookup(host, { all: true, verbatim: true });
+  let timer: NodeJS.Timeout | undefined;
+  const answers = await Promise.race([
+    lookup(host, { all: true, verbatim: true }),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('lookup timed out')), RESOLVE_TIMEOUT_MS);
+    }),
+  ]).finally(() => clearTimeout(timer));
   return answers.map((answer) => ({ address: answer.address, family: answer.family as 4 | 6 }));
 }
 
