@@ -769,7 +769,11 @@ const GRPC_GENERATORS: Array<(r: Random, w: World) => GrpcCase> = [
       label: `${method} id ${JSON.stringify(id.slice(0, 20))}`,
       method,
       request: { id, ...extra },
-      expect: { code: grpc.status.NOT_FOUND, names: 'webhook not found' },
+      // No id at all is a bad request naming the field; one of no webhook, not found.
+      expect:
+        id === ''
+          ? { code: grpc.status.INVALID_ARGUMENT, names: 'id is required' }
+          : { code: grpc.status.NOT_FOUND, names: 'webhook not found' },
     };
   },
   function badArguments(r, w) {
@@ -851,9 +855,15 @@ const GRPC_GENERATORS: Array<(r: Random, w: World) => GrpcCase> = [
       ],
       [
         'RetryDelivery',
-        { id: w.webhookId, delivery_id: r.pick(['', 'nope', `del_${r.text(9)}`]) },
+        { id: w.webhookId, delivery_id: r.pick(['nope', `del_${r.text(9)}`]) },
         grpc.status.NOT_FOUND,
         'delivery not found',
+      ],
+      [
+        'RetryDelivery',
+        { id: w.webhookId, delivery_id: '' },
+        grpc.status.INVALID_ARGUMENT,
+        'delivery_id is required',
       ],
       [
         'ListEventTypes',
@@ -863,9 +873,15 @@ const GRPC_GENERATORS: Array<(r: Random, w: World) => GrpcCase> = [
       ],
       [
         'ListMessageEvents',
-        { message_id: r.pick(['', '\u0000', 'm'.repeat(999)]) },
+        { message_id: r.pick(['\u0000', 'm'.repeat(999)]) },
         grpc.status.NOT_FOUND,
         'message not found',
+      ],
+      [
+        'ListMessageEvents',
+        { message_id: '' },
+        grpc.status.INVALID_ARGUMENT,
+        'message_id is required',
       ],
       [
         'ListMessageEvents',

@@ -112,8 +112,19 @@ export class GrpcServer implements OnApplicationBootstrap, BeforeApplicationShut
   }
 
   private handlers(): grpc.UntypedServiceImplementation {
+    /**
+     * A field every call of the method needs: absent (proto3's empty string) is a bad
+     * request naming it; present but no id of ours is one that does not exist, as REST's
+     * path says.
+     */
+    const required = (request: Request, field: string): string => {
+      const value = String(request[field] ?? '');
+      if (value === '')
+        throw ApiError.validation([{ field, code: 'required', message: `${field} is required` }]);
+      return value;
+    };
     const webhookIdOf = (request: Request) => {
-      const id = String(request.id ?? '');
+      const id = required(request, 'id');
       if (!isId('webhook', id)) throw ApiError.notFound('webhook');
       return id;
     };
@@ -203,7 +214,7 @@ export class GrpcServer implements OnApplicationBootstrap, BeforeApplicationShut
       },
       RetryDelivery: async (principal, r) => {
         const id = webhookIdOf(r);
-        const deliveryId = String(r.delivery_id ?? '');
+        const deliveryId = required(r, 'delivery_id');
         if (!isId('delivery', deliveryId)) throw ApiError.notFound('delivery');
         return this.redelivery.retry(principal, id, deliveryId);
       },
@@ -230,7 +241,7 @@ export class GrpcServer implements OnApplicationBootstrap, BeforeApplicationShut
           limit: r.limit || undefined,
           cursor: r.cursor,
         });
-        const page = await this.messages.events(principal, String(r.message_id ?? ''), query);
+        const page = await this.messages.events(principal, required(r, 'message_id'), query);
         return {
           data: page.data.map(({ data, ...event }) => ({
             ...event,
