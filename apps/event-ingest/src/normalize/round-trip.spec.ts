@@ -67,6 +67,14 @@ describe('source formats, in and out again', () => {
     };
     const event = ingest(click);
     expect(event.type).toBe('message.clicked');
+    // Names that an object's prototype also has are fields like any other.
+    const odd = ingest({
+      ...click,
+      payload: { ...click.payload, constructor: 'c', toString: 't' },
+    });
+    expect(renderPayload(odd, 'postal')).toMatchObject({
+      payload: { constructor: 'c', toString: 't' },
+    });
     expect(event.data).toMatchObject({ token: 'MWGhl8YadqgK', link_token: 'lnk8Yq2Zr1Xw' });
     expect(renderPayload(event, 'postal')).toMatchObject({
       event: click.event,

@@ -74,12 +74,12 @@ function pauboxPayload(data: Record<string, unknown>): Record<string, unknown> {
  * (a delivery's `timestamp`, a clicked link's `token`): the flat canonical `data` keeps
  * them under these names, and the Postal format gives them theirs back.
  */
-export const POSTAL_PAYLOAD_RENAMES: Readonly<Record<string, string>> = {
-  timestamp: 'delivery_timestamp',
-  token: 'link_token',
-};
-const POSTAL_PAYLOAD_NAMES = Object.fromEntries(
-  Object.entries(POSTAL_PAYLOAD_RENAMES).map(([postal, canonical]) => [canonical, postal]),
+export const POSTAL_PAYLOAD_RENAMES: ReadonlyMap<string, string> = new Map([
+  ['timestamp', 'delivery_timestamp'],
+  ['token', 'link_token'],
+]);
+const POSTAL_PAYLOAD_NAMES: ReadonlyMap<string, string> = new Map(
+  [...POSTAL_PAYLOAD_RENAMES].map(([postal, canonical]) => [canonical, postal]),
 );
 
 /** The fields Postal sends under `payload.message`; the others sit beside it. */
@@ -107,7 +107,7 @@ function postalPayload(data: Record<string, unknown>): Record<string, unknown> {
   if (message_id !== undefined) message.message_id = message_id;
   for (const [key, value] of Object.entries(rest)) {
     if (POSTAL_MESSAGE_FIELDS.has(key)) message[key] = value;
-    else beside[POSTAL_PAYLOAD_NAMES[key] ?? key] = value;
+    else beside[POSTAL_PAYLOAD_NAMES.get(key) ?? key] = value;
   }
   if (smtp_output !== undefined) beside.output = smtp_output;
   const status =

@@ -46,6 +46,6 @@ export function mapPostal(json: Json): Mapped {
 /** The payload's fields, those named as a message field is under their canonical names. */
 function renamed(fields: Json): Json {
   return Object.fromEntries(
-    Object.entries(fields).map(([key, value]) => [POSTAL_PAYLOAD_RENAMES[key] ?? key, value]),
+    Object.entries(fields).map(([key, value]) => [POSTAL_PAYLOAD_RENAMES.get(key) ?? key, value]),
   );
 }
