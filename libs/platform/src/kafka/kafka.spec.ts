@@ -2,7 +2,8 @@
 import './kafkajs-fixes.js';
 import kafkajs from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { brokerUnreachable } from './kafka.js';
+import type { Logger } from '../logging/logger.js';
+import { brokerUnreachable, onConsumerCrash } from './kafka.js';
 
 /** Which consumer crashes mean "the brokers are away" (rejoin later), not "exit". */
 describe('brokerUnreachable', () => {
@@ -21,5 +22,43 @@ describe('brokerUnreachable', () => {
     expect(brokerUnreachable(new Error('Cannot read properties of undefined'))).toBe(false);
     expect(brokerUnreachable(new kafkajs.KafkaJSNonRetriableError('Invalid topic'))).toBe(false);
     expect(brokerUnreachable(undefined)).toBe(false);
+  });
+});
+
+describe('onConsumerCrash', () => {
+  function recorder() {
+    const lines: Array<{ level: string; fields: Record<string, unknown>; message: string }> = [];
+    const at =
+      (level: string) =>
+      (fields: Record<string, unknown>, message: string): void => {
+        lines.push({ level, fields, message });
+      };
+    const logger = { info: at('info'), warn: at('warn'), fatal: at('fatal') } as unknown as Logger;
+    return { lines, logger };
+  }
+
+  it('tells a routine restart briefly, and an unexpected one with its error', () => {
+    const { lines, logger } = recorder();
+    const loading = new kafkajs.KafkaJSProtocolError({
+      message: "The coordinator is loading and hence can't process requests",
+      type: 'COORDINATOR_LOAD_IN_PROGRESS',
+      code: 14,
+      retriable: true,
+    } as unknown as string);
+    onConsumerCrash(logger, 'group', { error: loading, restart: true }, () => Promise.resolve());
+    const odd = new Error('handler failed');
+    onConsumerCrash(logger, 'group', { error: odd, restart: true }, () => Promise.resolve());
+    expect(lines).toEqual([
+      {
+        level: 'info',
+        fields: { groupId: 'group', reason: expect.stringContaining('coordinator is loading') },
+        message: 'consumer restarting after a retriable error',
+      },
+      {
+        level: 'warn',
+        fields: { err: odd, groupId: 'group' },
+        message: 'consumer failed; restarting it',
+      },
+    ]);
   });
 });

@@ -437,7 +437,14 @@ export function onConsumerCrash(
   rejoin: () => Promise<void>,
 ): void {
   if (payload.restart) {
-    logger.warn({ err: payload.error, groupId }, 'consumer failed; restarting it');
+    // Retriable errors are routine (a coordinator still loading as the broker starts, a
+    // leader moving): kafkajs restarts the consumer itself. Said briefly, without a stack.
+    if ((payload.error as { retriable?: boolean }).retriable === true)
+      logger.info(
+        { groupId, reason: describeKafkaError(payload.error) },
+        'consumer restarting after a retriable error',
+      );
+    else logger.warn({ err: payload.error, groupId }, 'consumer failed; restarting it');
     return;
   }
   if (brokerUnreachable(payload.error)) {
