@@ -177,7 +177,10 @@ describe('subscription-api', () => {
     expect(response.status).toBe(200);
     type Operation = {
       responses: Record<string, { content?: Record<string, { schema?: { $ref?: string } }> }>;
-      requestBody?: { content: Record<string, { example?: unknown; schema?: unknown }> };
+      requestBody?: {
+        required: boolean;
+        content: Record<string, { example?: unknown; schema?: unknown }>;
+      };
       security?: unknown[];
     };
     const doc = (await response.json()) as {
@@ -223,6 +226,16 @@ describe('subscription-api', () => {
       if (operation.requestBody) {
         expect(operation.requestBody.content['application/json']?.example, name).toBeDefined();
         expect(operation.requestBody.content['application/json']?.schema, name).toBeDefined();
+        // A body of optional fields alone may be left out, as the API takes it.
+        const optional = [
+          'post /v1/webhooks/{id}/test',
+          'post /v1/webhooks/{id}/rotate-secret',
+          'post /v1/organizations/{id}/api-keys',
+          'patch /v1/webhooks/{id}',
+          'put /v1/webhooks/{id}',
+          'patch /v1/organizations/{id}',
+        ];
+        expect(operation.requestBody.required, name).toBe(!optional.includes(name));
       }
       // The route exists: without credentials it answers 401, not "no such route".
       const concrete = path

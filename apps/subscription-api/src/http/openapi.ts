@@ -282,10 +282,14 @@ const ERROR_TEXT: Record<number, string> = {
 const ok = (status: number, schema: Json, description: string) => ({
   [String(status)]: { description, content: { 'application/json': { schema } } },
 });
-const body = (schema: z.ZodType, example: Json) => ({
-  required: true,
-  content: { 'application/json': { schema: request(schema), example } },
-});
+/** A body whose fields are all optional may be left out (`POST .../test` sends the default). */
+const body = (schema: z.ZodType, example: Json) => {
+  const json = request(schema) as { required?: string[] };
+  return {
+    required: (json.required?.length ?? 0) > 0,
+    content: { 'application/json': { schema: json, example } },
+  };
+};
 const query = (schema: z.ZodType) => {
   const json = request(schema) as { properties?: Record<string, Json> };
   return Object.entries(json.properties ?? {}).map(([name, schema]) => ({
