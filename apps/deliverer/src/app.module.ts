@@ -1,6 +1,11 @@
-import { retryTopic, TOPICS } from '@hookpost/contracts';
+import {
+  DEAD_LETTER_RETENTION_MS,
+  retryTopic,
+  retryTopicRetentionMs,
+  TOPICS,
+} from '@hookpost/contracts';
 import { retryDelays } from '@hookpost/domain';
-import { serviceModules, type Logger } from '@hookpost/platform';
+import { retention, serviceModules, type Logger } from '@hookpost/platform';
 import { Module, type DynamicModule } from '@nestjs/common';
 import type { DelivererConfig } from './config.js';
 import { DEFAULT_BREAKER_SETTINGS, EndpointBreakers } from './delivery/breakers.js';
@@ -18,8 +23,11 @@ export class AppModule {
         { topic: TOPICS.subscriptionState, config: { 'cleanup.policy': 'compact' } },
         { topic: TOPICS.deliveryJobs },
         { topic: TOPICS.deliveryAttempts },
-        { topic: TOPICS.deliveriesDead },
-        ...retryDelays(config.RETRY_SCHEDULE).map((delay) => ({ topic: retryTopic(delay) })),
+        { topic: TOPICS.deliveriesDead, config: retention(DEAD_LETTER_RETENTION_MS) },
+        ...retryDelays(config.RETRY_SCHEDULE).map((delay) => ({
+          topic: retryTopic(delay),
+          config: retention(retryTopicRetentionMs(delay)),
+        })),
       ]),
       providers: [
         ...securityProviders,

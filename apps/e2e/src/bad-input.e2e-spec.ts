@@ -5,7 +5,7 @@ import {
   validMailEvents,
   type ValidMailEvent,
 } from '@hookpost/testing';
-import { Kafka, logLevel, type Message } from 'kafkajs';
+import kafkajs, { Kafka, logLevel, type Message } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   http,
@@ -156,6 +156,36 @@ describe('bad input on mail-events', () => {
     );
     // The pipeline keeps up: minutes of bad input would be an outage of its own.
     expect(finished - produced, `produced in ${produced - started} ms`).toBeLessThan(120_000);
+  });
+
+  it('creates the dead-letter and retry topics with their retention', async () => {
+    const kafka = new Kafka({
+      clientId: 'e2e-bad-input-retention',
+      brokers: pipeline.brokers.split(','),
+      logLevel: logLevel.NOTHING,
+    });
+    const admin = kafka.admin();
+    await admin.connect();
+    const retry = (await admin.listTopics()).find((t) => t.startsWith('hookpost.delivery-retry.'));
+    expect(retry).toBeDefined();
+    const topics = [TOPICS.mailEventsDeadLetter, TOPICS.deliveriesDead, retry!];
+    const { resources } = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: topics.map((name) => ({
+        type: kafkajs.ConfigResourceTypes.TOPIC,
+        name,
+        configNames: ['retention.ms'],
+      })),
+    });
+    await admin.disconnect();
+    const retentionDays = Object.fromEntries(
+      resources.map((r) => [r.resourceName, Number(r.configEntries[0]!.configValue) / 86_400_000]),
+    );
+    expect(retentionDays).toEqual({
+      [TOPICS.mailEventsDeadLetter]: 14,
+      [TOPICS.deliveriesDead]: 14,
+      [retry!]: 7,
+    });
   });
 
   it('dead-letters a message as large as the broker takes, cut to fit, and goes on past it', async () => {

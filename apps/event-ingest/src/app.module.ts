@@ -1,5 +1,5 @@
-import { TOPICS } from '@hookpost/contracts';
-import { serviceModules, type Logger } from '@hookpost/platform';
+import { DEAD_LETTER_RETENTION_MS, TOPICS } from '@hookpost/contracts';
+import { retention, serviceModules, type Logger } from '@hookpost/platform';
 import { Module, type DynamicModule } from '@nestjs/common';
 import type { IngestConfig } from './config.js';
 import { DedupeStore } from './dedupe/dedupe.store.js';
@@ -14,7 +14,7 @@ export class AppModule {
       imports: serviceModules('event-ingest', config, logger, [
         { topic: TOPICS.mailEvents },
         { topic: TOPICS.canonicalEvents },
-        { topic: TOPICS.mailEventsDeadLetter },
+        { topic: TOPICS.mailEventsDeadLetter, config: retention(DEAD_LETTER_RETENTION_MS) },
         { topic: TOPICS.organizationEvents, config: { 'cleanup.policy': 'compact' } },
       ]),
       providers: [DedupeStore, OrganizationDirectoryService, IngestConsumer],

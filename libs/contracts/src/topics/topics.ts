@@ -35,6 +35,23 @@ export function retryTopic(delaySeconds: number): string {
   return `hookpost.delivery-retry.${delaySeconds}s.v1`;
 }
 
+const DAY_MS = 86_400_000;
+
+/**
+ * Retention of the topics the services create themselves, as the chart's KafkaTopics
+ * have it. A dead letter is kept 14 days: long enough to notice, look and redeliver.
+ */
+export const DEAD_LETTER_RETENTION_MS = 14 * DAY_MS;
+
+/**
+ * A retry topic keeps a message well past its delay (it is read only once due): 7 days,
+ * or the delay and a day when that is longer, so an outage of the deliverer does not
+ * let Kafka delete retries before they are sent.
+ */
+export function retryTopicRetentionMs(delaySeconds: number): number {
+  return Math.max(7 * DAY_MS, delaySeconds * 1_000 + DAY_MS);
+}
+
 export const CONSUMER_GROUPS = {
   eventIngest: 'hookpost-event-ingest',
   matcher: 'hookpost-matcher',

@@ -94,6 +94,11 @@ export function createKafka(settings: KafkaSettings, logger: Logger): Kafka {
   });
 }
 
+/** A topic's `retention.ms`, as TopicSpec config. */
+export function retention(ms: number): Record<string, string> {
+  return { 'retention.ms': String(ms) };
+}
+
 /**
  * Creates missing topics; existing ones are left as they are. Several services may do
  * this at the same moment, so "already exists" is success, and leadership is awaited by
