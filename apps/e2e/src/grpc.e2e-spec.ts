@@ -87,6 +87,16 @@ describe('gRPC API', () => {
     );
     expect(stale.code).toBe(grpc.status.FAILED_PRECONDITION);
 
+    // A list of events without set_events would be taken for none: it is refused.
+    const unmeant = await failure(call('UpdateWebhook', { id, events: ['message.opened'] }));
+    expect(unmeant.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(unmeant.details).toContain('set_events');
+    const negative = await failure(
+      call('UpdateWebhook', { id, description: 'x', expected_version: -3 }),
+    );
+    expect(negative.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(negative.details).toContain('expected_version');
+
     // proto3 has no null: an empty description clears it, as null does over REST.
     await call('UpdateWebhook', { id, description: 'mail team' });
     await call('UpdateWebhook', { id, description: '' });
@@ -165,6 +175,8 @@ describe('gRPC API', () => {
     expect(many.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(many.details).toContain('scope.domains');
     expect(many.details).toMatch(/and \d+ more\)$/);
+    // The reasons come through, not only the names of the fields.
+    expect(many.details).toContain('scope.domains.0: ');
     expect(many.details.length).toBeLessThan(2_200);
 
     const huge = await failure(

@@ -123,6 +123,20 @@ export class GrpcServer implements OnApplicationBootstrap, BeforeApplicationShut
         throw ApiError.validation([{ field, code: 'required', message: `${field} is required` }]);
       return value;
     };
+    /** `expected_version`, as If-Match is over REST: a version, or absent. */
+    const expectedVersionOf = (request: Request): number | undefined => {
+      const version = request.expected_version as number | undefined;
+      if (version === undefined || version === null) return undefined;
+      if (!Number.isInteger(version) || version < 1)
+        throw ApiError.validation([
+          {
+            field: 'expected_version',
+            code: 'invalid_version',
+            message: 'expected_version must be the version from a previous answer, e.g. 3',
+          },
+        ]);
+      return version;
+    };
     const webhookIdOf = (request: Request) => {
       const id = required(request, 'id');
       if (!isId('webhook', id)) throw ApiError.notFound('webhook');
@@ -154,6 +168,15 @@ export class GrpcServer implements OnApplicationBootstrap, BeforeApplicationShut
       },
       UpdateWebhook: async (principal, r) => {
         const id = webhookIdOf(r);
+        // proto3 cannot tell an empty list from none: `set_events` says the list is meant.
+        if (!r.set_events && Array.isArray(r.events) && r.events.length > 0)
+          throw ApiError.validation([
+            {
+              field: 'set_events',
+              code: 'required',
+              message: 'set_events must be true to replace the event filter with events',
+            },
+          ]);
         const input = parseWith(patchWebhookSchema, {
           url: r.url,
           events: r.set_events ? r.events : undefined,
@@ -163,20 +186,11 @@ export class GrpcServer implements OnApplicationBootstrap, BeforeApplicationShut
           scope: r.scope,
           format: r.format,
         });
-        const view = await this.webhooks.update(
-          principal,
-          id,
-          input,
-          r.expected_version as number | undefined,
-        );
+        const view = await this.webhooks.update(principal, id, input, expectedVersionOf(r));
         return toMessage(view);
       },
       DeleteWebhook: async (principal, r) => {
-        await this.webhooks.remove(
-          principal,
-          webhookIdOf(r),
-          r.expected_version as number | undefined,
-        );
+        await this.webhooks.remove(principal, webhookIdOf(r), expectedVersionOf(r));
         return {};
       },
       PauseWebhook: async (principal, r) =>
@@ -325,10 +339,12 @@ function decodingLeniently(service: grpc.ServiceDefinition): grpc.ServiceDefinit
  * as fit, so the caller still learns what was wrong.
  */
 const MAX_STATUS_MESSAGE = 2_000;
+const MAX_STATUS_HEADLINE = 200;
 
 function statusMessage(message: string, details: Array<{ field: string; message: string }>) {
-  const text =
-    message.length > MAX_STATUS_MESSAGE ? `${message.slice(0, MAX_STATUS_MESSAGE)}…` : message;
+  // The headline (which names every bad field) gets a share; the reasons get the rest.
+  const headline = details.length > 0 ? MAX_STATUS_HEADLINE : MAX_STATUS_MESSAGE;
+  const text = message.length > headline ? `${message.slice(0, headline)}…` : message;
   if (details.length === 0) return text;
   const parts: string[] = [];
   let length = text.length;

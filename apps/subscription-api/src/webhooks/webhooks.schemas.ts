@@ -75,6 +75,11 @@ export const replaySchema = z
   .refine((body) => !body.until || Date.parse(body.until) > Date.parse(body.since), {
     path: ['until'],
     message: 'must be after since',
+  })
+  // Without until, the window ends now: a since after it would be an empty window.
+  .refine((body) => body.until || Date.parse(body.since) < Date.now(), {
+    path: ['since'],
+    message: 'must be in the past (or give an until after it)',
   });
 
 export const rotateSchema = z.strictObject({

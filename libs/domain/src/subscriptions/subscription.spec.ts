@@ -67,6 +67,16 @@ describe('subscription decider', () => {
       .when({ type: 'update', changes: { url: 'https://example.org/x', description: undefined } })
       .then([{ type: 'subscription.updated', version: 2, data: { url: 'https://example.org/x' } }]);
     given(created).when({ type: 'update', changes: {} }).then([]);
+    // The same values again change nothing, so make no new version.
+    given(created)
+      .when({
+        type: 'update',
+        changes: { url: create.url, scope: { domains: [], mailboxes: [] }, headers: {} },
+      })
+      .then([]);
+    given(created)
+      .when({ type: 'update', changes: { url: create.url, events: ['message.bounced'] } })
+      .then([{ data: { events: ['message.bounced'] } }]);
   });
 
   it('pauses, resumes, and is idempotent about it', () => {

@@ -200,7 +200,14 @@ export function decide(
   };
   switch (command.type) {
     case 'update': {
-      const changes = definedOnly(command.changes);
+      // Only what differs is a change: a repeated update makes no new version, which would
+      // turn every other client's If-Match stale for nothing.
+      const changes = Object.fromEntries(
+        Object.entries(definedOnly(command.changes)).filter(
+          ([field, value]) =>
+            JSON.stringify(value) !== JSON.stringify(state[field as keyof Subscription]),
+        ),
+      );
       if (Object.keys(changes).length === 0) return [];
       return [{ ...base, type: 'subscription.updated', data: changes }];
     }
