@@ -32,6 +32,16 @@ describe('SubscriptionCatalog', () => {
     expect(catalog.get('wh_1')?.status).toBe('paused');
   });
 
+  it('takes the same version again when it differs (a state folded again and republished)', () => {
+    const catalog = new SubscriptionCatalog();
+    catalog.put('wh_1', state(2));
+    const refolded = state(2, {
+      olderSecrets: [{ secret: 'v1.k.old', expiresAt: '2026-01-02T00:00:00.000Z' }],
+    });
+    expect(catalog.put('wh_1', refolded)).toEqual({ before: state(2), after: refolded });
+    expect(catalog.put('wh_1', refolded)).toBeUndefined();
+  });
+
   it('keeps a deleted subscription marked, and removes one on a tombstone', () => {
     const catalog = new SubscriptionCatalog();
     catalog.put('wh_1', state(1));

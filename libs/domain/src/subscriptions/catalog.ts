@@ -8,8 +8,8 @@ export interface CatalogChange<T = Subscription> {
 
 /**
  * An in-memory view of every subscription, loaded from the compacted subscription-state
- * topic and kept current by it. A state older than (or as old as) the one held is
- * ignored, so repeats and replays are harmless. A deleted subscription stays, marked
+ * topic and kept current by it. A state older than the one held, or as old and the same,
+ * is ignored, so repeats and replays are harmless. A deleted subscription stays, marked
  * `deleted`, so that jobs still on their way for it are dropped at once rather than
  * waited on as if its creation were still to come; a tombstone (null) removes it.
  * Views that need less than the whole state (the matcher) keep a slimmer `T`.
@@ -25,7 +25,10 @@ export class SubscriptionCatalog<T extends { version: number } = Subscription> {
       this.subscriptions.delete(id);
       return { before, after: undefined };
     }
-    if (before && state.version <= before.version) return undefined;
+    if (before && state.version < before.version) return undefined;
+    // The same version again is a repeat, unless it differs: a state folded again by a
+    // newer release (`rebuild-projections --republish`) must reach running views too.
+    if (before && state.version === before.version && sameState(before, state)) return undefined;
     this.subscriptions.set(id, state);
     return { before, after: state };
   }
@@ -37,4 +40,8 @@ export class SubscriptionCatalog<T extends { version: number } = Subscription> {
   get size(): number {
     return this.subscriptions.size;
   }
+}
+
+function sameState(a: object, b: object): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }
