@@ -5,10 +5,11 @@ import {
   validMailEvents,
   type ValidMailEvent,
 } from '@hookpost/testing';
-import kafkajs, { Kafka, logLevel, type Message } from 'kafkajs';
+import kafkajs, { type Message } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   http,
+  kafkaClient,
   kcatProduce,
   readTopic,
   serviceHealth,
@@ -84,11 +85,7 @@ describe('bad input on mail-events', () => {
     expect(messages.length).toBe(bad.length + valid.length);
 
     const started = Date.now();
-    const kafka = new Kafka({
-      clientId: 'e2e-bad-input',
-      brokers: pipeline.brokers.split(','),
-      logLevel: logLevel.NOTHING,
-    });
+    const kafka = kafkaClient(pipeline.brokers, 'e2e-bad-input');
     const producer = kafka.producer();
     await producer.connect();
     let batch: Message[] = [];
@@ -159,11 +156,7 @@ describe('bad input on mail-events', () => {
   });
 
   it('creates the dead-letter and retry topics with their retention', async () => {
-    const kafka = new Kafka({
-      clientId: 'e2e-bad-input-retention',
-      brokers: pipeline.brokers.split(','),
-      logLevel: logLevel.NOTHING,
-    });
+    const kafka = kafkaClient(pipeline.brokers, 'e2e-bad-input-retention');
     const admin = kafka.admin();
     await admin.connect();
     const retry = (await admin.listTopics()).find((t) => t.startsWith('hookpost.delivery-retry.'));
@@ -193,11 +186,7 @@ describe('bad input on mail-events', () => {
     // dead-letter copy with its reason and source headers would be over.
     const value = Buffer.alloc(1_048_588 - 300, 'x');
     const [after] = validMailEvents({ organizationId, senderDomain, count: 1, tag: `${run}b` });
-    const kafka = new Kafka({
-      clientId: 'e2e-bad-input-big',
-      brokers: pipeline.brokers.split(','),
-      logLevel: logLevel.NOTHING,
-    });
+    const kafka = kafkaClient(pipeline.brokers, 'e2e-bad-input-big');
     const producer = kafka.producer();
     await producer.connect();
     // Same key, so one partition: the event after it waits on it.

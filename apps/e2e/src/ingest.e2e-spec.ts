@@ -1,10 +1,10 @@
 import { hostileMailEvents, RecordingReceiver } from '@hookpost/testing';
-import { Kafka, logLevel } from 'kafkajs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   deliveredEvent,
   http,
+  kafkaClient,
   kcatConsume,
   kcatProduceMany,
   startPipeline,
@@ -73,11 +73,7 @@ describe('ingest and matching', () => {
     await sleep(1_000);
     const corpus = hostileMailEvents({ organizationId, maxEventBytes: 262_144 });
     expect(corpus.length).toBeGreaterThanOrEqual(50);
-    const kafka = new Kafka({
-      clientId: 'e2e-hostile',
-      brokers: pipeline.brokers.split(','),
-      logLevel: logLevel.NOTHING,
-    });
+    const kafka = kafkaClient(pipeline.brokers, 'e2e-hostile');
     const producer = kafka.producer();
     await producer.connect();
     const valid = (i: number) => event(`corpus-valid-${i}`);

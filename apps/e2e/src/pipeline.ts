@@ -243,6 +243,11 @@ export interface TopicMessage {
   offset: string;
 }
 
+/** A quiet kafkajs client of the test's own, on the pipeline's brokers. */
+export function kafkaClient(brokers: string, clientId: string): Kafka {
+  return new Kafka({ clientId, brokers: brokers.split(','), logLevel: logLevel.NOTHING });
+}
+
 /**
  * Reads a topic from the beginning with kafkajs until `enough` holds for what was read,
  * and then on to the end the topic had at that moment (so that late copies are counted
@@ -254,11 +259,7 @@ export async function readTopic(
   enough: (messages: TopicMessage[]) => boolean,
   timeoutMs: number,
 ): Promise<TopicMessage[]> {
-  const kafka = new Kafka({
-    clientId: 'e2e-reader',
-    brokers: brokers.split(','),
-    logLevel: logLevel.NOTHING,
-  });
+  const kafka = kafkaClient(brokers, 'e2e-reader');
   const admin = kafka.admin();
   const consumer = kafka.consumer({
     groupId: `e2e-reader-${randomBytes(6).toString('hex')}`,
