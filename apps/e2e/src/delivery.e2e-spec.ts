@@ -241,6 +241,8 @@ describe('delivery', () => {
       /^hookpost_kafka_consumer_lag\{group="hookpost-deliverer",topic="hookpost.delivery-jobs.v1",partition="\d+"\} \d+/m,
     );
     expect(deliverer).toMatch(/^hookpost_circuit_breakers\{state="closed"\} \d+/m);
+    expect(deliverer).toMatch(/^hookpost_ready 1$/m);
+    expect(deliverer).toMatch(/^hookpost_readiness_check\{check="[^"]+"\} 1$/m);
     expect(await metrics('matcher')).toMatch(
       /^hookpost_kafka_consumer_lag\{group="hookpost-matcher"/m,
     );

@@ -1,6 +1,6 @@
 import { Controller, Get, Global, Header, HttpCode, HttpException, Module } from '@nestjs/common';
 import { performance } from 'node:perf_hooks';
-import { collectDefaultMetrics, Counter, register } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, register } from 'prom-client';
 import { Readiness } from './readiness.js';
 
 @Controller('health')
@@ -31,6 +31,8 @@ class MetricsController {
 }
 
 let defaultMetricsStarted = false;
+/** The process's readiness, as the metrics below report it at each scrape. */
+let scrapedReadiness: Readiness | undefined;
 
 /** `/health/live`, `/health/ready` and `/metrics` (Prometheus) for every service. */
 @Global()
@@ -40,13 +42,47 @@ let defaultMetricsStarted = false;
   exports: [Readiness],
 })
 export class HealthModule {
-  constructor() {
+  constructor(readiness: Readiness) {
+    scrapedReadiness = readiness;
     if (!defaultMetricsStarted) {
       collectDefaultMetrics({ prefix: 'hookpost_' });
       eventLoopActiveSeconds();
+      readinessMetrics();
       defaultMetricsStarted = true;
     }
   }
+}
+
+/**
+ * Readiness in the metrics: a pod that runs but is not ready still answers scrapes, so
+ * `up` alone does not show it (alert HookpostInstanceNotReady). Evaluated once per
+ * scrape, for both gauges (the registry collects them side by side).
+ */
+function readinessMetrics(): void {
+  let evaluation: { at: number; result: ReturnType<Readiness['evaluate']> } | undefined;
+  const evaluate = () => {
+    if (!evaluation || Date.now() - evaluation.at > 1_000)
+      evaluation = { at: Date.now(), result: scrapedReadiness!.evaluate() };
+    return evaluation.result;
+  };
+  new Gauge({
+    name: 'hookpost_ready',
+    help: 'Whether this process is ready (1: every readiness check passes)',
+    async collect() {
+      if (scrapedReadiness) this.set((await evaluate()).ready ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'hookpost_readiness_check',
+    help: 'Whether each readiness check of this process passes (1) or not (0)',
+    labelNames: ['check'],
+    async collect() {
+      if (!scrapedReadiness) return;
+      const { checks } = await evaluate();
+      this.reset();
+      for (const [check, ok] of Object.entries(checks)) this.set({ check }, ok ? 1 : 0);
+    },
+  });
 }
 
 /**
