@@ -484,6 +484,39 @@ async function main(): Promise<void> {
     }
   }
 
+  await check(
+    "a service's setting rolls that service's pods alone, a shared one every service's",
+    () => {
+      const checksums = (args: string[]) =>
+        new Map(
+          parseObjects(template([], args))
+            .filter((object) => object.kind === 'Deployment')
+            .map((object) => [
+              object.metadata.name,
+              (
+                object.spec as {
+                  template: { metadata: { annotations: Record<string, string> } };
+                }
+              ).template.metadata.annotations['checksum/config'],
+            ]),
+        );
+      const base = checksums([]);
+      const changed = (args: string[]) => {
+        const after = checksums(args);
+        return [...base].filter(([name, sum]) => after.get(name) !== sum).map(([name]) => name);
+      };
+      const matcherOnly = changed([
+        '--set',
+        'matcher.config.NODE_OPTIONS=--max-old-space-size=200',
+      ]);
+      if (matcherOnly.length !== 1 || !matcherOnly[0]!.endsWith('-matcher'))
+        throw new Error(`a matcher setting rolls ${matcherOnly.join(', ') || 'nothing'}`);
+      const shared = changed(['--set', 'config.logLevel=debug']);
+      if (shared.length !== base.size)
+        throw new Error(`a shared setting rolls only ${shared.join(', ')}`);
+    },
+  );
+
   await check('a template error fails the render', () => {
     const copy = mkdtempSync(join(tmpdir(), 'hookpost-chart-'));
     try {
