@@ -241,6 +241,9 @@ describe('delivery', () => {
       /^hookpost_kafka_consumer_lag\{group="hookpost-deliverer",topic="hookpost.delivery-jobs.v1",partition="\d+"\} \d+/m,
     );
     expect(deliverer).toMatch(/^hookpost_circuit_breakers\{state="closed"\} \d+/m);
+    expect(deliverer).toMatch(
+      /^hookpost_kafka_group_lag\{group="hookpost-deliverer",topic="hookpost.delivery-jobs.v1"\} \d+$/m,
+    );
     expect(deliverer).toMatch(/^hookpost_ready 1$/m);
     expect(deliverer).toMatch(/^hookpost_readiness_check\{check="[^"]+"\} 1$/m);
     expect(await metrics('matcher')).toMatch(
@@ -454,6 +457,8 @@ describe('delivery', () => {
     ]);
     const [request] = await receiver.waitFor((r) => r.path === '/behind-bad', 1, 20_000);
     expect(request!.headers['webhook-id']).toBe(job.deliveryId);
+    // The log is written asynchronously: its lines may land a moment after the delivery.
+    for (let i = 0; i < 50 && logged().length - before < 2; i++) await sleep(100);
     const lines = logged().slice(before);
     expect(lines).toHaveLength(2);
     expect(lines[0]).toContain('not valid JSON');

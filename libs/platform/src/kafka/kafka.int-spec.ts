@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { pino } from 'pino';
+import { register } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BatchConsumer,
@@ -11,6 +12,7 @@ import {
   topicMessageLimit,
   type IncomingMessage,
 } from './kafka.js';
+import { GroupLagWatcher } from './group-lag.js';
 import { TopicView } from './topic-view.js';
 
 /** The Kafka adapter against the real broker of the test run (KAFKA_BROKERS). */
@@ -93,6 +95,38 @@ describe('Kafka adapter', () => {
     const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
     await admin.disconnect();
     expect(metadata.topics[0]?.partitions).toHaveLength(2);
+  });
+
+  it("measures a group's lag as the brokers see it, also while nothing consumes", async () => {
+    const lagged = await newTopic('lag', 2);
+    const group = `int-test-lag-${randomUUID()}`;
+    const value = Buffer.from('x');
+    await producer.send(
+      Array.from({ length: 10 }, (_, i) => ({ topic: lagged, key: `k${i}`, value })),
+    );
+    const admin = kafka.admin();
+    await admin.connect();
+    const ends = await admin.fetchTopicOffsets(lagged);
+    // The group committed 1 on each partition, and stopped (a hung consumer looks the same).
+    await admin.setOffsets({
+      groupId: group,
+      topic: lagged,
+      partitions: ends.map((p) => ({ partition: p.partition, offset: '1' })),
+    });
+    await admin.disconnect();
+    const watcher = new GroupLagWatcher(kafka, logger, 60_000);
+    const lag = async () =>
+      (await register.getSingleMetric('hookpost_kafka_group_lag')!.get()).values.find(
+        (v) => v.labels.group === group,
+      )?.value;
+    watcher.watch(group, [lagged]);
+    await watcher.measure();
+    expect(await lag()).toBe(10 - 2);
+    await producer.send([{ topic: lagged, key: 'more', value }]);
+    await watcher.measure();
+    expect(await lag()).toBe(9);
+    await watcher.unwatch(group);
+    expect(await lag()).toBeUndefined();
   });
 
   it("reads a topic's max.message.bytes, its own or the broker's", async () => {

@@ -16,6 +16,7 @@ import kafkajs, {
 } from 'kafkajs';
 import { Gauge } from 'prom-client';
 import type { Logger } from '../logging/logger.js';
+import { groupLagWatcher, type GroupLagWatcher } from './group-lag.js';
 import { keyHashPartitioner } from './partitioner.js';
 import { socketFactory } from './socket.js';
 
@@ -576,12 +577,15 @@ export class BatchConsumer {
   private uncommitted: (() => OffsetsByTopicPartition) | undefined;
   private readonly inProgress = new Set<Promise<unknown>>();
   private committing: Promise<void> = Promise.resolve();
+  /** The group's lag as the brokers see it (committing groups only; views commit nothing). */
+  private readonly groupLag: GroupLagWatcher | undefined;
 
   constructor(
     kafka: Kafka,
     private readonly options: BatchConsumerOptions,
     private readonly logger: Logger,
   ) {
+    this.groupLag = (options.commit ?? true) ? groupLagWatcher(kafka, logger) : undefined;
     this.consumer = kafka.consumer({
       groupId: options.groupId,
       sessionTimeout: options.sessionTimeoutMs ?? 30_000,
@@ -642,6 +646,7 @@ export class BatchConsumer {
       },
     };
     await this.consumer.run(this.run);
+    this.groupLag?.watch(this.options.groupId, this.options.topics);
   }
 
   private async handleBatch(
@@ -692,6 +697,7 @@ export class BatchConsumer {
       const late = new Promise((resolve) => setTimeout(resolve, STOP_COMMIT_MS).unref());
       await Promise.race([this.commit(), late]);
     }
+    await this.groupLag?.unwatch(this.options.groupId);
     await leaveGroup(this.consumer, this.options.groupId, this.logger);
   }
 

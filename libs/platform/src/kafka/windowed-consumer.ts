@@ -9,6 +9,7 @@ import {
   toIncoming,
   type IncomingMessage,
 } from './kafka.js';
+import { groupLagWatcher, type GroupLagWatcher } from './group-lag.js';
 import { OffsetWindow } from './offset-window.js';
 
 /**
@@ -63,12 +64,14 @@ export class WindowedConsumer {
   private commitTimer: NodeJS.Timeout | undefined;
   private run: ConsumerRunConfig | undefined;
   private readonly pending = new Set<Promise<void>>();
+  private readonly groupLag: GroupLagWatcher;
 
   constructor(
     kafka: Kafka,
     private readonly options: WindowedConsumerOptions,
     private readonly logger: Logger,
   ) {
+    this.groupLag = groupLagWatcher(kafka, logger);
     this.consumer = kafka.consumer({
       groupId: options.groupId,
       sessionTimeout: options.sessionTimeoutMs ?? 30_000,
@@ -176,6 +179,7 @@ export class WindowedConsumer {
       },
     };
     await this.consumer.run(this.run);
+    this.groupLag.watch(this.options.groupId, this.options.topics);
   }
 
   /**
@@ -192,6 +196,7 @@ export class WindowedConsumer {
       await this.commit();
     }
     clearInterval(this.commitTimer);
+    await this.groupLag.unwatch(this.options.groupId);
     await leaveGroup(this.consumer, this.options.groupId, this.logger);
   }
 
