@@ -41,10 +41,11 @@ export class GroupLagWatcher {
     if (this.groups.size > 0) return;
     clearInterval(this.timer);
     this.timer = undefined;
-    await this.measuring;
+    // Not waiting for a measurement under way: with the brokers away it could take as long
+    // as kafkajs's retries, and a stopping service must not. It disconnects on its own.
     const admin = this.admin;
     this.admin = undefined;
-    await admin?.disconnect().catch(() => undefined);
+    await within(1_000, admin?.disconnect());
   }
 
   /** One measurement of every watched group (also what the timer runs). */
@@ -55,15 +56,21 @@ export class GroupLagWatcher {
 
   private async measureAll(): Promise<void> {
     try {
-      if (!this.admin) {
-        const admin = this.kafka.admin();
+      let admin = this.admin;
+      if (!admin) {
+        admin = this.kafka.admin();
         await admin.connect();
+        // Unwatched meanwhile: nothing left to measure.
+        if (this.groups.size === 0) {
+          await within(1_000, admin.disconnect());
+          return;
+        }
         this.admin = admin;
       }
       for (const [group, topics] of this.groups) {
-        const committed = await this.admin.fetchOffsets({ groupId: group, topics: [...topics] });
+        const committed = await admin.fetchOffsets({ groupId: group, topics: [...topics] });
         for (const { topic, partitions } of committed) {
-          const ends = await highWatermarks(this.admin, topic, 5_000);
+          const ends = await highWatermarks(admin, topic, 5_000);
           let lag = 0n;
           for (const { partition, offset } of partitions) {
             const end = ends.get(partition);
@@ -71,7 +78,7 @@ export class GroupLagWatcher {
             if (end !== undefined && offset !== '-1')
               lag += end > BigInt(offset) ? end - BigInt(offset) : 0n;
           }
-          groupLag.set({ group, topic }, Number(lag));
+          if (this.groups.has(group)) groupLag.set({ group, topic }, Number(lag));
         }
       }
     } catch (error) {
@@ -79,6 +86,16 @@ export class GroupLagWatcher {
       this.logger.debug({ err: error }, 'could not measure consumer group lag');
     }
   }
+}
+
+/** Waits for `work` at most `ms`, and never fails. */
+async function within(ms: number, work: Promise<unknown> | undefined): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    (work ?? Promise.resolve()).catch(() => undefined),
+    new Promise((resolve) => (timer = setTimeout(resolve, ms).unref())),
+  ]);
+  clearTimeout(timer);
 }
 
 const watchers = new WeakMap<Kafka, GroupLagWatcher>();
