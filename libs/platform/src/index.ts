@@ -17,4 +17,5 @@ export * from './kafka/offset-window.js';
 export * from './kafka/coalescing-producer.js';
 export * from './concurrency/limiter.js';
 export * from './concurrency/coalescer.js';
+export * from './concurrency/timeout.js';
 export * from './tracing/tracing.js';

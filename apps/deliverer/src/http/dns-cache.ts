@@ -1,4 +1,5 @@
 import type { Resolver } from '@hookpost/domain';
+import { withTimeout } from '@hookpost/platform';
 
 type Answers = Awaited<ReturnType<Resolver>>;
 
@@ -53,7 +54,7 @@ export class DnsCache {
     if (cached?.settled && cached.expires > this.now()) return cached.answers;
     // A lookup still running is shared, however long it has run: a second lookup of the
     // same host would only hold a second thread.
-    if (cached && !cached.settled) return withTimeout(cached.answers, this.options.timeoutMs, host);
+    if (cached && !cached.settled) return this.waitAtMost(cached.answers, host);
     if (this.entries.size >= this.options.capacity) this.entries.clear();
     const entry = { answers: this.resolve(host), expires: Infinity, settled: false };
     this.entries.set(host, entry);
@@ -67,15 +68,11 @@ export class DnsCache {
         entry.expires = this.now() + this.options.failureTtlMs;
       },
     );
-    return withTimeout(entry.answers, this.options.timeoutMs, host);
+    return this.waitAtMost(entry.answers, host);
   }
-}
 
-function withTimeout(answers: Promise<Answers>, ms: number, host: string): Promise<Answers> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`resolving ${host} took over ${ms} ms`)), ms);
-    timer.unref();
-  });
-  return Promise.race([answers, late]).finally(() => clearTimeout(timer));
+  private waitAtMost(answers: Promise<Answers>, host: string): Promise<Answers> {
+    const { timeoutMs } = this.options;
+    return withTimeout(answers, timeoutMs, `resolving ${host} took over ${timeoutMs} ms`);
+  }
 }

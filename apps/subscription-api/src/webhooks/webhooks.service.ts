@@ -12,7 +12,7 @@ import {
   type SubscriptionCommand,
   keyCovers,
 } from '@hookpost/domain';
-import { CONFIG } from '@hookpost/platform';
+import { CONFIG, withTimeout } from '@hookpost/platform';
 import { Inject, Injectable } from '@nestjs/common';
 import { isIP } from 'node:net';
 import { lookup } from 'node:dns/promises';
@@ -74,13 +74,11 @@ interface EditableFields {
 const RESOLVE_TIMEOUT_MS = 5_000;
 
 async function resolveHost(host: string) {
-  let timer: NodeJS.Timeout | undefined;
-  const answers = await Promise.race([
+  const answers = await withTimeout(
     lookup(host, { all: true, verbatim: true }),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('lookup timed out')), RESOLVE_TIMEOUT_MS);
-    }),
-  ]).finally(() => clearTimeout(timer));
+    RESOLVE_TIMEOUT_MS,
+    'lookup timed out',
+  );
   return answers.map((answer) => ({ address: answer.address, family: answer.family as 4 | 6 }));
 }
 

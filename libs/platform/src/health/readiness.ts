@@ -1,3 +1,5 @@
+import { withTimeout } from '../concurrency/timeout.js';
+
 /**
  * What a service needs before it takes traffic: each component registers a named
  * check (Kafka producer connected, consumer joined, database answering, view caught up).
@@ -25,14 +27,4 @@ export class Readiness {
       checks: results,
     };
   }
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('timed out')), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }

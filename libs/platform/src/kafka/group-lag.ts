@@ -1,5 +1,6 @@
 import type { Admin, Kafka } from 'kafkajs';
 import { Gauge } from 'prom-client';
+import { withTimeout } from '../concurrency/timeout.js';
 import type { Logger } from '../logging/logger.js';
 import { highWatermarks } from './kafka.js';
 
@@ -45,7 +46,7 @@ export class GroupLagWatcher {
     // as kafkajs's retries, and a stopping service must not. It disconnects on its own.
     const admin = this.admin;
     this.admin = undefined;
-    await within(1_000, admin?.disconnect());
+    if (admin) await withTimeout(admin.disconnect(), 1_000).catch(() => undefined);
   }
 
   /** One measurement of every watched group (also what the timer runs). */
@@ -62,7 +63,7 @@ export class GroupLagWatcher {
         await admin.connect();
         // Unwatched meanwhile: nothing left to measure.
         if (this.groups.size === 0) {
-          await within(1_000, admin.disconnect());
+          await withTimeout(admin.disconnect(), 1_000).catch(() => undefined);
           return;
         }
         this.admin = admin;
@@ -86,16 +87,6 @@ export class GroupLagWatcher {
       this.logger.debug({ err: error }, 'could not measure consumer group lag');
     }
   }
-}
-
-/** Waits for `work` at most `ms`, and never fails. */
-async function within(ms: number, work: Promise<unknown> | undefined): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    (work ?? Promise.resolve()).catch(() => undefined),
-    new Promise((resolve) => (timer = setTimeout(resolve, ms).unref())),
-  ]);
-  clearTimeout(timer);
 }
 
 const watchers = new WeakMap<Kafka, GroupLagWatcher>();
