@@ -1,6 +1,8 @@
 import { RecordingReceiver } from '@hookpost/testing';
+import * as grpc from '@grpc/grpc-js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebhooksGrpc } from './grpc-client.js';
 import { http, kcatProduceMany, startPipeline, type Pipeline } from './pipeline.js';
 
 /** Test events, manual retries, replay, and the events of one message. */
@@ -195,5 +197,51 @@ describe('test, retry, replay and message events', () => {
     expect(paused.status).toBe(409);
     const foreign = await http('POST', `${pipeline.apiUrl}/v1/webhooks/${id}/test`, otherKey, {});
     expect(foreign.status).toBe(404);
+  });
+
+  it('refuses a manual retry while an automatic retry of the delivery is pending', async () => {
+    receiver.respondWith((r) => ({ status: r.path === '/failing' ? 500 : 200 }));
+    const id = await subscribe('/failing', ['message.complained']);
+    await sleep(1_000);
+    const test = await http('POST', `${pipeline.apiUrl}/v1/webhooks/${id}/test`, apiKey, {});
+    expect(test.status, JSON.stringify(test.json)).toBe(202);
+    // The default schedule: the first attempt fails, the next is a minute away.
+    const logs = await until(
+      () => http('GET', `${pipeline.apiUrl}/v1/webhooks/${id}/logs`, apiKey),
+      (r) => (r.json.data as unknown[] | undefined)?.length === 1,
+    );
+    const [failed] = logs.json.data as Array<{
+      delivery_id: string;
+      status: string;
+      next_retry_at: string | null;
+    }>;
+    expect(failed).toMatchObject({ status: 'failed', next_retry_at: expect.any(String) });
+
+    const path = `/v1/webhooks/${id}/deliveries/${failed!.delivery_id}/retry`;
+    const refused = await http('POST', `${pipeline.apiUrl}${path}`, apiKey);
+    expect(refused.status).toBe(409);
+    expect(refused.json.error).toMatchObject({
+      code: 'retry_pending',
+      message: expect.stringContaining(
+        `attempt 2 of this delivery is scheduled for ${failed!.next_retry_at}`,
+      ),
+    });
+    const client = new WebhooksGrpc(pipeline.grpcAddress);
+    try {
+      const overGrpc = await client.call(
+        'RetryDelivery',
+        { id, delivery_id: failed!.delivery_id },
+        apiKey,
+      );
+      expect(overGrpc).toMatchObject({
+        code: grpc.status.FAILED_PRECONDITION,
+        errorCode: 'retry_pending',
+      });
+    } finally {
+      client.close();
+    }
+    // Nothing was queued: the one request is the automatic chain's first attempt.
+    await sleep(2_000);
+    expect(receiver.requests.filter((r) => r.path === '/failing')).toHaveLength(1);
   });
 });

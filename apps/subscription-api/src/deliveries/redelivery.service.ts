@@ -4,6 +4,7 @@ import {
   encodeJson,
   ingestedEventSchema,
   newId,
+  RETRY_KEPT_PAST_DUE_MS,
   TOPICS,
   type DeliveryJob,
   type IngestedEvent,
@@ -71,17 +72,28 @@ export class RedeliveryService {
     return { event_id: event.id, type };
   }
 
-  /** Delivers one delivery again, as its next attempt. */
+  /**
+   * Delivers one delivery again, as its next attempt. Not while an automatic retry of it
+   * is pending (as Convoy): a failed manual attempt would start a second chain of retries
+   * beside it, and the two would share attempt numbers (ADR 0008).
+   */
   async retry(principal: Principal, id: string, deliveryId: string) {
     const subscription = await this.active(principal, id);
     const [last] = (await this.dataSource.query(
-      `SELECT a.attempt, e.event FROM delivery_attempts a
+      `SELECT a.attempt, a.next_retry_at, e.event FROM delivery_attempts a
        JOIN mail_events e ON e.event_id = a.event_id
        WHERE a.delivery_id = $1 AND a.subscription_id = $2
        ORDER BY a.attempt DESC LIMIT 1`,
       [deliveryId, subscription.id],
-    )) as Array<{ attempt: number; event: unknown }>;
+    )) as Array<{ attempt: number; next_retry_at: Date | null; event: unknown }>;
     if (!last) throw ApiError.notFound('delivery');
+    if (retryPending(last.next_retry_at, new Date())) {
+      throw new ApiError(
+        409,
+        'retry_pending',
+        `attempt ${last.attempt + 1} of this delivery is scheduled for ${last.next_retry_at!.toISOString()}; retry it by hand once that attempt is in the log`,
+      );
+    }
     // Numbered after both the last attempt logged and the last retry handed out (which may
     // not be logged yet); the upsert makes concurrent retries take turns.
     const [numbered] = (await this.dataSource.query(
@@ -164,4 +176,12 @@ export class RedeliveryService {
     }
     return subscription;
   }
+}
+
+/**
+ * Whether the retry the last attempt announced is still to come. Past its due time it is
+ * only late (deliverers lagging, or putting it off), until its topic may have deleted it.
+ */
+export function retryPending(nextRetryAt: Date | null, now: Date): boolean {
+  return nextRetryAt !== null && now.getTime() < nextRetryAt.getTime() + RETRY_KEPT_PAST_DUE_MS;
 }

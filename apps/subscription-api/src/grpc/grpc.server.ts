@@ -51,6 +51,12 @@ const GRPC_CODES: Record<number, grpc.status> = {
 };
 
 /**
+ * REST 409s that are not a conflict to retry (ABORTED) but a state to change first: a
+ * webhook to resume, a retry to let happen.
+ */
+const PRECONDITION_CODES = new Set(['webhook_not_active', 'retry_pending']);
+
+/**
  * `hookpost.v1.Webhooks` on GRPC_PORT, with server reflection: the REST operations over
  * gRPC. Requests are reshaped into the REST bodies and go through the same schemas and
  * services, so validation, tenancy and errors are the same; the API key comes in the
@@ -297,12 +303,12 @@ export class GrpcServer implements OnApplicationBootstrap, BeforeApplicationShut
       return { code: grpc.status.INTERNAL, details: 'internal error' };
     }
     const [status, body] = known;
-    const notActive = body.error.code === 'webhook_not_active';
+    const precondition = PRECONDITION_CODES.has(body.error.code);
     const details = body.error.details as Array<{ field: string; message: string }>;
     const metadata = new grpc.Metadata();
     metadata.set('error-code', body.error.code);
     return {
-      code: notActive
+      code: precondition
         ? grpc.status.FAILED_PRECONDITION
         : (GRPC_CODES[status] ?? grpc.status.UNKNOWN),
       details: statusMessage(body.error.message, details),

@@ -493,7 +493,11 @@ export function openApiDocument(): Json {
                 'application/json': { example: { delivery_id: 'del_3kTn0ZbQm2r9', attempt: 4 } },
               },
             },
-            ...errors(409),
+            '409': {
+              description:
+                'The webhook is not active (webhook_not_active), or an automatic retry of the delivery is pending (retry_pending)',
+              content: { 'application/json': { schema: ref('Error') } },
+            },
           },
         }),
       },

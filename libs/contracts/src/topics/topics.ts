@@ -44,12 +44,17 @@ const DAY_MS = 86_400_000;
 export const DEAD_LETTER_RETENTION_MS = 14 * DAY_MS;
 
 /**
+ * How long past its due time a retry is surely still on its topic: a day, so an outage
+ * of the deliverer does not let Kafka delete retries before they are sent.
+ */
+export const RETRY_KEPT_PAST_DUE_MS = DAY_MS;
+
+/**
  * A retry topic keeps a message well past its delay (it is read only once due): 7 days,
- * or the delay and a day when that is longer, so an outage of the deliverer does not
- * let Kafka delete retries before they are sent.
+ * or the delay and `RETRY_KEPT_PAST_DUE_MS` when that is longer.
  */
 export function retryTopicRetentionMs(delaySeconds: number): number {
-  return Math.max(7 * DAY_MS, delaySeconds * 1_000 + DAY_MS);
+  return Math.max(7 * DAY_MS, delaySeconds * 1_000 + RETRY_KEPT_PAST_DUE_MS);
 }
 
 export const CONSUMER_GROUPS = {
