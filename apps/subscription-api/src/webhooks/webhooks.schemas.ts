@@ -1,4 +1,5 @@
 import { PAYLOAD_FORMATS } from '@hookpost/contracts';
+import { secretProblem } from '@hookpost/domain';
 import { z } from 'zod';
 import { domainName, mailbox } from '../organizations/organizations.schemas.js';
 
@@ -11,6 +12,16 @@ const scope = z.strictObject({
   mailboxes: z.array(mailbox).max(100).default([]),
 });
 
+/** A caller's own signing secret (else one is generated). */
+const secret = z
+  .string()
+  .min(16, 'must be at least 16 characters')
+  .max(200)
+  .superRefine((value, ctx) => {
+    const problem = secretProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
 const fields = {
   url: z.string().max(2048),
   events: z.array(z.string().max(100)).min(1, 'must name at least one event').max(50),
@@ -22,7 +33,7 @@ const fields = {
 
 export const createWebhookSchema = z.strictObject({
   ...fields,
-  secret: z.string().min(16, 'must be at least 16 characters').max(200).optional(),
+  secret: secret.optional(),
   description: fields.description.optional(),
   headers: fields.headers.optional(),
   scope: scope.optional(),
@@ -83,5 +94,5 @@ export const replaySchema = z
   });
 
 export const rotateSchema = z.strictObject({
-  secret: z.string().min(16, 'must be at least 16 characters').max(200).optional(),
+  secret: secret.optional(),
 });

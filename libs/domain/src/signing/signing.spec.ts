@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { describe, expect, it } from 'vitest';
-import { generateSecret, signBodyHex, signStandardWebhook } from './signing.js';
+import { generateSecret, secretProblem, signBodyHex, signStandardWebhook } from './signing.js';
 
 const body = JSON.stringify({
   id: 'evt_1',
@@ -63,5 +63,43 @@ describe('X-Webhook-Signature (seed 002)', () => {
     const secret = generateSecret();
     const expected = createHmac('sha256', secret).update(body).digest('hex');
     expect(signBodyHex(body, secret)).toBe(`sha256=${expected}`);
+  });
+});
+
+describe("a caller's own secret", () => {
+  it('is taken as given when it is not whsec_', () => {
+    expect(secretProblem('a-customer-chosen-secret')).toBeUndefined();
+    expect(secretProblem('whsec-not-the-prefix!!')).toBeUndefined();
+  });
+
+  it('is taken as whsec_ with a strict base64 key of 16 bytes or more, which verifies', () => {
+    const secret = `whsec_${Buffer.alloc(24, 7).toString('base64')}`;
+    expect(secretProblem(secret)).toBeUndefined();
+    expect(secretProblem(generateSecret())).toBeUndefined();
+    const now = Math.floor(Date.now() / 1000);
+    const signature = signStandardWebhook({ id, timestamp: now, body, secrets: [secret] });
+    expect(new Webhook(secret).verify(body, headers(signature, now))).toEqual(JSON.parse(body));
+  });
+
+  it('is refused as whsec_ unless its key is base64 as every verifier decodes it', () => {
+    // What Node would decode by skipping characters, and the official verifier refuses.
+    for (const secret of ['whsec_!!!!!!!!!!!!!!!!', 'whsec_hello_world_2024_abc']) {
+      expect(secretProblem(secret), secret).toMatch(/^after whsec_ must come base64/);
+      expect(() => new Webhook(secret), secret).toThrow();
+    }
+    // Python's verifier (base64.b64decode) refuses the first, and reads the second as
+    // another key than Node does.
+    for (const secret of [
+      'whsec_QUJDREVGR0gxMjM0NTY3OA', // unpadded
+      'whsec_QUJDREVGR0gx-_M0NTY3OA==', // the URL-safe alphabet
+    ]) {
+      expect(secretProblem(secret), secret).toMatch(/^after whsec_ must come base64/);
+    }
+  });
+
+  it('is refused as whsec_ with a key shorter than 16 bytes', () => {
+    expect(secretProblem('whsec_QUJDREVGR0g=')).toBe(
+      'after whsec_ must come the base64 of at least 16 bytes',
+    );
   });
 });

@@ -14,6 +14,27 @@ export function generateSecret(): string {
   return WHSEC_PREFIX + randomBytes(32).toString('base64');
 }
 
+/** Base64 as Standard Webhooks verifiers decode it: the standard alphabet, padded. */
+const STRICT_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+/** The shortest key a caller's `whsec_` secret may decode to (SPEC: 16 characters given). */
+const MIN_KEY_BYTES = 16;
+
+/**
+ * Why a caller's own secret cannot sign, or undefined. A `whsec_` secret's key is its
+ * base64 part, which Node would decode leniently, skipping what is not base64: the
+ * receivers' verifiers refuse such a secret, and `whsec_!!!!…` would sign with an empty
+ * key that anyone can forge.
+ */
+export function secretProblem(secret: string): string | undefined {
+  if (!secret.startsWith(WHSEC_PREFIX)) return undefined;
+  const encoded = secret.slice(WHSEC_PREFIX.length);
+  if (!STRICT_BASE64.test(encoded))
+    return 'after whsec_ must come base64 (A-Z, a-z, 0-9, + and /, padded with =), as Standard Webhooks verifiers decode it';
+  if (Buffer.from(encoded, 'base64').length < MIN_KEY_BYTES)
+    return `after whsec_ must come the base64 of at least ${MIN_KEY_BYTES} bytes`;
+  return undefined;
+}
+
 /** The HMAC key of a secret for Standard Webhooks. */
 export function standardWebhookKey(secret: string): Buffer {
   return secret.startsWith(WHSEC_PREFIX)
