@@ -26,6 +26,7 @@ import {
 describe('bad input on mail-events', () => {
   let pipeline: Pipeline;
   let organizationId: string;
+  let apiKey: string;
   const receiver = new RecordingReceiver();
   const run = Date.now().toString(36);
   const senderDomain = `bad-input-${run}.example`;
@@ -37,7 +38,6 @@ describe('bad input on mail-events', () => {
   beforeAll(async () => {
     await receiver.start();
     pipeline = await startPipeline({ MAX_EVENT_BYTES: String(maxEventBytes) });
-    let apiKey: string;
     ({ organizationId, apiKey } = await tenant(pipeline, 'Bad Input Co', [senderDomain]));
     [warmUp] = validMailEvents({ organizationId, senderDomain, count: 1, tag: `${run}w` }) as [
       ValidMailEvent,
@@ -145,6 +145,23 @@ describe('bad input on mail-events', () => {
     });
     expect(wrong).toEqual([]);
     expect(mine).toHaveLength(bad.length);
+
+    // The event log took the valid events too: no bad one stopped its consumer (Postgres
+    // refuses a NUL or an unpaired surrogate in jsonb), for this organisation or any other.
+    const last = valid[valid.length - 1]!;
+    const logged = async () => {
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const found = await http(
+          'GET',
+          `${pipeline.apiUrl}/v1/messages/${encodeURIComponent(last.messageId)}/events`,
+          apiKey,
+        );
+        if (found.status === 200 || Date.now() > deadline) return found;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    };
+    expect((await logged()).status).toBe(200);
 
     // The same processes, up, healthy and without a crash or a consumer restart in their logs.
     const after = await serviceHealth(pipeline);

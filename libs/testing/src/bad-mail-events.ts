@@ -754,6 +754,10 @@ export function badMailEvents(options: BadMailEventOptions): BadMailEvent[] {
         '\\u2028',
         '\\u0301',
       ];
+      // The first four (NUL, unpaired surrogates) cannot be stored, wherever they are.
+      const unstorable = new Set(escapes.slice(0, 4));
+      const refusal = (escape: string, otherwise: RejectReason) =>
+        one(unstorable.has(escape) ? 'schema_violation' : otherwise);
       // Raw bytes that are not UTF-8: overlong forms of '.', a UTF-8-encoded surrogate,
       // stray continuation and lead bytes, a five-byte form.
       const badBytes = [
@@ -789,7 +793,7 @@ export function badMailEvents(options: BadMailEventOptions): BadMailEvent[] {
         const type = spliceAt('message.delivered', escape);
         return {
           name: `type with ${escape}`,
-          reasons: one('unknown_type'),
+          reasons: refusal(escape, 'unknown_type'),
           value: text(eventText.replace('"message.delivered"', `"${type}"`)),
         };
       }
@@ -797,7 +801,7 @@ export function badMailEvents(options: BadMailEventOptions): BadMailEvent[] {
         const escape = pick(escapes);
         return {
           name: `organization_id with ${escape}`,
-          reasons: one('unknown_organization'),
+          reasons: refusal(escape, 'unknown_organization'),
           value: text(eventText.replace(`"${org}"`, `"${spliceAt(org, escape)}"`)),
         };
       }
@@ -867,7 +871,7 @@ export function badMailEvents(options: BadMailEventOptions): BadMailEvent[] {
       const escape = pick(escapes.slice(0, 4));
       return {
         name: `type key with ${escape}`,
-        reasons: one('unknown_shape'),
+        reasons: one('schema_violation'),
         value: text(eventText.replace('"type"', `"ty${escape}pe"`)),
       };
     },

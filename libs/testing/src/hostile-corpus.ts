@@ -142,12 +142,12 @@ export function hostileMailEvents(options: {
     ],
     [
       'organisation with NUL',
-      ['unknown_organization'],
+      ['schema_violation'],
       json(canonical({ organization_id: `${org}\u0000` }, 15)),
     ],
     [
       'organisation lone surrogate',
-      ['unknown_organization'],
+      ['schema_violation'],
       text(JSON.stringify(canonical({}, 16)).replace(org, `${org}\\ud800`)),
     ],
     ['id of wrong kind', ['schema_violation'], json(canonical({ id: { nested: true } }, 17))],
@@ -183,6 +183,21 @@ export function hostileMailEvents(options: {
       'recipient of wrong kind',
       ['schema_violation'],
       json(canonical({ data: { message_id: 'x', to: { evil: true } } }, 25)),
+    ],
+    // Otherwise valid, with text Postgres cannot store (the event log is jsonb).
+    [
+      'subject with NUL',
+      ['schema_violation'],
+      json(canonical({ data: { message_id: 'hostile-26', subject: 'a\u0000b' } }, 26)),
+    ],
+    [
+      'subject with a lone surrogate',
+      ['schema_violation'],
+      text(
+        JSON.stringify(
+          canonical({ data: { message_id: 'hostile-27', subject: 'LONE' } }, 27),
+        ).replace('LONE', '\\udc00 alone'),
+      ),
     ],
     // Other shapes with a flaw.
     [

@@ -287,3 +287,41 @@ describe('normalize, hostile input', () => {
     expect(result).toMatchObject({ ok: false, reason: 'schema_violation' });
   });
 });
+
+describe('normalize, text Postgres cannot store', () => {
+  const withSubject = (subject: string) =>
+    raw(
+      JSON.stringify({ ...canonical, data: { ...canonical.data, subject: 'x' } }).replace(
+        '"subject":"x"',
+        `"subject":"${subject}"`,
+      ),
+    );
+
+  it('refuses a NUL or an unpaired surrogate, naming where it is', () => {
+    expect(normalize(withSubject('a\\u0000b'), options)).toEqual({
+      ok: false,
+      reason: 'schema_violation',
+      detail: 'data.subject holds a NUL character (\\u0000), which cannot be stored',
+    });
+    expect(normalize(withSubject('\\ud800 alone'), options)).toEqual({
+      ok: false,
+      reason: 'schema_violation',
+      detail: 'data.subject holds an unpaired UTF-16 surrogate, which cannot be stored',
+    });
+    const inKey = raw({
+      ...canonical,
+      data: { ...canonical.data, tags: ['ok', { 'a\u0000': 1 }] },
+    });
+    expect(normalize(inKey, options)).toMatchObject({
+      ok: false,
+      detail: 'a key in data.tags[1] holds a NUL character (\\u0000), which cannot be stored',
+    });
+  });
+
+  it('takes surrogate pairs written as escapes, and an escaped backslash before u0000', () => {
+    const emoji = normalize(withSubject('Hi \\ud83d\\ude00'), options);
+    expect(emoji).toMatchObject({ ok: true, event: { data: { subject: 'Hi 😀' } } });
+    const literal = normalize(withSubject('C:\\\\u0000'), options);
+    expect(literal).toMatchObject({ ok: true, event: { data: { subject: 'C:\\u0000' } } });
+  });
+});

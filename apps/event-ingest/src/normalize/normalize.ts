@@ -72,6 +72,35 @@ export function nestingDepth(bytes: Uint8Array, limit: number): number {
   return deepest;
 }
 
+const SUSPECT_ESCAPE = /\\u(?:0000|d[89a-f])/i;
+
+/**
+ * Where the JSON value holds text Postgres cannot store (`jsonb` refuses NUL and unpaired
+ * UTF-16 surrogates), with what is wrong, or undefined. Accepted, such an event would
+ * stop the event log's consumer, for every organisation, at its first insert.
+ */
+function unstorableText(value: unknown, path: string): string | undefined {
+  const problem = (text: string) =>
+    text.includes('\u0000')
+      ? 'holds a NUL character (\\u0000)'
+      : text.isWellFormed()
+        ? undefined
+        : 'holds an unpaired UTF-16 surrogate';
+  if (typeof value === 'string') {
+    const wrong = problem(value);
+    return wrong && `${path || 'the event'} ${wrong}, which cannot be stored`;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  for (const [key, inner] of Object.entries(value)) {
+    const at = Array.isArray(value) ? `${path}[${key}]` : path ? `${path}.${key}` : key;
+    const wrongKey = problem(key);
+    if (wrongKey) return `a key in ${path || 'the event'} ${wrongKey}, which cannot be stored`;
+    const found = unstorableText(inner, at);
+    if (found) return found;
+  }
+  return undefined;
+}
+
 /**
  * Normalises one raw message. Never throws: anything unexpected while handling one
  * message rejects that message (it goes to the dead-letter topic), never the batch.
@@ -109,13 +138,18 @@ function normalizeUnsafe(raw: RawMailEvent, options: NormalizeOptions): Normaliz
       detail: `nested deeper than ${MAX_NESTING} levels`,
     };
   }
+  const text = bytes.toString('utf8');
   let json: unknown;
   try {
-    json = JSON.parse(bytes.toString('utf8'));
+    json = JSON.parse(text);
   } catch (error) {
     return { ok: false, reason: 'not_json', detail: (error as Error).message.slice(0, 200) };
   }
   if (!isObject(json)) return { ok: false, reason: 'unknown_shape', detail: 'not a JSON object' };
+  // Only a \u escape can put these in a parsed string: a raw NUL is not JSON, and invalid
+  // UTF-8 decodes to U+FFFD. Most texts have neither, and skip the walk.
+  const unstorable = SUSPECT_ESCAPE.test(text) ? unstorableText(json, '') : undefined;
+  if (unstorable) return { ok: false, reason: 'schema_violation', detail: unstorable };
   const format = FORMATS.find((f) => f.detect(json));
   if (!format)
     return { ok: false, reason: 'unknown_shape', detail: 'not a recognised mail event shape' };
