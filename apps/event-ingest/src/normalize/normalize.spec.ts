@@ -216,6 +216,33 @@ describe('normalize: the four shapes, with the seeds samples', () => {
     });
   });
 
+  it('finds the organisation of mail Postal marks incoming by its recipient', () => {
+    // org_2's customer writes to org_1's mailbox; Postal reports the pass-on as sent mail.
+    const incoming = {
+      ...postalSent,
+      payload: {
+        ...postalSent.payload,
+        message: {
+          ...postalSent.payload.message,
+          direction: 'incoming',
+          from: 'someone@xxxxxxx.com',
+          to: 'support@yourdomain.com',
+        },
+      },
+    };
+    expect(normalize(raw(incoming), options)).toMatchObject({
+      ok: true,
+      event: { organization_id: 'org_1', data: { direction: 'incoming' } },
+    });
+    // Outgoing, the sender's organisation, and an address list read in full.
+    const listed = { ...genericDelivered, data: { ...genericDelivered.data } };
+    listed.data.from = 'Ann <ann@example.org>, news@xxxxxxx.com';
+    expect(normalize(raw(listed), options)).toMatchObject({
+      ok: true,
+      event: { organization_id: 'org_2' },
+    });
+  });
+
   it('matches subdomains of a registered domain', () => {
     const sub = {
       ...genericDelivered,

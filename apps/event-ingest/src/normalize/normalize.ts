@@ -4,9 +4,11 @@ import {
   describeIssues,
   EVENT_DATA_SCHEMAS,
   EVENT_ID_PATTERN,
+  type EventType,
   type IngestedEvent,
   type RejectReason,
 } from '@hookpost/contracts';
+import { scopeParty } from '@hookpost/domain';
 import { isCanonical, mapCanonical } from './formats/canonical.js';
 import { isGeneric, mapGeneric } from './formats/generic.js';
 import { isPaubox, mapPaubox } from './formats/paubox.js';
@@ -213,18 +215,16 @@ function toCanonical(
   };
 }
 
-/** The organisation that registered the sender's domain (the recipient's, for inbound mail). */
+/**
+ * The organisation that registered the sender's domain (the recipient's, for inbound
+ * mail): the party the matcher scopes the event by, so the two never disagree.
+ */
 function organizationByDomain(
-  type: string,
+  type: EventType,
   data: Json,
   organizations: OrganizationDirectory,
 ): string | undefined {
-  const party =
-    type === 'message.received' ? data.to : type === 'domain.dns_error' ? data.domain : data.from;
-  for (const candidate of Array.isArray(party) ? party : [party]) {
-    if (typeof candidate !== 'string') continue;
-    const address = (/<([^>]+)>/.exec(candidate)?.[1] ?? candidate).trim().toLowerCase();
-    let domain = address.slice(address.lastIndexOf('@') + 1);
+  for (let domain of scopeParty({ type, data }).domains) {
     // mail.acme.example is acme.example's too.
     while (domain.includes('.')) {
       const found = organizations.byDomain(domain);

@@ -151,6 +151,25 @@ describe('subscription index', () => {
     ]);
   });
 
+  it('scopes mail Postal marks incoming by recipient, and reads address lists', () => {
+    const { index, create } = setup();
+    create('wh_domain', { events: ['*'], scope: { domains: ['acme.example'], mailboxes: [] } });
+    // Postal's MessageSent for mail it received and passed on: whoever wrote in is not ours.
+    const incoming = (from: string, to: string) =>
+      event('message.delivered', { from, to, direction: 'incoming' });
+    expect(ids(index.match(incoming('x@other.example', 'support@acme.example')))).toEqual([
+      'wh_domain',
+    ]);
+    expect(ids(index.match(incoming('sales@acme.example', 'x@other.example')))).toEqual([]);
+    expect(
+      ids(
+        index.match(
+          event('message.delivered', { from: '"Doe, Jo" <jo@other.example>, news@acme.example' }),
+        ),
+      ),
+    ).toEqual(['wh_domain']);
+  });
+
   it('finds a scoped subscription once, and only for the types it listens to', () => {
     const { index, create, change } = setup();
     create('wh_both', {

@@ -152,8 +152,18 @@ export interface Party {
 }
 
 /**
- * Whose event this is for scoping: the sender, for inbound mail the recipients, and for a
- * DNS error the sending domain it is about.
+ * Mail the platform received. Postal reports an incoming message it passed on to its
+ * endpoint with the types of sent mail (MessageSent, MessageDeliveryFailed, ...), marked
+ * `direction: incoming`: its sender is whoever wrote in, not the platform's customer.
+ */
+export function isInbound(event: Pick<IngestedEvent, 'type' | 'data'>): boolean {
+  return event.type === 'message.received' || event.data.direction === 'incoming';
+}
+
+/**
+ * Whose event this is for scoping and for finding its organisation: the sender, for
+ * inbound mail the recipients, and for a DNS error the sending domain it is about. A
+ * field may list several addresses, in an array or separated by commas.
  */
 export function scopeParty(event: Pick<IngestedEvent, 'type' | 'data'>): Party {
   if (event.type === 'domain.dns_error') {
@@ -163,8 +173,9 @@ export function scopeParty(event: Pick<IngestedEvent, 'type' | 'data'>): Party {
       domains: typeof domain === 'string' ? [domain.trim().toLowerCase()] : [],
     };
   }
-  const raw = event.type === 'message.received' ? event.data.to : event.data.from;
-  const addresses = (Array.isArray(raw) ? raw : raw ? [raw] : [])
+  const raw: unknown = isInbound(event) ? event.data.to : event.data.from;
+  const addresses = (Array.isArray(raw) ? raw : [raw])
+    .flatMap((item) => (typeof item === 'string' ? item.split(',') : []))
     .map(bareAddress)
     .filter((a) => a.includes('@'));
   return { mailboxes: addresses, domains: addresses.map((a) => a.slice(a.lastIndexOf('@') + 1)) };
