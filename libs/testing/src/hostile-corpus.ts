@@ -167,6 +167,16 @@ export function hostileMailEvents(options: {
       ['schema_violation'],
       json(canonical({ occurred_at: '+275760-09-13T00:00:00.001Z' }, 21)),
     ],
+    [
+      'occurred_at past the year 9999 in UTC',
+      ['schema_violation'],
+      json(canonical({ occurred_at: '9999-12-31T23:59:59-14:00' }, 28)),
+    ],
+    [
+      'occurred_at on a day that does not exist',
+      ['schema_violation'],
+      json(canonical({ occurred_at: '2026-02-30T00:00:00Z' }, 29)),
+    ],
     ['data as a string', ['unknown_shape'], json(canonical({ data: 'message_id=abc' }, 22))],
     ['data as an array', ['unknown_shape'], json(canonical({ data: [1, 2, 3] }, 23))],
     [

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { describeIssues } from '@hookpost/contracts';
-import { isObject, type Json, type Mapped } from './source-event.js';
+import { isObject, toIso, type Json, type Mapped } from './source-event.js';
 
 /** Shape 1: `{id, type, organization_id, occurred_at, data}`. */
 const schema = z.object({
@@ -19,13 +19,16 @@ export function mapCanonical(json: Json): Mapped {
   const parsed = schema.safeParse(json);
   if (!parsed.success) return { ok: false, detail: describeIssues(parsed.error.issues) };
   const { id, type, organization_id, occurred_at, data } = parsed.data;
+  const occurredAt = toIso(occurred_at);
+  if (!occurredAt)
+    return { ok: false, detail: 'occurred_at: not a time that exists, up to the year 9999 UTC' };
   return {
     ok: true,
     event: {
       format: 'canonical',
       typeName: type,
       sourceId: id,
-      occurredAt: new Date(occurred_at).toISOString(),
+      occurredAt,
       organizationId: organization_id,
       data,
     },

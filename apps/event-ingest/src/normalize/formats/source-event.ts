@@ -22,19 +22,41 @@ export function isObject(value: unknown): value is Json {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Epoch seconds (Postal) or an ISO string -> ISO string, or undefined when neither. */
+/** An ISO-8601 date and time, with or without seconds, fraction and offset. */
+const ISO_DATE_TIME =
+  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$/;
+
+/**
+ * Epoch seconds (Postal) or an ISO-8601 string -> the canonical UTC string, or undefined
+ * when neither. A time without an offset is UTC, not the server's local time. A date that
+ * does not exist (2024-02-30, 24:00) is refused rather than rolled over, and so is a time
+ * whose UTC year is past 9999, which the canonical format cannot write.
+ */
 export function toIso(value: unknown): string | undefined {
-  if (typeof value === 'number' && Number.isFinite(value) && value > 0 && value < 1e11) {
-    return new Date(value * 1000).toISOString();
+  if (typeof value === 'number') {
+    return Number.isFinite(value) && value > 0 && value < 1e11
+      ? fourDigitYear(new Date(value * 1000))
+      : undefined;
   }
-  if (
-    typeof value === 'string' &&
-    !Number.isNaN(Date.parse(value)) &&
-    /^\d{4}-\d{2}-\d{2}T/.test(value)
-  ) {
-    return new Date(value).toISOString();
-  }
-  return undefined;
+  if (typeof value !== 'string') return undefined;
+  const parts = ISO_DATE_TIME.exec(value);
+  if (!parts) return undefined;
+  const [, year, month, day, hour, minute, second = '00', offset] = parts;
+  const written = new Date(`${year}-${month}-${day}T${hour}:${minute}:${second}Z`);
+  const exists =
+    written.getUTCFullYear() === Number(year) &&
+    written.getUTCMonth() + 1 === Number(month) &&
+    written.getUTCDate() === Number(day) &&
+    written.getUTCHours() === Number(hour) &&
+    written.getUTCMinutes() === Number(minute) &&
+    written.getUTCSeconds() === Number(second);
+  return exists ? fourDigitYear(new Date(offset ? value : `${value}Z`)) : undefined;
+}
+
+function fourDigitYear(date: Date): string | undefined {
+  if (Number.isNaN(date.getTime())) return undefined;
+  const iso = date.toISOString();
+  return /^\d{4}-/.test(iso) ? iso : undefined;
 }
 
 /** `{ a, b, ... }` without the listed keys. */
