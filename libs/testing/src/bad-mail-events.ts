@@ -545,7 +545,7 @@ export function badMailEvents(options: BadMailEventOptions): BadMailEvent[] {
                 : field === 'to' && Array.isArray(wrong)
                   ? [wrong.length, null]
                   : field === 'custom_headers'
-                    ? pick(['x', 1, [], { 'X-A': 1 }, { 'X-A': null }, { 'X-A': {} }])
+                    ? pick(['x', 1, [], { 'X-A': {} }, { 'X-A': ['a'] }])
                     : wrong;
           return {
             name: `canonical data.${field} = ${JSON.stringify(value)}`,
@@ -555,8 +555,8 @@ export function badMailEvents(options: BadMailEventOptions): BadMailEvent[] {
         },
         () => {
           const [type, field, value] = pick<[string, string, unknown]>([
-            ['message.bounced', 'bounce_type', pick(['medium', 'HARD', 1, null])],
-            ['message.bounced', 'bounce_code', 550],
+            ['message.bounced', 'bounce_type', pick([1, null, true])],
+            ['message.bounced', 'bounce_code', pick([{}, true, 5.5])],
             ['message.bounced', 'bounce_message', {}],
             ['message.delivered', 'smtp_output', 250],
             ['message.delivered', 'details', {}],

@@ -174,6 +174,36 @@ describe('normalize: the four shapes, with the seeds samples', () => {
     });
   });
 
+  it('generic (seed 002): takes numeric codes and ids, and hard and soft in any case', () => {
+    const bounced = {
+      ...genericBounced,
+      data: { ...genericBounced.data, email_id: 12345, bounce_type: 'Hard', bounce_code: 550 },
+    };
+    expect(normalize(raw(bounced), options)).toMatchObject({
+      ok: true,
+      event: {
+        type: 'message.bounced',
+        data: { message_id: '12345', bounce_type: 'hard', bounce_code: 550 },
+      },
+    });
+    const soft = { ...bounced, data: { ...bounced.data, bounce_type: 'SOFT' } };
+    expect(normalize(raw(soft), options)).toMatchObject({
+      ok: true,
+      event: { type: 'message.delayed', data: { bounce_type: 'soft' } },
+    });
+    const transient = {
+      ...bounced,
+      data: { ...bounced.data, bounce_type: 'Transient', custom_headers: { 'X-Retry': 2 } },
+    };
+    expect(normalize(raw(transient), options)).toMatchObject({
+      ok: true,
+      event: {
+        type: 'message.bounced',
+        data: { bounce_type: 'Transient', custom_headers: { 'X-Retry': 2 } },
+      },
+    });
+  });
+
   it('Robotomail (seed 004): message.complaint is message.complained', () => {
     expect(normalize(raw(robotomailComplaint), options)).toMatchObject({
       ok: true,

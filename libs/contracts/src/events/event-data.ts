@@ -22,7 +22,7 @@ const message = {
   subject: z.string().max(998).optional(),
   tag: z.string().max(200).nullable().optional(),
   custom_headers: z
-    .record(z.string(), z.string())
+    .record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()]))
     .optional()
     .describe('Custom headers the message was sent with'),
 };
@@ -41,8 +41,15 @@ export const EVENT_DATA_SCHEMAS = {
   'message.delayed': base.extend({ ...smtp, retry_at: z.string().optional() }),
   'message.bounced': base.extend({
     ...smtp,
-    bounce_type: z.enum(['hard', 'soft']).optional(),
-    bounce_code: z.string().max(20).optional().describe('SMTP status code, e.g. 550'),
+    bounce_type: z
+      .string()
+      .max(50)
+      .optional()
+      .describe('hard or soft; a word of its own where the source has one (Transient, ...)'),
+    bounce_code: z
+      .union([z.string().max(20), z.number().int()])
+      .optional()
+      .describe('SMTP status code, e.g. 550, as the source wrote it'),
     bounce_message: z.string().max(10_000).optional(),
   }),
   'message.held': base.extend(smtp),

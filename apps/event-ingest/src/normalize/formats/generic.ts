@@ -14,7 +14,10 @@ export function isGeneric(json: Json): boolean {
 }
 
 export function mapGeneric(json: Json): Mapped {
-  const data = json.data as Json;
+  const data = { ...(json.data as Json) };
+  // `Hard` and `SOFT` are what `hard` and `soft` are; a word of its own stays as it came.
+  if (typeof data.bounce_type === 'string' && /^(hard|soft)$/i.test(data.bounce_type))
+    data.bounce_type = data.bounce_type.toLowerCase();
   const occurredAt = toIso(json.created_at ?? json.timestamp);
   if (!occurredAt) return { ok: false, detail: 'created_at: expected an ISO-8601 time' };
   if (typeof json.id !== 'string' || json.id.length === 0 || json.id.length > 200) {
@@ -36,7 +39,11 @@ export function mapGeneric(json: Json): Mapped {
       // keeps both as they came (ADR 0016).
       data:
         data.message_id === undefined || data.message_id === null
-          ? defined({ ...without(data, ['email_id']), message_id: data.email_id })
+          ? defined({
+              ...without(data, ['email_id']),
+              // A platform's numeric id is its id all the same.
+              message_id: typeof data.email_id === 'number' ? String(data.email_id) : data.email_id,
+            })
           : defined(data),
     },
   };
