@@ -238,4 +238,50 @@ describe('bad input on mail-events', () => {
       30_000,
     );
   });
+
+  it('dead-letters an event whose canonical form outgrows its topic, and goes on past it', async () => {
+    // Allowed up to 1 MB raw; 400,000 bytes that are not UTF-8 become as many U+FFFD, of
+    // three bytes each: 1.2 MB of canonical event, over hookpost.events.v1's 1 MB.
+    await pipeline.restart('event-ingest', 'SIGTERM', { MAX_EVENT_BYTES: '1000000' });
+    const key = `grow-${run}`;
+    const value = Buffer.concat([
+      Buffer.from(
+        `{"id":"${key}","type":"delivered","created_at":"${new Date().toISOString()}",` +
+          `"data":{"email_id":"${key}","from":"news@${senderDomain}","to":"a@example.org","notes":"`,
+      ),
+      Buffer.alloc(400_000, 0xff),
+      Buffer.from('"}}'),
+    ]);
+    const [after] = validMailEvents({ organizationId, senderDomain, count: 1, tag: `${run}g` });
+    const kafka = kafkaClient(pipeline.brokers, 'e2e-bad-input-grow');
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({
+      topic: TOPICS.mailEvents,
+      messages: [
+        { key, value },
+        { key, value: after!.value, headers: after!.headers },
+      ],
+    });
+    await producer.disconnect();
+
+    const dead = await readTopic(
+      pipeline.brokers,
+      TOPICS.mailEventsDeadLetter,
+      (read) => read.some((m) => m.key === key),
+      60_000,
+    );
+    const letter = dead.find((m) => m.key === key)!;
+    expect(letter.headers[HEADERS.rejectReason]).toBe('too_large');
+    expect(letter.headers[HEADERS.rejectDetail]).toMatch(
+      /^the canonical event would take \d+ bytes, over the \d+ that hookpost\.events\.v1 takes/,
+    );
+    expect(letter.value.equals(value)).toBe(true);
+    // The event behind it on its partition is delivered: nothing stalled.
+    await receiver.waitFor(
+      (r) => r.path === '/bad-input' && r.body.includes(after!.messageId),
+      1,
+      30_000,
+    );
+  });
 });

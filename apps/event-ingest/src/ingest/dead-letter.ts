@@ -1,12 +1,5 @@
 import { HEADERS, TOPICS, type RejectReason } from '@hookpost/contracts';
-import { sizeOf, type IncomingMessage, type OutgoingMessage } from '@hookpost/platform';
-
-/**
- * Room a record batch of one record needs beyond its key, value and headers: the batch's
- * own 61 bytes and the record's varints, with plenty to spare.
- */
-const BATCH_OVERHEAD_BYTES = 1024;
-const HEADER_OVERHEAD_BYTES = 16;
+import { batchBytesOf, type IncomingMessage, type OutgoingMessage } from '@hookpost/platform';
 
 /**
  * The dead-letter copy of a raw message: its key, value and headers unchanged, with why it
@@ -37,7 +30,7 @@ export function deadLetter(
     value,
     headers: { ...message.headers, ...ours },
   };
-  if (sizeWithOverhead(letter) <= limitBytes) return letter;
+  if (batchBytesOf(letter) <= limitBytes) return letter;
 
   // Cut the value; failing that, drop the copied headers; failing that, the key too.
   const originalBytes = { [HEADERS.originalBytes]: String(value.length) };
@@ -47,13 +40,8 @@ export function deadLetter(
     { ...letter, key: null, headers: { ...ours, ...originalBytes } },
   ];
   for (const cut of cuts) {
-    const room = limitBytes - (sizeWithOverhead(cut) - value.length);
+    const room = limitBytes - (batchBytesOf(cut) - value.length);
     if (room >= 0) return { ...cut, value: value.subarray(0, room) };
   }
   throw new Error(`a dead letter cannot fit in ${limitBytes} bytes`);
-}
-
-function sizeWithOverhead(message: OutgoingMessage): number {
-  const headers = Object.keys(message.headers ?? {}).length;
-  return sizeOf(message) + BATCH_OVERHEAD_BYTES + headers * HEADER_OVERHEAD_BYTES;
 }

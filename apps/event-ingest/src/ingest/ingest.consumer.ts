@@ -7,6 +7,7 @@ import {
   type Tracing,
   CONFIG,
   KAFKA,
+  batchBytesOf,
   CoalescingProducer,
   DEFAULT_MAX_MESSAGE_BYTES,
   topicMessageLimit,
@@ -59,6 +60,11 @@ export class IngestConsumer implements OnApplicationBootstrap, BeforeApplication
   private readonly out: CoalescingProducer;
   /** The dead-letter topic's max.message.bytes: every dead letter is made to fit it. */
   private deadLetterLimit = DEFAULT_MAX_MESSAGE_BYTES;
+  /**
+   * The canonical topic's: an event over it would be refused by the broker on every try,
+   * and hold up every partition whose output shares the request. It is dead-lettered.
+   */
+  private canonicalLimit = DEFAULT_MAX_MESSAGE_BYTES;
 
   constructor(
     @Inject(KAFKA) private readonly kafka: Kafka,
@@ -81,11 +87,10 @@ export class IngestConsumer implements OnApplicationBootstrap, BeforeApplication
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    this.deadLetterLimit = await topicMessageLimit(
-      this.kafka,
-      TOPICS.mailEventsDeadLetter,
-      this.logger,
-    );
+    [this.deadLetterLimit, this.canonicalLimit] = await Promise.all([
+      topicMessageLimit(this.kafka, TOPICS.mailEventsDeadLetter, this.logger),
+      topicMessageLimit(this.kafka, TOPICS.canonicalEvents, this.logger),
+    ]);
     // Tenancy is judged against the directory: start only once it holds every organisation.
     this.consumer.start(
       (messages) => this.handle(messages),
@@ -134,26 +139,41 @@ export class IngestConsumer implements OnApplicationBootstrap, BeforeApplication
 
     const out: OutgoingMessage[] = [];
     const spans: TraceSpan[] = [];
-    results.forEach((result, index) => {
+    results.forEach((normalized, index) => {
       const message = messages[index]!;
       if (dropped.has(index)) return;
+      let result = normalized;
       if (result.ok) {
         const { event } = result;
-        const span = this.tracing.start('ingest', message.headers[HEADERS.traceparent], {
-          'hookpost.event_id': event.id,
-          'hookpost.event_type': event.type,
-          'hookpost.organization_id': event.organization_id,
-        });
-        spans.push(span);
-        out.push({
+        const canonical: OutgoingMessage = {
           topic: TOPICS.canonicalEvents,
           // Per-email order: every event of one message lands on one partition.
           key: typeof event.data.message_id === 'string' ? event.data.message_id : event.id,
           value: encodeJson(event),
-          headers: span.traceparent ? { [HEADERS.traceparent]: span.traceparent } : undefined,
-        });
-        ingested.inc({ format: event.source.format });
-        return;
+        };
+        // Within MAX_EVENT_BYTES, an event can still outgrow the topic: invalid UTF-8
+        // turns one byte into three, and the topic's limit may be set lower.
+        const bytes = batchBytesOf(canonical);
+        if (bytes <= this.canonicalLimit) {
+          const span = this.tracing.start('ingest', message.headers[HEADERS.traceparent], {
+            'hookpost.event_id': event.id,
+            'hookpost.event_type': event.type,
+            'hookpost.organization_id': event.organization_id,
+          });
+          spans.push(span);
+          // (Its few bytes fit in the room batchBytesOf leaves.)
+          const headers = span.traceparent
+            ? { [HEADERS.traceparent]: span.traceparent }
+            : undefined;
+          out.push({ ...canonical, headers });
+          ingested.inc({ format: event.source.format });
+          return;
+        }
+        result = {
+          ok: false,
+          reason: 'too_large',
+          detail: `the canonical event would take ${bytes} bytes, over the ${this.canonicalLimit} that ${TOPICS.canonicalEvents} takes (max.message.bytes)`,
+        };
       }
       out.push(deadLetter(message, result.reason, result.detail, this.deadLetterLimit));
       rejected.inc({ reason: result.reason });

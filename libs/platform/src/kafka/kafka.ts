@@ -268,6 +268,23 @@ export async function topicMessageLimit(
   }
 }
 
+/**
+ * Room a record batch of one record needs beyond its key, value and headers: the batch's
+ * own 61 bytes and the record's varints, with plenty to spare.
+ */
+const BATCH_OVERHEAD_BYTES = 1024;
+const HEADER_OVERHEAD_BYTES = 16;
+
+/**
+ * At most the bytes of a record batch holding `message` alone: what a topic's
+ * `max.message.bytes` (topicMessageLimit) is compared with. A message over it is refused
+ * by the broker, and the send that carries it fails every time.
+ */
+export function batchBytesOf(message: OutgoingMessage): number {
+  const headers = Object.keys(message.headers ?? {}).length;
+  return sizeOf(message) + BATCH_OVERHEAD_BYTES + headers * HEADER_OVERHEAD_BYTES;
+}
+
 /** A message's bytes as a record counts them: key, value, header names and values. */
 export function sizeOf(message: OutgoingMessage): number {
   const bytes = (value: string | Buffer | null) =>
