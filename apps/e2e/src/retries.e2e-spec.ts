@@ -26,6 +26,7 @@ describe('retries', () => {
     const scripts: Record<string, Array<{ status: number; headers?: Record<string, string> }>> = {
       '/flaky': [{ status: 500 }, { status: 502 }, { status: 200 }],
       '/busy': [{ status: 503, headers: { 'retry-after': '3' } }, { status: 200 }],
+      '/patient': [{ status: 429, headers: { 'retry-after': '9' } }, { status: 200 }],
       '/down': [{ status: 500 }],
       '/moved': [{ status: 302, headers: { location: '/landing' } }, { status: 200 }],
       '/gone': [{ status: 410 }],
@@ -84,6 +85,21 @@ describe('retries', () => {
     const requests = await receiver.waitFor((r) => r.path === '/busy', 2, 30_000);
     expect(gaps(requests)[0]).toBeGreaterThanOrEqual(3_000);
     expect(gaps(requests)[0]).toBeLessThan(4_000);
+  });
+
+  it('waits as long as Retry-After asks, past the longest delay, and logs when', async () => {
+    // The schedule's longest delay is 4 s: the retry waits on that topic twice, then 1 s.
+    const { webhookId } = await subscribeAndSend('/patient');
+    const requests = await receiver.waitFor((r) => r.path === '/patient', 2, 30_000);
+    expect(gaps(requests)[0]).toBeGreaterThanOrEqual(9_000);
+    expect(gaps(requests)[0]).toBeLessThan(10_000);
+    const logs = await http('GET', `${pipeline.apiUrl}/v1/webhooks/${webhookId}/logs`, apiKey);
+    const first = (
+      logs.json.data as Array<{ attempt: number; attempted_at: string; next_retry_at: string }>
+    ).find((a) => a.attempt === 1)!;
+    const announced = Date.parse(first.next_retry_at) - Date.parse(first.attempted_at);
+    expect(announced).toBeGreaterThanOrEqual(9_000);
+    expect(announced).toBeLessThan(9_100);
   });
 
   it('does not follow a redirect: it is a failure, retried', async () => {

@@ -20,6 +20,7 @@ import {
   signBodyHex,
   signingSecrets,
   signStandardWebhook,
+  waitFor,
   type AttemptResult,
   type Keyring,
 } from '@hookpost/domain';
@@ -157,6 +158,25 @@ export class DeliveryService {
     // Headers for what this job sends on: retries and the attempt event continue its trace.
     const headers = () =>
       span.traceparent ? { [HEADERS.traceparent]: span.traceparent } : undefined;
+    // Its endpoint asked for more time than the longest delay: it waits on, unattempted.
+    const waiting =
+      job.retryAfter && waitFor(new Date(job.retryAfter), this.config.RETRY_SCHEDULE, new Date());
+    if (waiting) {
+      const later: DeliveryJob = { ...job, notBefore: waiting.notBefore.toISOString() };
+      try {
+        await this.out.send([
+          {
+            topic: retryTopic(waiting.delaySeconds),
+            key: job.subscriptionId,
+            value: encodeJson(later),
+            headers: headers(),
+          },
+        ]);
+      } finally {
+        span.end();
+      }
+      return;
+    }
     // An endpoint that cannot keep up with its jobs (slow, or hanging until its breaker
     // opens) would otherwise gather them here without bound, and they would hold the
     // window of their partition, which healthy endpoints share: put new ones off instead.
@@ -254,7 +274,8 @@ export class DeliveryService {
     const step = nextStep(job.attempt, result, this.config.RETRY_SCHEDULE, now);
     const attemptEvent: AttemptEvent = {
       ...event,
-      nextRetryAt: step.kind === 'retry' ? step.notBefore.toISOString() : null,
+      // When the endpoint asked for later than the delay topic holds it, that time.
+      nextRetryAt: step.kind === 'retry' ? (step.retryAfter ?? step.notBefore).toISOString() : null,
     };
     attempts.inc({ outcome: attemptEvent.outcome });
     if (attemptEvent.outcome === 'succeeded') {
@@ -276,11 +297,12 @@ export class DeliveryService {
     ];
     if (step.kind === 'retry') {
       // Deferrals are counted since the last attempt: an attempt starts the count again.
-      const { deferrals: _, ...attempted } = job;
+      const { deferrals: _, retryAfter: __, ...attempted } = job;
       const retry: DeliveryJob = {
         ...attempted,
         attempt: step.attempt,
         notBefore: step.notBefore.toISOString(),
+        ...(step.retryAfter && { retryAfter: step.retryAfter.toISOString() }),
       };
       out.push({
         topic: retryTopic(step.delaySeconds),

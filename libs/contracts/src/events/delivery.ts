@@ -21,6 +21,12 @@ export const deliveryJobSchema = z.object({
    * time it waits the next delay of the retry schedule (ADR 0010). Absent means none.
    */
   deferrals: z.number().int().nonnegative().optional(),
+  /**
+   * The time the endpoint asked not to be called again before (`Retry-After` on a 429 or
+   * 503), when that is past `notBefore`: further than the longest retry delay. The job
+   * waits on, a delay at a time, until then (ADR 0005).
+   */
+  retryAfter: z.iso.datetime({ offset: true }).optional(),
   event: ingestedEventSchema,
 });
 

@@ -3,6 +3,7 @@ import {
   deferralDelay,
   nextStep,
   parseRetryAfter,
+  waitFor,
   putOffForSaturation,
   retryDelays,
   SLOW_ANSWER_MS,
@@ -49,6 +50,22 @@ describe('retry policy', () => {
     });
   });
 
+  it('waits on, a delay at a time, until the time asked for past the longest delay', () => {
+    const asked = at(100000);
+    // Back from the 12 h topic: 56,800 s to go, on the 12 h topic again.
+    expect(waitFor(asked, schedule, at(43200))).toEqual({
+      delaySeconds: 43200,
+      notBefore: at(86400),
+    });
+    // Back again: 13,600 s to go, which the 12 h topic covers, due at the time asked.
+    expect(waitFor(asked, schedule, at(86400))).toEqual({
+      delaySeconds: 43200,
+      notBefore: asked,
+    });
+    expect(waitFor(asked, schedule, at(99000))).toEqual({ delaySeconds: 1800, notBefore: asked });
+    expect(waitFor(asked, schedule, asked)).toBeUndefined();
+  });
+
   it('sends a longer Retry-After to the delay topic that covers it, so it holds up no one', () => {
     // On the 60 s topic a job due in 600 s would hold its partition for nine minutes.
     expect(nextStep(1, { kind: 'failed', status: 429, retryAfter: '600' }, schedule, now)).toEqual({
@@ -60,10 +77,16 @@ describe('retry policy', () => {
     expect(
       nextStep(2, { kind: 'failed', status: 503, retryAfter: '300' }, schedule, now),
     ).toMatchObject({ delaySeconds: 300, notBefore: at(300) });
-    // At most the longest delay.
+    // Past the longest delay: due on its topic after that delay, with the time asked for.
     expect(
-      nextStep(1, { kind: 'failed', status: 429, retryAfter: '9999999' }, schedule, now),
-    ).toMatchObject({ delaySeconds: 43200, notBefore: at(43200) });
+      nextStep(1, { kind: 'failed', status: 429, retryAfter: '100000' }, schedule, now),
+    ).toEqual({
+      kind: 'retry',
+      attempt: 2,
+      delaySeconds: 43200,
+      notBefore: at(43200),
+      retryAfter: at(100000),
+    });
     // Every job on a delay topic falls due within that delay.
     for (const retryAfter of ['1', '61', '299', '301', '7201', '50000']) {
       for (let attempt = 1; attempt <= schedule.length; attempt++) {

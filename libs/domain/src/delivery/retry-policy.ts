@@ -12,7 +12,8 @@ export type AttemptResult =
 export type NextStep =
   | { kind: 'done' }
   // delaySeconds: the delay topic the retry goes to; notBefore is within that delay.
-  | { kind: 'retry'; attempt: number; delaySeconds: number; notBefore: Date }
+  // retryAfter: the endpoint asked for a later time still, past the longest delay.
+  | { kind: 'retry'; attempt: number; delaySeconds: number; notBefore: Date; retryAfter?: Date }
   | { kind: 'dead' };
 
 export function nextStep(
@@ -33,16 +34,38 @@ export function nextStep(
   // A delay topic's jobs fall due in the order they were written only while none waits
   // longer than the topic's delay: one that did would hold up every job behind it on its
   // partition, other endpoints' too. A longer wait goes to the topic of the shortest delay
-  // that covers it, and a receiver can ask for at most the longest delay.
-  const longest = Math.max(...schedule);
-  const delaySeconds =
-    wait <= scheduled ? scheduled : (shortestCovering(schedule, wait) ?? longest);
+  // that covers it; one past the longest delay waits there, and again (`waitFor`).
+  const delaySeconds = wait <= scheduled ? scheduled : coveringDelay(schedule, wait);
   return {
     kind: 'retry',
     attempt: attempt + 1,
     delaySeconds,
     notBefore: new Date(now.getTime() + Math.min(wait, delaySeconds) * 1000),
+    ...(wait > delaySeconds && { retryAfter: new Date(now.getTime() + wait * 1000) }),
   };
+}
+
+/**
+ * A retry back from its delay topic before the time its endpoint asked for: the delay
+ * topic it waits on and when it is due there, or undefined once that time has come.
+ */
+export function waitFor(
+  retryAfter: Date,
+  schedule: readonly number[],
+  now: Date,
+): { delaySeconds: number; notBefore: Date } | undefined {
+  const remaining = Math.ceil((retryAfter.getTime() - now.getTime()) / 1000);
+  if (remaining <= 0) return undefined;
+  const delaySeconds = coveringDelay(schedule, remaining);
+  return {
+    delaySeconds,
+    notBefore: new Date(now.getTime() + Math.min(remaining, delaySeconds) * 1000),
+  };
+}
+
+/** The shortest delay of the schedule that covers `wait`, else the longest. */
+function coveringDelay(schedule: readonly number[], wait: number): number {
+  return shortestCovering(schedule, wait) ?? Math.max(...schedule);
 }
 
 function shortestCovering(schedule: readonly number[], wait: number): number | undefined {
