@@ -26,6 +26,7 @@ describe('retries', () => {
     const scripts: Record<string, Array<{ status: number; headers?: Record<string, string> }>> = {
       '/flaky': [{ status: 500 }, { status: 502 }, { status: 200 }],
       '/busy': [{ status: 503, headers: { 'retry-after': '3' } }, { status: 200 }],
+      '/stranded': [{ status: 500 }, { status: 500 }, { status: 200 }],
       '/patient': [{ status: 429, headers: { 'retry-after': '9' } }, { status: 200 }],
       '/down': [{ status: 500 }],
       '/moved': [{ status: 302, headers: { location: '/landing' } }, { status: 200 }],
@@ -176,5 +177,15 @@ describe('retries', () => {
       apiKey,
     );
     expect(resumed.json).toMatchObject({ status: 'active', active: true });
+  });
+
+  // Last: it leaves the deliverer on another schedule.
+  it('still sends the retries waiting on a delay dropped from RETRY_SCHEDULE', async () => {
+    await subscribeAndSend('/stranded');
+    // The second attempt fails too: its retry waits on the 4 s topic.
+    const [, second] = await receiver.waitFor((r) => r.path === '/stranded', 2, 30_000);
+    await pipeline.restart('deliverer', 'SIGTERM', { RETRY_SCHEDULE: '2s' });
+    const requests = await receiver.waitFor((r) => r.path === '/stranded', 3, 30_000);
+    expect(requests[2]!.receivedAt - second!.receivedAt).toBeGreaterThanOrEqual(4_000);
   });
 });

@@ -1,4 +1,4 @@
-import { CONSUMER_GROUPS, retryTopic, TOPICS } from '@hookpost/contracts';
+import { CONSUMER_GROUPS, RETRY_TOPIC_PATTERN, retryTopic, TOPICS } from '@hookpost/contracts';
 import { retryDelays } from '@hookpost/domain';
 import {
   CONFIG,
@@ -54,15 +54,19 @@ export class JobsConsumer implements OnApplicationBootstrap, BeforeApplicationSh
     @Inject(LOGGER) logger: Logger,
     readiness: Readiness,
   ) {
-    const consumer = (groupId: string, topics: string[], maxBytesPerPartition?: number) =>
+    const consumer = (
+      groupId: string,
+      topics: string[],
+      more?: { maxBytesPerPartition: number; alsoMatching: RegExp },
+    ) =>
       new WindowedConsumer(
         kafka,
         {
           groupId,
           topics,
+          ...more,
           fromBeginning: true,
           maxInFlightPerPartition: config.MAX_IN_FLIGHT_PER_PARTITION,
-          maxBytesPerPartition,
         },
         logger,
       );
@@ -77,7 +81,9 @@ export class JobsConsumer implements OnApplicationBootstrap, BeforeApplicationSh
       consumer(
         CONSUMER_GROUPS.delivererRetry,
         retryDelays(config.RETRY_SCHEDULE).map(retryTopic),
-        RETRY_FETCH_BYTES,
+        // A delay dropped from RETRY_SCHEDULE leaves jobs on its topic: they are still
+        // read, and sent when due; their next retry follows the new schedule.
+        { maxBytesPerPartition: RETRY_FETCH_BYTES, alsoMatching: RETRY_TOPIC_PATTERN },
       ),
       logger,
       readiness,

@@ -35,6 +35,9 @@ export function retryTopic(delaySeconds: number): string {
   return `hookpost.delivery-retry.${delaySeconds}s.v1`;
 }
 
+/** Every retry topic's name, whatever its delay (`retryTopic`). */
+export const RETRY_TOPIC_PATTERN = /^hookpost\.delivery-retry\.\d+s\.v1$/;
+
 const DAY_MS = 86_400_000;
 
 /**

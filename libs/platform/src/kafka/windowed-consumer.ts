@@ -27,6 +27,11 @@ export type Dispatch = (
 export interface WindowedConsumerOptions {
   groupId: string;
   topics: string[];
+  /**
+   * Topics of the cluster whose names match are read too, as found at each start: the
+   * retry topics of delays no longer in the schedule, whose jobs still fall due.
+   */
+  alsoMatching?: RegExp;
   fromBeginning: boolean;
   /** Messages of one partition in flight at once; fetching that partition waits beyond it. */
   maxInFlightPerPartition: number;
@@ -65,12 +70,15 @@ export class WindowedConsumer {
   private run: ConsumerRunConfig | undefined;
   private readonly pending = new Set<Promise<void>>();
   private readonly groupLag: GroupLagWatcher;
+  /** What this consumer reads: `topics`, and those `alsoMatching` found at its start. */
+  private topics: string[];
 
   constructor(
-    kafka: Kafka,
+    private readonly kafka: Kafka,
     private readonly options: WindowedConsumerOptions,
     private readonly logger: Logger,
   ) {
+    this.topics = options.topics;
     this.groupLag = groupLagWatcher(kafka, logger);
     this.consumer = kafka.consumer({
       groupId: options.groupId,
@@ -114,9 +122,10 @@ export class WindowedConsumer {
   }
 
   async start(dispatch: Dispatch): Promise<void> {
+    this.topics = await this.topicsToRead();
     await this.consumer.connect();
     await this.consumer.subscribe({
-      topics: this.options.topics,
+      topics: this.topics,
       fromBeginning: this.options.fromBeginning,
     });
     this.commitTimer = setInterval(
@@ -179,7 +188,23 @@ export class WindowedConsumer {
       },
     };
     await this.consumer.run(this.run);
-    this.groupLag.watch(this.options.groupId, this.options.topics);
+    this.groupLag.watch(this.options.groupId, this.topics);
+  }
+
+  private async topicsToRead(): Promise<string[]> {
+    const pattern = this.options.alsoMatching;
+    if (!pattern) return this.options.topics;
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const found = (await admin.listTopics()).filter((topic) => pattern.test(topic));
+      const extra = found.filter((topic) => !this.options.topics.includes(topic));
+      if (extra.length > 0)
+        this.logger.info({ topics: extra }, 'reading topics beside the configured ones');
+      return [...this.options.topics, ...extra.sort()];
+    } finally {
+      await admin.disconnect();
+    }
   }
 
   /**
@@ -190,7 +215,7 @@ export class WindowedConsumer {
   async stop(graceMs = 5_000): Promise<void> {
     this.stopping = true;
     if (this.joined) {
-      this.consumer.pause(this.options.topics.map((topic) => ({ topic })));
+      this.consumer.pause(this.topics.map((topic) => ({ topic })));
       const deadline = new Promise((resolve) => setTimeout(resolve, graceMs).unref());
       await Promise.race([Promise.allSettled([...this.pending]), deadline]);
       await this.commit();
