@@ -33,6 +33,7 @@ import {
   LOGGER,
   TRACING,
   type IncomingMessage,
+  type Lease,
   type TraceSpan,
   type Tracing,
   type Logger,
@@ -130,7 +131,11 @@ export class DeliveryService {
    * due time; any other starts its attempt at once, and the returned promise settles when
    * the attempt's outcome is acknowledged by Kafka, so that its offset may be committed.
    */
-  dispatch(message: IncomingMessage, windowShare: number): Promise<void> | { notBefore: number } {
+  dispatch(
+    message: IncomingMessage,
+    windowShare: number,
+    lease: Lease,
+  ): Promise<void> | { notBefore: number } {
     const decoded = decodeJson(deliveryJobSchema, message.value);
     if (!decoded.ok) {
       this.logger.error(
@@ -142,13 +147,14 @@ export class DeliveryService {
     const job = decoded.value;
     const notBefore = job.notBefore ? Date.parse(job.notBefore) : 0;
     if (notBefore > Date.now()) return { notBefore };
-    return this.deliver(job, message.headers[HEADERS.traceparent], windowShare);
+    return this.deliver(job, message.headers[HEADERS.traceparent], windowShare, lease);
   }
 
   private async deliver(
     job: DeliveryJob,
     traceparent: string | undefined,
     windowShare: number,
+    lease: Lease,
   ): Promise<void> {
     const span = this.tracing.start('deliver', traceparent, {
       'hookpost.delivery_id': job.deliveryId,
@@ -190,7 +196,7 @@ export class DeliveryService {
         queueLimit: this.config.ENDPOINT_QUEUE_LIMIT,
       })
     )
-      return this.putOff(job, span, headers(), deferrals, 'endpoint saturated');
+      return this.putOff(job, lease, span, headers(), deferrals, 'endpoint saturated');
     // The endpoint's turn first, then a slot of the shared pool: a job queued behind its
     // endpoint's cap holds no slot that a healthy endpoint could use. A job its breaker
     // refuses needs neither, nor to wait behind its endpoint's requests still in flight.
@@ -211,15 +217,21 @@ export class DeliveryService {
         { subscriptionId: job.subscriptionId, deliveryId: job.deliveryId, reason: why.reason },
         why.message,
       );
-      return this.putOff(job, span, headers(), why.counter, why.reason);
+      return this.putOff(job, lease, span, headers(), why.counter, why.reason);
     }
-    const { messages, event } = attempted;
-    if (this.stopping && event.outcome === 'failed' && event.httpStatus === null) {
-      // Cut short by this deliverer's own stop, not the endpoint's failure: recording it
-      // would count toward pausing the subscription and start a second chain of retries
-      // beside the job itself, whose offset stays uncommitted for the next owner to repeat.
-      span.end('abandoned at shutdown');
-      return;
+    const { event } = attempted;
+    let { messages } = attempted;
+    if (!lease.live) {
+      // The job's offset will not be committed (a rebalance, or this deliverer's stop): it
+      // is repeated, and its retry or dead letter is the repeat's to send. One sent here
+      // too would start a second chain of retries beside the repeat's.
+      if (this.stopping && event.outcome === 'failed' && event.httpStatus === null) {
+        // Cut short by this deliverer's own stop, not the endpoint's failure: even the
+        // attempt would count toward pausing the subscription.
+        span.end('abandoned at shutdown');
+        return;
+      }
+      messages = messages.filter((m) => m.topic === TOPICS.deliveryAttempts);
     }
     span.setAttributes({
       'hookpost.outcome': event.outcome,
@@ -235,11 +247,14 @@ export class DeliveryService {
   /** Sends the job on unattempted (`deferred`), counted, and ends its span saying why. */
   private async putOff(
     job: DeliveryJob,
+    lease: Lease,
     span: TraceSpan,
     headers: Record<string, string> | undefined,
     counter: Counter,
     reason: string,
   ): Promise<void> {
+    // Its repeat puts it off again, or attempts it.
+    if (!lease.live) return span.end('lapsed: repeated from the last commit');
     try {
       await this.out.send([{ ...this.deferred(job), headers }]);
       counter.inc();

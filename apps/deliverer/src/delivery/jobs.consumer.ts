@@ -94,7 +94,7 @@ export class JobsConsumer implements OnApplicationBootstrap, BeforeApplicationSh
     // Jobs are judged against the endpoint view: start only once it holds every subscription.
     for (const consumer of [this.jobs, this.retries]) {
       consumer.start(
-        (message, windowShare) => this.deliveries.dispatch(message, windowShare),
+        (message, windowShare, lease) => this.deliveries.dispatch(message, windowShare, lease),
         () => this.endpoints.loaded,
       );
     }

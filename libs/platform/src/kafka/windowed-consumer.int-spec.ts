@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKafka, ensureTopics, KafkaProducer } from './kafka.js';
-import { WindowedConsumer, type WindowedConsumerOptions } from './windowed-consumer.js';
+import { WindowedConsumer, type Lease, type WindowedConsumerOptions } from './windowed-consumer.js';
 
 /** The windowed consumer against the real broker of the test run, on one partition. */
 const brokers = process.env.KAFKA_BROKERS;
@@ -148,15 +148,21 @@ describe('WindowedConsumer', () => {
     };
     const first = new WindowedConsumer(kafka, options, logger);
     const firstSeen: number[] = [];
-    void first.start((message) => {
+    let unfinished: Lease | undefined;
+    void first.start((message, _, lease) => {
       const n = Number(message.value!.toString());
       firstSeen.push(n);
       // Message 7 never finishes: a stop hands it (and what follows) back.
-      return n === 7 ? new Promise<void>(() => undefined) : Promise.resolve();
+      if (n !== 7) return Promise.resolve();
+      unfinished = lease;
+      return new Promise<void>(() => undefined);
     });
     await until(() => firstSeen.length === 10);
+    expect(unfinished?.live).toBe(true);
     await first.stop(300);
     expect(await committed(groupId, topic)).toBe('7');
+    // Whatever 7 would still produce is its repeat's to produce.
+    expect(unfinished?.live).toBe(false);
 
     const second = new WindowedConsumer(kafka, options, logger);
     const secondSeen: number[] = [];
@@ -178,12 +184,14 @@ describe('WindowedConsumer', () => {
       logger,
     );
     const seen: number[] = [];
+    const leasesOf3: Lease[] = [];
     let releaseSlow!: () => void;
     const slow = new Promise<void>((resolve) => (releaseSlow = resolve));
-    void consumer.start((message) => {
+    void consumer.start((message, _, lease) => {
       const n = Number(message.value!.toString());
       seen.push(n);
       const times = seen.filter((m) => m === n).length;
+      if (n === 3) leasesOf3.push(lease);
       // 3 is still in flight when 6 fails: the window starting again at 6 would commit
       // past 3, whose outcome was never acknowledged.
       if (n === 3 && times === 1) return slow;
@@ -192,10 +200,31 @@ describe('WindowedConsumer', () => {
     });
     await until(() => seen.filter((n) => n === 3).length === 2);
     expect(seen.filter((n) => n === 6)).toHaveLength(2);
+    // The first 3 is repeated: its lease lapsed with its window; the repeat's holds.
+    expect(leasesOf3.map((lease) => lease.live)).toEqual([false, true]);
     releaseSlow();
     await sleep(500);
     expect(await committed(groupId, topic)).toBe('10');
     await consumer.stop();
+  });
+
+  it('lapses the leases of work in flight when a rebalance hands its partition on', async () => {
+    const topic = await freshTopic(3);
+    const groupId = `int-${randomUUID()}`;
+    const options = { groupId, topics: [topic], fromBeginning: true, maxInFlightPerPartition: 10 };
+    const first = new WindowedConsumer(kafka, options, logger);
+    const leases: Lease[] = [];
+    void first.start((_, __, lease) => {
+      leases.push(lease);
+      return new Promise<void>(() => undefined);
+    });
+    await until(() => leases.length === 3);
+    expect(leases.every((lease) => lease.live)).toBe(true);
+    const second = new WindowedConsumer(kafka, options, logger);
+    void second.start(() => Promise.resolve());
+    // The group rebalances: whoever holds the partition now fetches it again from 0.
+    await until(() => leases.every((lease) => !lease.live), 30_000);
+    await Promise.all([first.stop(100), second.stop()]);
   });
 
   it('leaves a message that is not due, and takes it again when it is', async () => {

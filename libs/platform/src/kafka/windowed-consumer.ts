@@ -17,12 +17,25 @@ import { OffsetWindow } from './offset-window.js';
  * everything it produced are done), or leave it and the rest of its partition until
  * `notBefore` (ms since the epoch), because it is not due yet. `windowShare` is how much
  * of its partition's window is in flight as it is handed over (0 to 1): work that would
- * only wait can be put elsewhere before the window fills and fetching stops.
+ * only wait can be put elsewhere before the window fills and fetching stops. `lease` says
+ * whether the work's outcome can still be committed.
  */
 export type Dispatch = (
   message: IncomingMessage,
   windowShare: number,
+  lease: Lease,
 ) => Promise<void> | { notBefore: number };
+
+/**
+ * Whether a message's outcome can still be committed. It lapses when its partition's
+ * window does: at a rebalance, after a failed message (the partition is fetched again
+ * from its lowest unfinished offset), and at this consumer's final commit as it stops.
+ * The message is then repeated, from the last commit, by whoever holds the partition:
+ * work that finishes after that should leave what follows from it to the repeat.
+ */
+export interface Lease {
+  readonly live: boolean;
+}
 
 export interface WindowedConsumerOptions {
   groupId: string;
@@ -42,11 +55,12 @@ export interface WindowedConsumerOptions {
   sessionTimeoutMs?: number;
 }
 
-interface PartitionState {
+interface PartitionState extends Lease {
   topic: string;
   partition: number;
   window: OffsetWindow;
   committed: bigint | undefined;
+  live: boolean;
 }
 
 /**
@@ -58,7 +72,7 @@ interface PartitionState {
  *
  * After a rebalance kafkajs fetches from the committed offsets again, so every partition
  * starts a fresh window and late finishes of the old one are ignored: work in flight at
- * that moment may be repeated, which at-least-once allows.
+ * that moment is repeated, which at-least-once allows, and its lease (`Lease`) tells it.
  */
 export class WindowedConsumer {
   private readonly consumer: Consumer;
@@ -95,12 +109,12 @@ export class WindowedConsumer {
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
       this.joined = true;
       this.crashed = false;
-      this.partitions.clear();
+      this.dropWindows();
       forgetLag(options.groupId, event.payload.memberAssignment);
     });
     this.consumer.on(this.consumer.events.CRASH, (event) => {
       this.crashed = !event.payload.restart;
-      this.partitions.clear();
+      this.dropWindows();
       forgetLag(options.groupId);
       onConsumerCrash(this.logger, options.groupId, event.payload, async () => {
         if (!this.stopping && this.run) await this.consumer.run(this.run);
@@ -160,6 +174,7 @@ export class WindowedConsumer {
             outcome = dispatch(
               message,
               state.window.inFlight / this.options.maxInFlightPerPartition,
+              state,
             );
           } catch (error) {
             throw retriable(error);
@@ -219,6 +234,8 @@ export class WindowedConsumer {
       const deadline = new Promise((resolve) => setTimeout(resolve, graceMs).unref());
       await Promise.race([Promise.allSettled([...this.pending]), deadline]);
       await this.commit();
+      // What finishes from here on is not committed by this consumer.
+      this.dropWindows();
     }
     clearInterval(this.commitTimer);
     await this.groupLag.unwatch(this.options.groupId);
@@ -229,10 +246,16 @@ export class WindowedConsumer {
     const key = `${topic}\u0000${partition}`;
     let state = this.partitions.get(key);
     if (!state) {
-      state = { topic, partition, window: new OffsetWindow(), committed: undefined };
+      state = { topic, partition, window: new OffsetWindow(), committed: undefined, live: true };
       this.partitions.set(key, state);
     }
     return state;
+  }
+
+  /** Every window lapses: their partitions are fetched again from their commits. */
+  private dropWindows(): void {
+    for (const state of this.partitions.values()) state.live = false;
+    this.partitions.clear();
   }
 
   private track(state: PartitionState, offset: bigint, work: Promise<void>): void {
@@ -252,6 +275,7 @@ export class WindowedConsumer {
         // unfinished: dropping or seeking again would lose the successor's place.
         if (this.partitions.get(key) !== state) return;
         this.partitions.delete(key);
+        state.live = false;
         if (!this.stopping) {
           try {
             // From the lowest offset still unfinished, not the failed one: work below it
