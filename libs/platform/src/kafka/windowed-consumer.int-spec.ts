@@ -208,6 +208,32 @@ describe('WindowedConsumer', () => {
     await consumer.stop();
   });
 
+  it('goes on fetching the other partitions while one waits with a full window', async () => {
+    const topic = `int-windowed-${randomUUID()}`;
+    await ensureTopics(kafka, [{ topic }], { partitions: 2, replicationFactor: 1 }, logger);
+    const raw = kafka.producer();
+    await raw.connect();
+    const send = (partition: number, values: string[]) =>
+      raw.send({ topic, messages: values.map((value) => ({ partition, value })) });
+    await send(0, ['a0', 'a1', 'a2', 'a3', 'a4']);
+    await send(1, ['b0', 'b1']);
+    const consumer = windowedConsumer(topic, { maxInFlightPerPartition: 2 });
+    const seen: string[] = [];
+    void consumer.start((message) => {
+      const value = message.value!.toString();
+      seen.push(value);
+      // Partition 0's work never ends: its window of two fills and stays full.
+      return message.partition === 0 ? new Promise<void>(() => undefined) : Promise.resolve();
+    });
+    await until(() => seen.includes('b1') && seen.includes('a1'));
+    // Produced once partition 0's window is full: only a later fetch brings them.
+    await send(1, ['b2', 'b3']);
+    await until(() => seen.includes('b3'));
+    expect(seen.filter((v) => v.startsWith('a'))).toEqual(['a0', 'a1']);
+    await raw.disconnect();
+    await consumer.stop(100);
+  });
+
   it('lapses the leases of work in flight when a rebalance hands its partition on', async () => {
     const topic = await freshTopic(3);
     const groupId = `int-${randomUUID()}`;

@@ -149,7 +149,7 @@ export class WindowedConsumer {
     this.run = {
       autoCommit: false,
       eachBatchAutoResolve: false,
-      // A partition waiting for room in its window must not hold up the others.
+      // The partitions of one fetch are handled side by side.
       partitionsConsumedConcurrently: 16,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale, pause }) => {
         const state = this.partitionState(batch.topic, batch.partition);
@@ -168,6 +168,21 @@ export class WindowedConsumer {
         };
         for (const raw of batch.messages) {
           if (this.stopping || !isRunning() || isStale()) return;
+          if (state.window.inFlight >= this.options.maxInFlightPerPartition) {
+            // Full: the partition waits for room paused, and is fetched again from here.
+            // Waiting in the handler would hold up every partition its broker leads:
+            // kafkajs fetches from a broker again only once a fetch's batches are done.
+            report();
+            const resume = pause();
+            void this.roomIn(state).then(() => {
+              try {
+                resume();
+              } catch {
+                // Stopped meanwhile: the next consumer of the partition starts from the commit.
+              }
+            });
+            return;
+          }
           const message = toIncoming(batch.topic, batch.partition, raw);
           let outcome: ReturnType<Dispatch>;
           try {
@@ -188,15 +203,6 @@ export class WindowedConsumer {
           this.track(state, BigInt(message.offset), outcome);
           resolveOffset(raw.offset);
           next = BigInt(raw.offset) + 1n;
-          if (state.window.inFlight >= this.options.maxInFlightPerPartition) report();
-          while (
-            state.window.inFlight >= this.options.maxInFlightPerPartition &&
-            !this.stopping &&
-            isRunning()
-          ) {
-            await state.window.changed(3_000);
-            await heartbeat();
-          }
         }
         report();
         await heartbeat();
@@ -204,6 +210,20 @@ export class WindowedConsumer {
     };
     await this.consumer.run(this.run);
     this.groupLag.watch(this.options.groupId, this.topics);
+  }
+
+  /**
+   * Settles once `state`'s window is half empty, or gone, or this consumer stops. Half, not
+   * one slot: each resume fetches the partition again, and a fetch that could start one
+   * message before the window was full again would be fetched and decoded for nothing.
+   */
+  private async roomIn(state: PartitionState): Promise<void> {
+    while (
+      state.window.inFlight > this.options.maxInFlightPerPartition / 2 &&
+      state.live &&
+      !this.stopping
+    )
+      await state.window.changed(3_000);
   }
 
   private async topicsToRead(): Promise<string[]> {
