@@ -29,7 +29,7 @@ import { Counter } from 'prom-client';
 import type { IngestConfig } from '../config.js';
 import { DedupeStore } from '../dedupe/dedupe.store.js';
 import { deadLetter } from './dead-letter.js';
-import { normalize } from '../normalize/normalize.js';
+import { normalizeBatch } from '../normalize/normalize.js';
 import { OrganizationDirectoryService } from '../organizations/organization-directory.js';
 
 const ingested = new Counter({
@@ -108,22 +108,14 @@ export class IngestConsumer implements OnApplicationBootstrap, BeforeApplication
       now: () => new Date(),
       organizations: this.directory,
     };
-    const normalizeOne = (message: IncomingMessage) =>
-      normalize(
-        { value: message.value, organizationHeader: message.headers[HEADERS.organizationId] },
-        options,
-      );
-    let results = messages.map(normalizeOne);
-    // An organisation created a moment ago may still be on its way to the directory.
-    const waitFor = results.flatMap((r, i) =>
-      !r.ok && r.reason === 'unknown_organization' ? [organizationIdOf(messages[i]!) ?? ''] : [],
+    const results = await normalizeBatch(
+      messages.map((message) => ({
+        value: message.value,
+        organizationHeader: message.headers[HEADERS.organizationId],
+      })),
+      options,
+      () => this.directory.catchUp(),
     );
-    if (waitFor.length > 0) {
-      await this.directory.awaitAny(waitFor);
-      results = results.map((r, i) =>
-        !r.ok && r.reason === 'unknown_organization' ? normalizeOne(messages[i]!) : r,
-      );
-    }
     // Copies of events already ingested (within DEDUPE_WINDOW) go no further.
     const accepted = results.flatMap((r, index) => (r.ok ? [{ event: r.event, index }] : []));
     const copies = await this.dedupe.duplicates(
@@ -189,17 +181,5 @@ export class IngestConsumer implements OnApplicationBootstrap, BeforeApplication
     });
     await this.out.send(out);
     for (const span of spans) span.end();
-  }
-}
-
-/** The organisation a raw message names, if any (for waiting on a just-created one). */
-function organizationIdOf(message: IncomingMessage): string | undefined {
-  try {
-    const json = JSON.parse(message.value?.toString('utf8') ?? '') as { organization_id?: unknown };
-    return typeof json.organization_id === 'string'
-      ? json.organization_id
-      : message.headers[HEADERS.organizationId];
-  } catch {
-    return message.headers[HEADERS.organizationId];
   }
 }

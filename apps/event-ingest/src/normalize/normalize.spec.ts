@@ -8,7 +8,7 @@ import {
   postalSent,
   robotomailComplaint,
 } from '@hookpost/testing';
-import { nestingDepth, normalize, type NormalizeOptions } from './normalize.js';
+import { nestingDepth, normalize, normalizeBatch, type NormalizeOptions } from './normalize.js';
 
 const organizations = new Map([
   ['org_1', ['yourdomain.com', 'fromdomain.com']],
@@ -380,5 +380,45 @@ describe('normalize, text Postgres cannot store', () => {
     expect(emoji).toMatchObject({ ok: true, event: { data: { subject: 'Hi 😀' } } });
     const literal = normalize(withSubject('C:\\\\u0000'), options);
     expect(literal).toMatchObject({ ok: true, event: { data: { subject: 'C:\\u0000' } } });
+  });
+});
+
+describe('normalizeBatch', () => {
+  it('judges again, once the directory has read on, what it refused for want of a tenant', async () => {
+    // The directory learns of org_3 and its domain only when it catches up.
+    const known = new Map<string, string>();
+    const lagging: NormalizeOptions = {
+      ...options,
+      organizations: {
+        has: (id) => organizations.has(id) || [...known.values()].includes(id),
+        byDomain: (domain) => known.get(domain) ?? options.organizations.byDomain(domain),
+      },
+    };
+    let catchUps = 0;
+    const catchUp = async () => {
+      catchUps++;
+      known.set('new.example', 'org_3');
+    };
+    const byDomain = { ...canonical, organization_id: undefined };
+    const results = await normalizeBatch(
+      [
+        raw(canonical),
+        raw({ ...byDomain, id: 'evt_fromnewdomain1', data: { from: 'a@new.example' } }),
+        raw({ ...canonical, id: 'evt_fornewtenant01', organization_id: 'org_3' }),
+        raw({ ...byDomain, id: 'evt_fromnowhere001', data: { from: 'a@nowhere.example' } }),
+      ],
+      lagging,
+      catchUp,
+    );
+    expect(catchUps).toBe(1);
+    expect(results.map((r) => (r.ok ? r.event.organization_id : r.reason))).toEqual([
+      'org_1',
+      'org_3',
+      'org_3',
+      'missing_organization',
+    ]);
+    // A batch whose every tenant is known does not wait.
+    await normalizeBatch([raw(canonical)], lagging, catchUp);
+    expect(catchUps).toBe(1);
   });
 });

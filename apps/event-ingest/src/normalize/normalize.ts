@@ -104,6 +104,24 @@ function unstorableText(value: unknown, path: string): string | undefined {
 }
 
 /**
+ * Normalises a batch. A message refused for want of a tenant is judged again once the
+ * directory has read on to now (`catchUp`): an organisation created, or a domain
+ * registered, a moment ago may still be on its way to it.
+ */
+export async function normalizeBatch(
+  raws: RawMailEvent[],
+  options: NormalizeOptions,
+  catchUp: () => Promise<void>,
+): Promise<NormalizeResult[]> {
+  const results = raws.map((raw) => normalize(raw, options));
+  const tenantless = (r: NormalizeResult) =>
+    !r.ok && (r.reason === 'unknown_organization' || r.reason === 'missing_organization');
+  if (!results.some(tenantless)) return results;
+  await catchUp();
+  return results.map((r, i) => (tenantless(r) ? normalize(raws[i]!, options) : r));
+}
+
+/**
  * Normalises one raw message. Never throws: anything unexpected while handling one
  * message rejects that message (it goes to the dead-letter topic), never the batch.
  */

@@ -59,15 +59,14 @@ export class OrganizationDirectoryService
   }
 
   /**
-   * An organisation created a moment ago may not have reached this directory yet (it
-   * travels on another topic): read on to what that topic holds now, briefly, before
-   * calling it unknown. The API answers a creation once its event is on the topic (unless
-   * Kafka is slower than its wait), so this finds an organisation that exists, and costs
-   * one offsets request for one that does not: a stream of unknown ids cannot hold up the
-   * messages around them.
+   * An organisation created, or a domain registered, a moment ago may not have reached
+   * this directory yet (it travels on another topic): read on to what that topic holds
+   * now, briefly, before calling it unknown. The API answers a change once its event is on
+   * the topic (unless Kafka is slower than its wait), so this finds an organisation or a
+   * domain that exists, and costs one offsets request for one that does not: a stream of
+   * unknown ones cannot hold up the messages around them.
    */
-  async awaitAny(organizationIds: string[], timeoutMs = 2_000): Promise<void> {
-    if (organizationIds.every((id) => this.has(id))) return;
+  async catchUp(timeoutMs = 2_000): Promise<void> {
     await this.projection.catchUpToNow(timeoutMs);
   }
 }
