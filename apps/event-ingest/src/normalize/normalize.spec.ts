@@ -204,6 +204,18 @@ describe('normalize: the four shapes, with the seeds samples', () => {
     });
   });
 
+  it('generic: an organization_id in the event is taken before the sender domain', () => {
+    const named = { ...genericDelivered, organization_id: 'org_2' };
+    expect(normalize(raw(named), options)).toMatchObject({
+      ok: true,
+      event: { organization_id: 'org_2' },
+    });
+    expect(normalize(raw({ ...named, organization_id: 'org_nobody' }), options)).toMatchObject({
+      ok: false,
+      reason: 'unknown_organization',
+    });
+  });
+
   it('Robotomail (seed 004): message.complaint is message.complained', () => {
     expect(normalize(raw(robotomailComplaint), options)).toMatchObject({
       ok: true,
@@ -420,5 +432,23 @@ describe('normalizeBatch', () => {
     // A batch whose every tenant is known does not wait.
     await normalizeBatch([raw(canonical)], lagging, catchUp);
     expect(catchUps).toBe(1);
+  });
+});
+
+describe('normalize, text that is not JSON', () => {
+  it('says what is wrong without quoting the text', () => {
+    expect(normalize(raw('alice@example.org wrote this'), options)).toEqual({
+      ok: false,
+      reason: 'not_json',
+      detail: "not valid JSON: Unexpected token 'a'",
+    });
+    expect(normalize(raw('{"to":"bob@example.org",}'), options)).toEqual({
+      ok: false,
+      reason: 'not_json',
+      detail: 'not valid JSON: Expected double-quoted property name at position 24',
+    });
+    expect(normalize(raw('{"subject":"Secret plans'), options)).toMatchObject({
+      detail: 'not valid JSON: Unterminated string at position 24',
+    });
   });
 });

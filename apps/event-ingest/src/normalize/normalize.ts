@@ -74,6 +74,17 @@ export function nestingDepth(bytes: Uint8Array, limit: number): number {
   return deepest;
 }
 
+/**
+ * What is wrong with a text that is not JSON, without V8's quote of it: some of its
+ * messages quote the text's start, and that is mail data (an address, a subject) that the
+ * log line and the dead letter's headers must not carry.
+ */
+function describeJsonError(error: Error): string {
+  const what = error.message.split(/, "| in JSON/)[0]!.slice(0, 100);
+  const position = /at position (\d+)/.exec(error.message)?.[1];
+  return `not valid JSON: ${what}${position === undefined ? '' : ` at position ${position}`}`;
+}
+
 const SUSPECT_ESCAPE = /\\u(?:0000|d[89a-f])/i;
 
 /**
@@ -163,7 +174,7 @@ function normalizeUnsafe(raw: RawMailEvent, options: NormalizeOptions): Normaliz
   try {
     json = JSON.parse(text);
   } catch (error) {
-    return { ok: false, reason: 'not_json', detail: (error as Error).message.slice(0, 200) };
+    return { ok: false, reason: 'not_json', detail: describeJsonError(error as Error) };
   }
   if (!isObject(json)) return { ok: false, reason: 'unknown_shape', detail: 'not a JSON object' };
   // Only a \u escape can put these in a parsed string: a raw NUL is not JSON, and invalid

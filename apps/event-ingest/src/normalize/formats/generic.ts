@@ -35,6 +35,13 @@ export function mapGeneric(json: Json): Mapped {
           : (json.type as string),
       sourceId: json.id,
       occurredAt,
+      // Named as the canonical shape names it: the producer's word over the sender domain.
+      organizationId:
+        typeof json.organization_id === 'string' &&
+        json.organization_id.length > 0 &&
+        json.organization_id.length <= 64
+          ? json.organization_id
+          : undefined,
       // Seed 002 names the email by `email_id` alone; one that also sends a `message_id`
       // keeps both as they came (ADR 0016).
       data:
