@@ -183,6 +183,18 @@ export class DeliveryService {
       }
       return;
     }
+    // A job can overtake the change of its subscription (they travel on different
+    // topics): the view is waited for here, holding none of the slots that other
+    // endpoints' jobs need, and the attempt then reads the subscription as it is by then.
+    if (!this.endpoints.current(job.subscriptionId, job.subscriptionVersion)) {
+      const seen = await this.endpoints.atLeast(job.subscriptionId, job.subscriptionVersion);
+      if (!seen || seen.version < job.subscriptionVersion) {
+        const why = cannotAttemptYet(
+          new SubscriptionNotInView(job.subscriptionId, job.subscriptionVersion),
+        )!;
+        return this.notYet(job, lease, span, headers(), why);
+      }
+    }
     // An endpoint that cannot keep up with its jobs (slow, or hanging until its breaker
     // opens) would otherwise gather them here without bound, and they would hold the
     // window of their partition, which healthy endpoints share: put new ones off instead.
@@ -210,14 +222,7 @@ export class DeliveryService {
     } catch (error) {
       const why = cannotAttemptYet(error);
       if (!why) throw error;
-      // Nothing the endpoint did: failing the attempt would count toward pausing the
-      // subscription, and failing the job would fetch its partition again and again. Put
-      // it off, unattempted, as for a saturated endpoint; it comes back until it can go.
-      this.logger.error(
-        { subscriptionId: job.subscriptionId, deliveryId: job.deliveryId, reason: why.reason },
-        why.message,
-      );
-      return this.putOff(job, lease, span, headers(), why.counter, why.reason);
+      return this.notYet(job, lease, span, headers(), why);
     }
     const { event } = attempted;
     let { messages } = attempted;
@@ -242,6 +247,26 @@ export class DeliveryService {
     } finally {
       span.end(event.outcome === 'failed' ? (event.error ?? 'failed') : undefined);
     }
+  }
+
+  /**
+   * A job that cannot be attempted yet, through nothing its endpoint did: failing the
+   * attempt would count toward pausing the subscription, and failing the job would fetch
+   * its partition again and again. It is logged and put off, unattempted, as for a
+   * saturated endpoint; it comes back until it can go.
+   */
+  private notYet(
+    job: DeliveryJob,
+    lease: Lease,
+    span: TraceSpan,
+    headers: Record<string, string> | undefined,
+    why: NonNullable<ReturnType<typeof cannotAttemptYet>>,
+  ): Promise<void> {
+    this.logger.error(
+      { subscriptionId: job.subscriptionId, deliveryId: job.deliveryId, reason: why.reason },
+      why.message,
+    );
+    return this.putOff(job, lease, span, headers, why.counter, why.reason);
   }
 
   /** Sends the job on unattempted (`deferred`), counted, and ends its span saying why. */

@@ -46,6 +46,12 @@ export class EndpointView implements OnApplicationBootstrap, BeforeApplicationSh
     await this.projection.stop();
   }
 
+  /** The subscription at `version` or later, if the view holds it now. */
+  current(id: string, version: number): Subscription | undefined {
+    const subscription = this.catalog.get(id);
+    return subscription && subscription.version >= version ? subscription : undefined;
+  }
+
   /**
    * The subscription at `version` or later. A job can overtake the event that created
    * or changed its subscription (they travel on different topics); wait for it briefly.
