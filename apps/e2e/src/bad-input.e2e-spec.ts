@@ -198,45 +198,53 @@ describe('bad input on mail-events', () => {
     });
   });
 
-  it('dead-letters a message as large as the broker takes, cut to fit, and goes on past it', async () => {
-    // 300 bytes under Kafka's default limit of 1,048,588: mail-events takes it, and the
-    // dead-letter copy with its reason and source headers would be over.
-    const value = Buffer.alloc(1_048_588 - 300, 'x');
-    const [after] = validMailEvents({ organizationId, senderDomain, count: 1, tag: `${run}b` });
-    const kafka = kafkaClient(pipeline.brokers, 'e2e-bad-input-big');
-    const producer = kafka.producer();
+  /**
+   * Sends `value` and a valid event behind it on one partition (one key), waits until
+   * that event is delivered (nothing stalled behind `value`), and returns `value`'s dead
+   * letter.
+   */
+  async function deadLetterBefore(
+    key: string,
+    value: Buffer,
+    headers?: Record<string, string>,
+  ): Promise<Awaited<ReturnType<typeof readTopic>>[number]> {
+    const [after] = validMailEvents({ organizationId, senderDomain, count: 1, tag: key });
+    const producer = kafkaClient(pipeline.brokers, `e2e-bad-input-${key}`).producer();
     await producer.connect();
-    // Same key, so one partition: the event after it waits on it.
-    const key = `big-${run}`;
-    await producer.send({
-      topic: TOPICS.mailEvents,
-      messages: [{ key, value, headers: { [HEADERS.organizationId]: organizationId } }],
-    });
+    // Two sends: together they could be over what one request of the broker takes.
+    await producer.send({ topic: TOPICS.mailEvents, messages: [{ key, value, headers }] });
     await producer.send({
       topic: TOPICS.mailEvents,
       messages: [{ key, value: after!.value, headers: after!.headers }],
     });
     await producer.disconnect();
-
     const dead = await readTopic(
       pipeline.brokers,
       TOPICS.mailEventsDeadLetter,
       (read) => read.some((m) => m.key === key),
       60_000,
     );
-    const letter = dead.find((m) => m.key === key)!;
+    await receiver.waitFor(
+      (r) => r.path === '/bad-input' && r.body.includes(after!.messageId),
+      1,
+      30_000,
+    );
+    return dead.find((m) => m.key === key)!;
+  }
+
+  it('dead-letters a message as large as the broker takes, cut to fit, and goes on past it', async () => {
+    // 300 bytes under Kafka's default limit of 1,048,588: mail-events takes it, and the
+    // dead-letter copy with its reason and source headers would be over.
+    const value = Buffer.alloc(1_048_588 - 300, 'x');
+    const letter = await deadLetterBefore(`big-${run}`, value, {
+      [HEADERS.organizationId]: organizationId,
+    });
     expect(letter.headers[HEADERS.rejectReason]).toBe('too_large');
     expect(letter.headers[HEADERS.organizationId]).toBe(organizationId);
     expect(letter.headers[HEADERS.originalBytes]).toBe(String(value.length));
     expect(letter.value.length).toBeLessThan(value.length);
     expect(letter.value.length).toBeGreaterThan(value.length - 3_000);
     expect(value.subarray(0, letter.value.length).equals(letter.value)).toBe(true);
-    // The event behind it on its partition is delivered: nothing stalled.
-    await receiver.waitFor(
-      (r) => r.path === '/bad-input' && r.body.includes(after!.messageId),
-      1,
-      30_000,
-    );
   });
 
   it('dead-letters an event whose canonical form outgrows its topic, and goes on past it', async () => {
@@ -252,36 +260,11 @@ describe('bad input on mail-events', () => {
       Buffer.alloc(400_000, 0xff),
       Buffer.from('"}}'),
     ]);
-    const [after] = validMailEvents({ organizationId, senderDomain, count: 1, tag: `${run}g` });
-    const kafka = kafkaClient(pipeline.brokers, 'e2e-bad-input-grow');
-    const producer = kafka.producer();
-    await producer.connect();
-    await producer.send({
-      topic: TOPICS.mailEvents,
-      messages: [
-        { key, value },
-        { key, value: after!.value, headers: after!.headers },
-      ],
-    });
-    await producer.disconnect();
-
-    const dead = await readTopic(
-      pipeline.brokers,
-      TOPICS.mailEventsDeadLetter,
-      (read) => read.some((m) => m.key === key),
-      60_000,
-    );
-    const letter = dead.find((m) => m.key === key)!;
+    const letter = await deadLetterBefore(key, value);
     expect(letter.headers[HEADERS.rejectReason]).toBe('too_large');
     expect(letter.headers[HEADERS.rejectDetail]).toMatch(
       /^the canonical event would take \d+ bytes, over the \d+ that hookpost\.events\.v1 takes/,
     );
     expect(letter.value.equals(value)).toBe(true);
-    // The event behind it on its partition is delivered: nothing stalled.
-    await receiver.waitFor(
-      (r) => r.path === '/bad-input' && r.body.includes(after!.messageId),
-      1,
-      30_000,
-    );
   });
 });
