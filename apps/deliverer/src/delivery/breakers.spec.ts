@@ -138,13 +138,31 @@ describe('EndpointBreakers', () => {
     expect((await breakers.run('broken', healthy, unhealthy)).kind).toBe('open');
   });
 
-  it('drops idle closed breakers, and reports counts by state, not per endpoint', async () => {
-    breakers = new EndpointBreakers({ ...DEFAULT_BREAKER_SETTINGS, idleMs: 30 });
+  it('drops idle breakers, open ones too, and reports counts by state, not per endpoint', async () => {
+    breakers = new EndpointBreakers({
+      ...DEFAULT_BREAKER_SETTINGS,
+      idleMs: 30,
+      volumeThreshold: 1,
+    });
     for (let i = 0; i < 50; i++) await breakers.run(`endpoint-${i}`, healthy, unhealthy);
+    await breakers.run('deleted-endpoint', failing, unhealthy);
     const metrics = await register.getSingleMetricAsString('hookpost_circuit_breakers');
     expect(metrics).toContain('hookpost_circuit_breakers{state="closed"} 50');
+    expect(metrics).toContain('hookpost_circuit_breakers{state="open"} 1');
     expect(metrics.match(/^hookpost_circuit_breakers\{/gm)).toHaveLength(3);
     await new Promise((resolve) => setTimeout(resolve, 80));
-    expect(breakers.counts().closed).toBe(0);
+    expect(breakers.counts()).toEqual({ closed: 0, open: 0, half_open: 0 });
+  });
+
+  it('forgets what an endpoint did at its old URL once it sends to another', async () => {
+    breakers = new EndpointBreakers({ ...DEFAULT_BREAKER_SETTINGS, volumeThreshold: 1 });
+    breakers.follow('moved', 'https://old.example/hook');
+    await breakers.run('moved', failing, unhealthy);
+    breakers.follow('moved', 'https://old.example/hook');
+    expect(breakers.refuses('moved')).toBe(true);
+    expect(breakers.counts()).toEqual({ closed: 0, open: 1, half_open: 0 });
+    breakers.follow('moved', 'https://new.example/hook');
+    expect(breakers.refuses('moved')).toBe(false);
+    expect((await breakers.run('moved', healthy, unhealthy)).kind).toBe('sent');
   });
 });

@@ -51,6 +51,8 @@ new Gauge({
 interface Entry {
   breaker: CircuitBreaker<[Run], unknown>;
   lastUsed: number;
+  /** The URL its requests go to (`follow`). */
+  url?: string;
   /** When each request still waiting for an answer was sent, oldest first. */
   pending: number[];
   /** How long its last ENDPOINT_ANSWERS requests that ended took, answered or failed. */
@@ -73,7 +75,8 @@ const ENDPOINT_ANSWERS = 5;
  * One opossum breaker per endpoint, sized for thousands of endpoints: no per-breaker
  * interval timers (one shared emitter rotates every window; snapshots and latency
  * percentiles are off; the action has no opossum timeout because the HTTP client has its
- * own), and closed breakers left idle are dropped. Open breakers hold one reset timer
+ * own), and breakers left idle are dropped, open ones too: an endpoint that gets no jobs
+ * (its subscription deleted or quiet) would otherwise keep a half-open breaker for good. Open breakers hold one reset timer
  * each, so the timers scale with failing endpoints, not with all of them. Beside each
  * breaker, how long its endpoint takes to answer (`answerMs`).
  */
@@ -125,6 +128,20 @@ export class EndpointBreakers {
       if ((error as { code?: string }).code === 'EOPENBREAKER') return { kind: 'open' };
       throw error;
     }
+  }
+
+  /**
+   * The endpoint now sends to `url`: a breaker that opened for another URL is dropped, so
+   * a subscription moved off a dead URL is not refused for that URL's failures.
+   */
+  follow(endpoint: string, url: string): void {
+    const entry = this.breakers.get(endpoint);
+    if (entry?.url === url) return;
+    if (entry?.url !== undefined) {
+      entry.breaker.shutdown();
+      this.breakers.delete(endpoint);
+    }
+    this.entry(endpoint).url = url;
   }
 
   /**
@@ -199,8 +216,8 @@ export class EndpointBreakers {
 
   private evictIdle(): void {
     const cutoff = Date.now() - this.settings.idleMs;
-    for (const [endpoint, { breaker, lastUsed }] of this.breakers) {
-      if (lastUsed < cutoff && breaker.closed) {
+    for (const [endpoint, { breaker, lastUsed, pending }] of this.breakers) {
+      if (lastUsed < cutoff && pending.length === 0) {
         breaker.shutdown();
         this.breakers.delete(endpoint);
       }

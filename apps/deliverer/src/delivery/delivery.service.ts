@@ -186,15 +186,16 @@ export class DeliveryService {
     // A job can overtake the change of its subscription (they travel on different
     // topics): the view is waited for here, holding none of the slots that other
     // endpoints' jobs need, and the attempt then reads the subscription as it is by then.
-    if (!this.endpoints.current(job.subscriptionId, job.subscriptionVersion)) {
-      const seen = await this.endpoints.atLeast(job.subscriptionId, job.subscriptionVersion);
-      if (!seen || seen.version < job.subscriptionVersion) {
-        const why = cannotAttemptYet(
-          new SubscriptionNotInView(job.subscriptionId, job.subscriptionVersion),
-        )!;
-        return this.notYet(job, lease, span, headers(), why);
-      }
+    const seen =
+      this.endpoints.current(job.subscriptionId, job.subscriptionVersion) ??
+      (await this.endpoints.atLeast(job.subscriptionId, job.subscriptionVersion));
+    if (!seen || seen.version < job.subscriptionVersion) {
+      const why = cannotAttemptYet(
+        new SubscriptionNotInView(job.subscriptionId, job.subscriptionVersion),
+      )!;
+      return this.notYet(job, lease, span, headers(), why);
     }
+    this.breakers.follow(job.subscriptionId, seen.url);
     // An endpoint that cannot keep up with its jobs (slow, or hanging until its breaker
     // opens) would otherwise gather them here without bound, and they would hold the
     // window of their partition, which healthy endpoints share: put new ones off instead.
