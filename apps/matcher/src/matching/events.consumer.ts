@@ -97,7 +97,8 @@ export class EventsConsumer implements OnApplicationBootstrap, BeforeApplication
     for (const message of messages) {
       const decoded = decodeJson(ingestedEventSchema, message.value);
       if (!decoded.ok) {
-        // Only event-ingest writes this topic; an undecodable event is a bug, not input.
+        // Only event-ingest and the API (test events) write this topic, both through this
+        // schema: an undecodable event is a bug, not input.
         this.logger.error(
           { offset: message.offset, partition: message.partition, reason: decoded.detail },
           'undecodable canonical event',
