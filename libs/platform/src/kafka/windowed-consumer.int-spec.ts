@@ -234,7 +234,7 @@ describe('WindowedConsumer', () => {
     await consumer.stop(100);
   });
 
-  it('lapses the leases of work in flight when a rebalance hands its partition on', async () => {
+  it('lapses the leases of work in flight at a rebalance, whoever gets the partition', async () => {
     const topic = await freshTopic(3);
     const groupId = `int-${randomUUID()}`;
     const options = { groupId, topics: [topic], fromBeginning: true, maxInFlightPerPartition: 10 };
@@ -245,11 +245,13 @@ describe('WindowedConsumer', () => {
       return new Promise<void>(() => undefined);
     });
     await until(() => leases.length === 3);
-    expect(leases.every((lease) => lease.live)).toBe(true);
+    const inFlight = [...leases];
+    expect(inFlight.every((lease) => lease.live)).toBe(true);
     const second = new WindowedConsumer(kafka, options, logger);
     void second.start(() => Promise.resolve());
-    // The group rebalances: whoever holds the partition now fetches it again from 0.
-    await until(() => leases.every((lease) => !lease.live), 30_000);
+    // The group rebalances: whoever holds the partition now fetches it again from 0. The
+    // assignor may give it back to the first consumer, whose repeats hold live leases.
+    await until(() => inFlight.every((lease) => !lease.live), 30_000);
     await Promise.all([first.stop(100), second.stop()]);
   });
 
