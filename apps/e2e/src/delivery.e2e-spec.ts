@@ -448,7 +448,16 @@ describe('delivery', () => {
       readFileSync(pipeline.services.deliverer.logFile, 'utf8')
         .split('\n')
         .filter((line) => line.includes('undecodable delivery job'));
+    const passedOver = async () => {
+      const metrics = await fetch(`http://127.0.0.1:${pipeline.services.deliverer.port}/metrics`);
+      const line = new RegExp(
+        `^hookpost_kafka_undecodable_messages_total\\{topic="${TOPICS.deliveryJobs}"\\} (\\d+)`,
+        'm',
+      );
+      return Number(line.exec(await metrics.text())?.[1] ?? 0);
+    };
     const before = logged().length;
+    const passedOverBefore = await passedOver();
     // Keyed by the subscription, as the matcher keys jobs: one partition, in this order.
     kcatProduce(pipeline.brokers, TOPICS.deliveryJobs, [
       { key: id, value: 'not json' },
@@ -463,6 +472,8 @@ describe('delivery', () => {
     expect(lines).toHaveLength(2);
     expect(lines[0]).toContain('not valid JSON');
     expect(lines[1]).toContain('"reason":"attempt: ');
+    // Counted for the HookpostMessagesUndecodable alert, by topic.
+    expect((await passedOver()) - passedOverBefore).toBe(2);
     await sleep(1_000);
     expect(receiver.requests.filter((r) => r.path === '/behind-bad')).toHaveLength(1);
   });

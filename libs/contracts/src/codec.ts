@@ -16,9 +16,20 @@ export function decodeJson<T>(schema: z.ZodType<T>, bytes: Buffer | null): Decod
   try {
     json = JSON.parse(bytes.toString('utf8'));
   } catch (error) {
-    return { ok: false, reason: 'not_json', detail: (error as Error).message.slice(0, 200) };
+    return { ok: false, reason: 'not_json', detail: describeJsonError(error as Error) };
   }
   return decodeValue(schema, json);
+}
+
+/**
+ * What is wrong with a text that is not JSON, without V8's quote of it: some of its
+ * messages quote the text's start, and that is mail data (an address, a subject) that log
+ * lines and dead letters' headers must not carry.
+ */
+export function describeJsonError(error: Error): string {
+  const what = error.message.split(/, "| in JSON/)[0]!.slice(0, 100);
+  const position = /at position (\d+)/.exec(error.message)?.[1];
+  return `not valid JSON: ${what}${position === undefined ? '' : ` at position ${position}`}`;
 }
 
 export function decodeValue<T>(schema: z.ZodType<T>, json: unknown): Decoded<T> {

@@ -1,5 +1,4 @@
 import {
-  decodeJson,
   deliveryJobSchema,
   encodeJson,
   HEADERS,
@@ -27,6 +26,7 @@ import {
 import {
   CoalescingProducer,
   CONFIG,
+  decodeOrPassOver,
   KafkaProducer,
   KeyedLimiter,
   Limiter,
@@ -136,15 +136,8 @@ export class DeliveryService {
     windowShare: number,
     lease: Lease,
   ): Promise<void> | { notBefore: number } {
-    const decoded = decodeJson(deliveryJobSchema, message.value);
-    if (!decoded.ok) {
-      this.logger.error(
-        { topic: message.topic, offset: message.offset, reason: decoded.detail },
-        'undecodable delivery job',
-      );
-      return Promise.resolve();
-    }
-    const job = decoded.value;
+    const job = decodeOrPassOver(deliveryJobSchema, message, this.logger, 'delivery job');
+    if (!job) return Promise.resolve();
     const notBefore = job.notBefore ? Date.parse(job.notBefore) : 0;
     if (notBefore > Date.now()) return { notBefore };
     return this.deliver(job, message.headers[HEADERS.traceparent], windowShare, lease);

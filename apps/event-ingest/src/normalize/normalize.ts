@@ -2,6 +2,7 @@ import {
   canonicalEventType,
   deriveId,
   describeIssues,
+  describeJsonError,
   EVENT_DATA_SCHEMAS,
   EVENT_ID_PATTERN,
   type EventType,
@@ -72,17 +73,6 @@ export function nestingDepth(bytes: Uint8Array, limit: number): number {
     } else if (byte === 0x5d || byte === 0x7d) depth--;
   }
   return deepest;
-}
-
-/**
- * What is wrong with a text that is not JSON, without V8's quote of it: some of its
- * messages quote the text's start, and that is mail data (an address, a subject) that the
- * log line and the dead letter's headers must not carry.
- */
-function describeJsonError(error: Error): string {
-  const what = error.message.split(/, "| in JSON/)[0]!.slice(0, 100);
-  const position = /at position (\d+)/.exec(error.message)?.[1];
-  return `not valid JSON: ${what}${position === undefined ? '' : ` at position ${position}`}`;
 }
 
 const SUSPECT_ESCAPE = /\\u(?:0000|d[89a-f])/i;

@@ -1,6 +1,5 @@
 import {
   CONSUMER_GROUPS,
-  decodeJson,
   deriveId,
   HEADERS,
   ingestedEventSchema,
@@ -16,6 +15,7 @@ import {
   type TraceSpan,
   type Tracing,
   CoalescingProducer,
+  decodeOrPassOver,
   KafkaProducer,
   LOGGER,
   Readiness,
@@ -95,17 +95,10 @@ export class EventsConsumer implements OnApplicationBootstrap, BeforeApplication
     const out: OutgoingMessage[] = [];
     const spans: TraceSpan[] = [];
     for (const message of messages) {
-      const decoded = decodeJson(ingestedEventSchema, message.value);
-      if (!decoded.ok) {
-        // Only event-ingest and the API (test events) write this topic, both through this
-        // schema: an undecodable event is a bug, not input.
-        this.logger.error(
-          { offset: message.offset, partition: message.partition, reason: decoded.detail },
-          'undecodable canonical event',
-        );
-        continue;
-      }
-      const event = decoded.value;
+      // Only event-ingest and the API (test events) write this topic, both through this
+      // schema: an undecodable event is a bug, not input.
+      const event = decodeOrPassOver(ingestedEventSchema, message, this.logger, 'canonical event');
+      if (!event) continue;
       const matches = this.index.match(event);
       // Each job carries the event as it came: checked above, not serialised again per job.
       const eventJson = matches.length > 0 ? message.value!.toString('utf8') : '';

@@ -1,7 +1,6 @@
 import {
   attemptEventSchema,
   CONSUMER_GROUPS,
-  decodeJson,
   TOPICS,
   type AttemptEvent,
 } from '@hookpost/contracts';
@@ -9,6 +8,7 @@ import {
   type BatchHandler,
   Coalescer,
   CONFIG,
+  decodeOrPassOver,
   GATHERED_FETCH,
   KAFKA,
   LOGGER,
@@ -76,13 +76,8 @@ export class AttemptsConsumer implements OnApplicationBootstrap, BeforeApplicati
   private async handle(messages: IncomingMessage[]): Promise<void> {
     const attempts: AttemptEvent[] = [];
     for (const message of messages) {
-      const decoded = decodeJson(attemptEventSchema, message.value);
-      if (decoded.ok) attempts.push(decoded.value);
-      else
-        this.logger.error(
-          { offset: message.offset, reason: decoded.detail },
-          'undecodable attempt event',
-        );
+      const attempt = decodeOrPassOver(attemptEventSchema, message, this.logger, 'attempt event');
+      if (attempt) attempts.push(attempt);
     }
     await this.records.run(attempts);
   }

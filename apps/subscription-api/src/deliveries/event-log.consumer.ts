@@ -1,6 +1,5 @@
 import {
   CONSUMER_GROUPS,
-  decodeJson,
   ingestedEventSchema,
   jsonWithRawField,
   TOPICS,
@@ -8,6 +7,7 @@ import {
 import {
   type BatchHandler,
   Coalescer,
+  decodeOrPassOver,
   GATHERED_FETCH,
   KAFKA,
   LOGGER,
@@ -76,15 +76,8 @@ export class EventLogConsumer implements OnApplicationBootstrap, BeforeApplicati
   private async handle(messages: IncomingMessage[]): Promise<void> {
     const rows: EventRow[] = [];
     for (const message of messages) {
-      const decoded = decodeJson(ingestedEventSchema, message.value);
-      if (!decoded.ok) {
-        this.logger.error(
-          { offset: message.offset, reason: decoded.detail },
-          'undecodable canonical event',
-        );
-        continue;
-      }
-      const event = decoded.value;
+      const event = decodeOrPassOver(ingestedEventSchema, message, this.logger, 'canonical event');
+      if (!event) continue;
       const eventJson = message.value!.toString('utf8');
       // Test events are kept too (a test delivery can be retried); the message and replay
       // queries leave them out: they are not part of the organisation's mail history.

@@ -1,4 +1,4 @@
-import { decodeJson, viewConsumerGroup } from '@hookpost/contracts';
+import { viewConsumerGroup } from '@hookpost/contracts';
 import type { Kafka } from 'kafkajs';
 import { hostname } from 'node:os';
 import type { z } from 'zod';
@@ -6,6 +6,7 @@ import type { Readiness } from '../health/readiness.js';
 import type { Logger } from '../logging/logger.js';
 import { signal, startInBackground } from '../service/background.js';
 import { TopicView } from './topic-view.js';
+import { decodeOrPassOver } from './undecodable.js';
 
 export interface ProjectionOptions<T> {
   /** Names the readiness check and the per-process consumer group. */
@@ -58,13 +59,13 @@ export class Projection<T> {
               apply(null, key);
               continue;
             }
-            const decoded = decodeJson(this.options.schema, message.value);
-            if (decoded.ok) apply(decoded.value, key);
-            else
-              this.logger.error(
-                { topic: message.topic, offset: message.offset, reason: decoded.detail },
-                `undecodable message in ${this.options.name}`,
-              );
+            const value = decodeOrPassOver(
+              this.options.schema,
+              message,
+              this.logger,
+              `message in ${this.options.name}`,
+            );
+            if (value !== undefined) apply(value, key);
           }
         });
         await this.view.waitUntilCaughtUp(120_000);
