@@ -267,4 +267,45 @@ describe('bad input on mail-events', () => {
     );
     expect(letter.value.equals(value)).toBe(true);
   });
+  it('passes over an event that Postgres refuses in the event log, and logs the ones beside it', async () => {
+    // Written past event-ingest, which refuses a NUL: as a value it has not foreseen would
+    // come. Before, the event log's statement failed on every try, for every organisation.
+    const event = (tag: string, subject: string) => ({
+      id: `evt_unstorable_${run}_${tag}`,
+      type: 'message.delivered',
+      organization_id: organizationId,
+      occurred_at: new Date().toISOString(),
+      received_at: new Date().toISOString(),
+      source: { format: 'canonical' },
+      data: { message_id: `unstorable-${run}-${tag}`, subject },
+    });
+    const metric = async () => {
+      const metrics = await fetch(`${pipeline.apiUrl}/metrics`);
+      const line =
+        /^hookpost_kafka_passed_over_total\{topic="hookpost\.events\.v1",reason="unstorable"\} (\d+)/m;
+      return Number(line.exec(await metrics.text())?.[1] ?? 0);
+    };
+    const before = await metric();
+    kcatProduce(
+      pipeline.brokers,
+      TOPICS.canonicalEvents,
+      [event('a', 'before'), event('nul', 'a \u0000 in it'), event('b', 'after')].map((e) => ({
+        key: e.id,
+        value: JSON.stringify(e),
+      })),
+    );
+    const events = (tag: string) =>
+      http(
+        'GET',
+        `${pipeline.apiUrl}/v1/messages/${encodeURIComponent(`unstorable-${run}-${tag}`)}/events`,
+        apiKey,
+      );
+    const deadline = Date.now() + 30_000;
+    while ((await events('b')).status !== 200 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    expect((await events('a')).status).toBe(200);
+    expect((await events('b')).status).toBe(200);
+    expect((await events('nul')).status).toBe(404);
+    expect((await metric()) - before).toBe(1);
+  });
 });

@@ -451,7 +451,7 @@ describe('delivery', () => {
     const passedOver = async () => {
       const metrics = await fetch(`http://127.0.0.1:${pipeline.services.deliverer.port}/metrics`);
       const line = new RegExp(
-        `^hookpost_kafka_undecodable_messages_total\\{topic="${TOPICS.deliveryJobs}"\\} (\\d+)`,
+        `^hookpost_kafka_passed_over_total\\{topic="${TOPICS.deliveryJobs}",reason="undecodable"\\} (\\d+)`,
         'm',
       );
       return Number(line.exec(await metrics.text())?.[1] ?? 0);
@@ -472,7 +472,7 @@ describe('delivery', () => {
     expect(lines).toHaveLength(2);
     expect(lines[0]).toContain('not valid JSON');
     expect(lines[1]).toContain('"reason":"attempt: ');
-    // Counted for the HookpostMessagesUndecodable alert, by topic.
+    // Counted for the HookpostMessagesPassedOver alert, by topic.
     expect((await passedOver()) - passedOverBefore).toBe(2);
     await sleep(1_000);
     expect(receiver.requests.filter((r) => r.path === '/behind-bad')).toHaveLength(1);

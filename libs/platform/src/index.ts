@@ -4,7 +4,7 @@ export * from './health/readiness.js';
 export * from './kafka/kafka.js';
 export * from './kafka/kafka.module.js';
 export * from './kafka/topic-view.js';
-export * from './kafka/undecodable.js';
+export * from './kafka/passed-over.js';
 export * from './logging/logger.js';
 export * from './service/run-service.js';
 export * from './service/tokens.js';

@@ -7,6 +7,7 @@ import {
 import {
   type BatchHandler,
   Coalescer,
+  countPassedOver,
   decodeOrPassOver,
   GATHERED_FETCH,
   KAFKA,
@@ -93,7 +94,40 @@ export class EventLogConsumer implements OnApplicationBootstrap, BeforeApplicati
     await this.writes.run(rows);
   }
 
+  /**
+   * One statement for all rows; if Postgres refuses a value in it (a data exception,
+   * SQLSTATE class 22), row by row, passing over those it refuses. Event-ingest refuses
+   * what it knows Postgres cannot store (NUL, unpaired surrogates, the year 0), but a
+   * value missed there would otherwise fail this statement on every try, and stop the
+   * event log for every organisation.
+   */
   private async write(rows: EventRow[]): Promise<void> {
+    try {
+      await this.insert(rows);
+      return;
+    } catch (error) {
+      if (!isDataException(error)) throw error;
+    }
+    for (const row of rows) {
+      try {
+        await this.insert([row]);
+      } catch (error) {
+        if (!isDataException(error)) throw error;
+        countPassedOver(TOPICS.canonicalEvents, 'unstorable');
+        this.logger.error(
+          {
+            eventId: row.event_id,
+            organizationId: row.organization_id,
+            code: error.code,
+            reason: error.message.slice(0, 200),
+          },
+          'event not storable in the event log; passed over',
+        );
+      }
+    }
+  }
+
+  private async insert(rows: EventRow[]): Promise<void> {
     await this.dataSource.query(
       `INSERT INTO mail_events (event_id, organization_id, message_id, type, occurred_at, event)
        SELECT event_id, organization_id, message_id, type, occurred_at, event
@@ -103,6 +137,11 @@ export class EventLogConsumer implements OnApplicationBootstrap, BeforeApplicati
       [recordsetJson(rows)],
     );
   }
+}
+
+function isDataException(error: unknown): error is Error & { code: string } {
+  const code = (error as { code?: unknown } | null)?.code;
+  return error instanceof Error && typeof code === 'string' && code.startsWith('22');
 }
 
 /**

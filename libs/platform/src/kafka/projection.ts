@@ -6,7 +6,7 @@ import type { Readiness } from '../health/readiness.js';
 import type { Logger } from '../logging/logger.js';
 import { signal, startInBackground } from '../service/background.js';
 import { TopicView } from './topic-view.js';
-import { decodeOrPassOver } from './undecodable.js';
+import { decodeOrPassOver } from './passed-over.js';
 
 export interface ProjectionOptions<T> {
   /** Names the readiness check and the per-process consumer group. */

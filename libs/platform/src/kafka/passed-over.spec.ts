@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { IncomingMessage } from './kafka.js';
-import { decodeOrPassOver } from './undecodable.js';
+import { decodeOrPassOver } from './passed-over.js';
 
 const schema = z.object({ id: z.string(), attempt: z.number().int().positive() });
 
@@ -32,10 +32,12 @@ function recordingLogger(): { logger: pino.Logger; lines: Array<Record<string, u
 }
 
 async function passedOver(topic: string): Promise<number> {
-  const text = await register.getSingleMetricAsString('hookpost_kafka_undecodable_messages_total');
+  const text = await register.getSingleMetricAsString('hookpost_kafka_passed_over_total');
   const line = text
     .split('\n')
-    .find((l) => l.startsWith(`hookpost_kafka_undecodable_messages_total{topic="${topic}"}`));
+    .find((l) =>
+      l.startsWith(`hookpost_kafka_passed_over_total{topic="${topic}",reason="undecodable"}`),
+    );
   return line ? Number(line.split(' ').pop()) : 0;
 }
 
