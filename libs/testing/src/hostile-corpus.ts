@@ -173,6 +173,12 @@ export function hostileMailEvents(options: {
       json(canonical({ occurred_at: '9999-12-31T23:59:59-14:00' }, 28)),
     ],
     [
+      // Postgres has no year 0: stored, it would stop the event log's inserts.
+      'occurred_at in the year 0',
+      ['schema_violation'],
+      json(canonical({ occurred_at: '0000-06-01T00:00:00Z' }, 30)),
+    ],
+    [
       'occurred_at on a day that does not exist',
       ['schema_violation'],
       json(canonical({ occurred_at: '2026-02-30T00:00:00Z' }, 29)),

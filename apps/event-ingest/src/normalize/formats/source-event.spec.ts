@@ -33,9 +33,12 @@ describe('toIso', () => {
     expect(toIso('2024-02-29T00:00:00Z')).toBe('2024-02-29T00:00:00.000Z');
   });
 
-  it('refuses times past the year 9999 in UTC, and what is not a time', () => {
+  it('refuses times outside the years 0001 to 9999 in UTC, and what is not a time', () => {
     expect(toIso('9999-12-31T23:59:59-14:00')).toBeUndefined();
     expect(toIso('9999-12-31T23:59:59Z')).toBe('9999-12-31T23:59:59.000Z');
+    expect(toIso('0000-01-01T00:00:00Z')).toBeUndefined();
+    expect(toIso('0001-01-01T00:30:00+01:00')).toBeUndefined();
+    expect(toIso('0000-12-31T23:30:00-01:00')).toBe('0001-01-01T00:30:00.000Z');
     for (const value of ['yesterday', '2024-01-15', '2024-01-15 10:30:05Z', '', 0, -5, 1e12, null])
       expect(toIso(value), String(value)).toBeUndefined();
   });

@@ -30,7 +30,9 @@ const ISO_DATE_TIME =
  * Epoch seconds (Postal) or an ISO-8601 string -> the canonical UTC string, or undefined
  * when neither. A time without an offset is UTC, not the server's local time. A date that
  * does not exist (2024-02-30, 24:00) is refused rather than rolled over, and so is a time
- * whose UTC year is past 9999, which the canonical format cannot write.
+ * whose UTC year is past 9999, which the canonical format cannot write, or is the year 0,
+ * which Postgres has not got (its `timestamptz` refuses 0000-01-01: the event log could
+ * not store the event).
  */
 export function toIso(value: unknown): string | undefined {
   if (typeof value === 'number') {
@@ -56,7 +58,7 @@ export function toIso(value: unknown): string | undefined {
 function fourDigitYear(date: Date): string | undefined {
   if (Number.isNaN(date.getTime())) return undefined;
   const iso = date.toISOString();
-  return /^\d{4}-/.test(iso) ? iso : undefined;
+  return /^\d{4}-/.test(iso) && !iso.startsWith('0000') ? iso : undefined;
 }
 
 /** `{ a, b, ... }` without the listed keys. */
