@@ -7,7 +7,7 @@ import {
   type Server as NetServer,
 } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WebhookClient } from './webhook-client.js';
+import { storableReason, WebhookClient } from './webhook-client.js';
 
 /**
  * The SSRF defence at connect time, against a real local HTTP server: the deliverer
@@ -383,5 +383,18 @@ describe('WebhookClient reading answers', () => {
     const client = new WebhookClient(loopbackAllowed, 2_000);
     expect(await post(client, '/hints')).toMatchObject({ kind: 'response', status: 204 });
     await client.close();
+  });
+});
+
+describe('storableReason', () => {
+  it('leaves nothing in a reason that Postgres refuses in jsonb', () => {
+    expect(storableReason('ERR_TLS_CERT_ALTNAME_INVALID: a\u0000b\nc', 300)).toBe(
+      'ERR_TLS_CERT_ALTNAME_INVALID: a b c',
+    );
+    // Cut in the middle of a pair: its first half alone would be refused.
+    const cut = storableReason(`${'x'.repeat(9)}\u{1F600}`, 10);
+    expect(cut).toBe(`${'x'.repeat(9)}\uFFFD`);
+    expect(cut.isWellFormed()).toBe(true);
+    expect(storableReason('lone \udc00 half', 300)).toBe('lone \uFFFD half');
   });
 });

@@ -224,7 +224,24 @@ function describeError(error: unknown): string {
   if (name === 'TimeoutError' || name === 'AbortError') return 'timeout';
   const inner = cause as { message?: string } | undefined;
   return (
-    [codeOf(error), message ?? inner?.message].filter(Boolean).join(': ').slice(0, 300) ||
+    storableReason([codeOf(error), message ?? inner?.message].filter(Boolean).join(': '), 300) ||
     'request failed'
+  );
+}
+
+/**
+ * `text` cut to `max` UTF-16 units for the attempt log, which stores it in Postgres:
+ * control characters become spaces, and half a surrogate pair left by the cut (or
+ * brought by the message: a receiver's certificate names, say) becomes U+FFFD. Postgres
+ * refuses a NUL and half a pair in `jsonb`, and the attempt log's insert would fail on
+ * every try.
+ */
+export function storableReason(text: string, max: number): string {
+  return (
+    text
+      // eslint-disable-next-line no-control-regex
+      .replace(/[\u0000-\u001f\u007f]/g, ' ')
+      .slice(0, max)
+      .toWellFormed()
   );
 }
