@@ -255,6 +255,39 @@ describe('WindowedConsumer', () => {
     await Promise.all([first.stop(100), second.stop()]);
   });
 
+  it('commits what finished as a rebalance starts, so that the next owner does not repeat it', async () => {
+    const topic = await freshTopic(4);
+    const groupId = `int-${randomUUID()}`;
+    // No commit on the timer within the test: only the one at the rebalance can commit.
+    const options = {
+      groupId,
+      topics: [topic],
+      fromBeginning: true,
+      maxInFlightPerPartition: 10,
+      commitIntervalMs: 600_000,
+    };
+    const first = new WindowedConsumer(kafka, options, logger);
+    const taken: string[] = [];
+    void first.start((message) => {
+      const n = Number(message.value!.toString());
+      taken.push(`first ${n}`);
+      // 0 and 1 finish at once; 2 and 3 are still in flight when the group rebalances.
+      return n < 2 ? Promise.resolve() : new Promise<void>(() => undefined);
+    });
+    await until(() => taken.length === 4);
+    const second = new WindowedConsumer(kafka, options, logger);
+    void second.start((message) => {
+      taken.push(`second ${message.value!.toString()}`);
+      return Promise.resolve();
+    });
+    // Whoever holds the partition after the rebalance starts at 2.
+    await until(() => taken.includes('first 2', 4) || taken.includes('second 2'), 30_000);
+    const repeated = taken.slice(4).map((t) => Number(t.split(' ')[1]));
+    expect(repeated.filter((n) => n < 2)).toEqual([]);
+    expect(await committed(groupId, topic)).toBe('2');
+    await Promise.all([first.stop(100), second.stop()]);
+  });
+
   it('leaves a message that is not due, and takes it again when it is', async () => {
     const topic = await freshTopic(3);
     const consumer = windowedConsumer(topic, { maxInFlightPerPartition: 100 });

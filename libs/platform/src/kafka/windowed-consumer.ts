@@ -28,8 +28,9 @@ export type Dispatch = (
 
 /**
  * Whether a message's outcome can still be committed. It lapses when its partition's
- * window does: at a rebalance, after a failed message (the partition is fetched again
- * from its lowest unfinished offset), and at this consumer's final commit as it stops.
+ * window does: as a rebalance starts, after a failed message (the partition is fetched
+ * again from its lowest unfinished offset), and at this consumer's final commit as it
+ * stops.
  * The message is then repeated, from the last commit, by whoever holds the partition:
  * work that finishes after that should leave what follows from it to the repeat.
  */
@@ -73,6 +74,7 @@ interface PartitionState extends Lease {
  * After a rebalance kafkajs fetches from the committed offsets again, so every partition
  * starts a fresh window and late finishes of the old one are ignored: work in flight at
  * that moment is repeated, which at-least-once allows, and its lease (`Lease`) tells it.
+ * What finished before is committed as the rebalance starts, so that it is not repeated.
  */
 export class WindowedConsumer {
   private readonly consumer: Consumer;
@@ -105,6 +107,18 @@ export class WindowedConsumer {
         ? { maxBytesPerPartition: options.maxBytesPerPartition }
         : {}),
       allowAutoTopicCreation: false,
+    });
+    this.consumer.on(this.consumer.events.REBALANCING, () => {
+      // This member learnt that the group is rebalancing, and rejoins: its partitions may
+      // go to another member, which starts from their commits. What finished is committed
+      // now, while the coordinator still takes this member's commits (it does until every
+      // member has rejoined; kafkajs has no hook before that, nor commits by itself when
+      // autoCommit is off). Uncommitted, it would be repeated: a delivery that failed
+      // would start a second retry chain. The windows lapse here, not at the join: work
+      // that finishes from now on is repeated by the next owner anyway.
+      const due = this.commitsDue();
+      this.dropWindows();
+      void this.sendCommits(due);
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
       this.joined = true;
@@ -315,20 +329,32 @@ export class WindowedConsumer {
     void done.finally(() => this.pending.delete(done));
   }
 
-  private async commit(): Promise<void> {
-    const offsets: Array<{ topic: string; partition: number; offset: string }> = [];
-    const states: Array<[PartitionState, bigint]> = [];
+  private commit(): Promise<void> {
+    return this.sendCommits(this.commitsDue());
+  }
+
+  /** Each window's commit point that is past what was committed of it. */
+  private commitsDue(): Array<[PartitionState, bigint]> {
+    const due: Array<[PartitionState, bigint]> = [];
     for (const state of this.partitions.values()) {
       const point = state.window.commitPoint();
-      if (point !== undefined && (state.committed === undefined || point > state.committed)) {
-        offsets.push({ topic: state.topic, partition: state.partition, offset: String(point) });
-        states.push([state, point]);
-      }
+      if (point !== undefined && (state.committed === undefined || point > state.committed))
+        due.push([state, point]);
     }
-    if (offsets.length === 0) return;
+    return due;
+  }
+
+  private async sendCommits(due: Array<[PartitionState, bigint]>): Promise<void> {
+    if (due.length === 0) return;
     try {
-      await this.consumer.commitOffsets(offsets);
-      for (const [state, point] of states) state.committed = point;
+      await this.consumer.commitOffsets(
+        due.map(([state, point]) => ({
+          topic: state.topic,
+          partition: state.partition,
+          offset: String(point),
+        })),
+      );
+      for (const [state, point] of due) state.committed = point;
     } catch (error) {
       // Retried on the next tick; a rebalance in between starts fresh windows anyway.
       this.logger.warn({ err: error, groupId: this.options.groupId }, 'offset commit failed');
