@@ -169,21 +169,36 @@ describe('test, retry, replay and message events', () => {
     expect(again!.headers['webhook-id']).toBe(received!.headers['webhook-id']);
     expect(receiver.requests.filter((r) => r.path === '/bystander')).toHaveLength(0);
 
-    // Retries at once, before any of them is logged: each its own attempt number.
-    const together = await Promise.all(
-      [1, 2, 3].map(() =>
-        http('POST', `${pipeline.apiUrl}/v1/webhooks/${id}/deliveries/${deliveryId}/retry`, apiKey),
-      ),
+    await until(
+      () => http('GET', `${pipeline.apiUrl}/v1/webhooks/${id}/logs`, apiKey),
+      (r) => (r.json.data as unknown[] | undefined)?.length === 2,
     );
-    expect(together.map((r) => r.status)).toEqual([202, 202, 202]);
-    expect(together.map((r) => r.json.attempt as number).sort()).toEqual([3, 4, 5]);
-    await receiver.waitFor((r) => r.path === '/tested', 5, 20_000);
+    // Retries at once, before any of them is logged: one goes, the others are refused
+    // while it is on its way (failed, each would start a chain of retries of its own).
+    const retry = () =>
+      http('POST', `${pipeline.apiUrl}/v1/webhooks/${id}/deliveries/${deliveryId}/retry`, apiKey);
+    const together = await Promise.all([1, 2, 3].map(retry));
+    expect(together.map((r) => r.status).sort()).toEqual([202, 409, 409]);
+    expect(together.find((r) => r.status === 202)!.json.attempt).toBe(3);
+    expect(together.find((r) => r.status === 409)!.json.error).toMatchObject({
+      code: 'retry_pending',
+      message: expect.stringContaining('a retry by hand of this delivery is on its way'),
+    });
+    await until(
+      () => http('GET', `${pipeline.apiUrl}/v1/webhooks/${id}/logs`, apiKey),
+      (r) => (r.json.data as unknown[] | undefined)?.length === 3,
+    );
+    // Its attempt is in the log: the next retry by hand goes, numbered after it.
+    const next = await retry();
+    expect(next.status, JSON.stringify(next.json)).toBe(202);
+    expect(next.json.attempt).toBe(4);
+    await receiver.waitFor((r) => r.path === '/tested', 4, 20_000);
     const logged = await until(
       () => http('GET', `${pipeline.apiUrl}/v1/webhooks/${id}/logs`, apiKey),
-      (r) => (r.json.data as unknown[] | undefined)?.length === 5,
+      (r) => (r.json.data as unknown[] | undefined)?.length === 4,
     );
     expect((logged.json.data as Array<{ attempt: number }>).map((a) => a.attempt).sort()).toEqual([
-      1, 2, 3, 4, 5,
+      1, 2, 3, 4,
     ]);
 
     const missing = await http(

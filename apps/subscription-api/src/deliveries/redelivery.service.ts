@@ -73,9 +73,10 @@ export class RedeliveryService {
   }
 
   /**
-   * Delivers one delivery again, as its next attempt. Not while an automatic retry of it
-   * is pending (as Convoy): a failed manual attempt would start a second chain of retries
-   * beside it, and the two would share attempt numbers (ADR 0008).
+   * Delivers one delivery again, as its next attempt. Not while a retry of it is pending,
+   * automatic (as Convoy) or by hand and not yet in the log: a failed manual attempt would
+   * start a second chain of retries beside it, and the two would share attempt numbers
+   * (ADR 0008).
    */
   async retry(principal: Principal, id: string, deliveryId: string) {
     const subscription = await this.active(principal, id);
@@ -94,38 +95,61 @@ export class RedeliveryService {
         `attempt ${last.attempt + 1} of this delivery is scheduled for ${last.next_retry_at!.toISOString()}; retry it by hand once that attempt is in the log`,
       );
     }
-    // Numbered after both the last attempt logged and the last retry handed out (which may
-    // not be logged yet); the upsert makes concurrent retries take turns.
+    // The attempt after the last one logged, unless a retry by hand handed out an attempt
+    // that is not logged yet (and is not so old that its job may be gone): the upsert's
+    // row lock makes concurrent retries take turns, and the later one finds the earlier.
     const [numbered] = (await this.dataSource.query(
       `INSERT INTO manual_retries (delivery_id, attempt, requested_at) VALUES ($1, $2, now())
        ON CONFLICT (delivery_id) DO UPDATE
          SET attempt = GREATEST(manual_retries.attempt + 1, EXCLUDED.attempt), requested_at = now()
+         WHERE manual_retries.attempt < EXCLUDED.attempt
+           OR manual_retries.requested_at < now() - make_interval(secs => $3)
        RETURNING attempt`,
-      [deliveryId, last.attempt + 1],
+      [deliveryId, last.attempt + 1, RETRY_KEPT_PAST_DUE_MS / 1000],
     )) as Array<{ attempt: number }>;
-    const job = this.job(subscription, ingestedEventSchema.parse(last.event), numbered!.attempt);
+    if (!numbered) {
+      throw new ApiError(
+        409,
+        'retry_pending',
+        `a retry by hand of this delivery is on its way and not in the log yet; retry it again once its attempt is`,
+      );
+    }
+    const job = this.job(subscription, ingestedEventSchema.parse(last.event), numbered.attempt);
     await this.producer.send([
       { topic: TOPICS.deliveryJobs, key: subscription.id, value: encodeJson(job) },
     ]);
     return { delivery_id: deliveryId, attempt: job.attempt };
   }
 
-  /** Every event in [since, until) the subscription matches now, delivered again. */
-  async replay(principal: Principal, id: string, since: Date, until: Date) {
+  /**
+   * Every event in [since, until) the subscription matches now, delivered again, in the
+   * order they occurred. A window of more than `max` events stops after the instant of the
+   * `max`th (its other events at that instant go too), and the 413 names the rest: the
+   * window from the next millisecond on, as event times are whole milliseconds.
+   */
+  async replay(principal: Principal, id: string, since: Date, until: Date, max = MAX_REPLAY) {
     const subscription = await this.active(principal, id);
     const index = new SubscriptionIndex();
     index.update({ before: undefined, after: matchable(subscription) });
     const types = expandEventFilters(subscription.events);
     let queued = 0;
-    let after = 0;
-    for (;;) {
-      const rows = (await this.dataSource.query(
-        `SELECT seq, event FROM mail_events
+    // Where the last page ended, in (occurred_at, seq) order (seq breaks ties, and starts
+    // at 1): at first, before the window's first event.
+    let after = { occurredAt: since, seq: '0' };
+    const page = (before: Date, limit: number) =>
+      this.dataSource.query(
+        `SELECT seq, occurred_at, event FROM mail_events
          WHERE organization_id = $1 AND occurred_at >= $2 AND occurred_at < $3
-           AND type = ANY($4) AND seq > $5 AND NOT (event ? 'target_subscription_id')
-         ORDER BY seq LIMIT $6`,
-        [subscription.organizationId, since, until, types, after, PAGE],
-      )) as Array<{ seq: string; event: unknown }>;
+           AND type = ANY($4) AND (occurred_at, seq) > ($5, $6)
+           AND NOT (event ? 'target_subscription_id')
+         ORDER BY occurred_at, seq LIMIT $7`,
+        [subscription.organizationId, since, before, types, after.occurredAt, after.seq, limit],
+      ) as Promise<Array<{ seq: string; occurred_at: Date; event: unknown }>>;
+    // The end of what this call replays: `until`, or once `max` are queued, the end of
+    // the instant the last one occurred at.
+    let end = until;
+    for (;;) {
+      const rows = await page(end, Math.min(PAGE, max));
       if (rows.length === 0) break;
       const jobs = rows
         .map((row) => ingestedEventSchema.parse(row.event))
@@ -139,16 +163,18 @@ export class RedeliveryService {
         })),
       );
       queued += jobs.length;
-      after = Number(rows[rows.length - 1]!.seq);
-      if (queued >= MAX_REPLAY) {
-        throw new ApiError(
-          413,
-          'replay_too_large',
-          `more than ${MAX_REPLAY} events in the window; ${queued} were queued, up to ${
-            (rows[rows.length - 1]!.event as { occurred_at: string }).occurred_at
-          }: replay the rest with a later since`,
-        );
-      }
+      const last = rows[rows.length - 1]!;
+      after = { occurredAt: last.occurred_at, seq: last.seq };
+      if (queued >= max && end === until)
+        end = new Date(Math.min(last.occurred_at.getTime() + 1, until.getTime()));
+    }
+    if (end < until && (await page(until, 1)).length > 0) {
+      const rest = end.toISOString();
+      throw new ApiError(
+        413,
+        'replay_too_large',
+        `more than ${max} events in the window; ${queued} were queued, every one that occurred before ${rest}: replay the rest with since ${rest}`,
+      );
     }
     return { queued, since: since.toISOString(), until: until.toISOString() };
   }

@@ -495,7 +495,7 @@ export function openApiDocument(): Json {
             },
             '409': {
               description:
-                'The webhook is not active (webhook_not_active), or an automatic retry of the delivery is pending (retry_pending)',
+                'The webhook is not active (webhook_not_active), or a retry of the delivery is pending: an automatic one, or one by hand whose attempt is not in the log yet (retry_pending)',
               content: { 'application/json': { schema: ref('Error') } },
             },
           },
@@ -504,6 +504,8 @@ export function openApiDocument(): Json {
       '/v1/webhooks/{id}/replay': {
         post: customer({
           summary: 'Redeliver every stored event of a window that the webhook matches',
+          description:
+            'In the order the events occurred, at most 100,000 a call. A larger window answers 413 replay_too_large once that many are queued, naming the time to replay the rest from (`since`).',
           parameters: [ID],
           requestBody: body(replaySchema, {
             since: '2026-11-22T00:00:00Z',

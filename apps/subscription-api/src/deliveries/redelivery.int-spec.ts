@@ -1,0 +1,119 @@
+import type { DeliveryJob, SubscriptionState } from '@hookpost/contracts';
+import type { KafkaProducer, OutgoingMessage } from '@hookpost/platform';
+import pg from 'pg';
+import type { DataSource } from 'typeorm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Principal } from '../auth/guards.js';
+import { createDataSource } from '../database/data-source.js';
+import { ApiError } from '../http/api-error.js';
+import type { WebhooksService } from '../webhooks/webhooks.service.js';
+import { RedeliveryService } from './redelivery.service.js';
+
+/** Replay's paging against a real Postgres (a database of its own), jobs recorded. */
+const databaseUrl = process.env.DATABASE_URL;
+if (!databaseUrl) throw new Error('DATABASE_URL: run with npm test');
+
+const database = `hookpost_replay_${Date.now().toString(36)}`;
+const admin = new pg.Client({ connectionString: databaseUrl });
+let dataSource: DataSource;
+
+const subscription: SubscriptionState = {
+  id: 'wh_replay',
+  organizationId: 'org_replay',
+  url: 'https://example.com/hooks',
+  events: ['message.delivered'],
+  scope: { domains: [], mailboxes: [] },
+  headers: {},
+  format: 'standard',
+  description: null,
+  status: 'active',
+  secret: 'v1.k.iv.ct.tag',
+  previousSecret: null,
+  version: 1,
+  createdAt: '2026-01-01T00:00:00.000Z',
+  updatedAt: '2026-01-01T00:00:00.000Z',
+  deleted: false,
+};
+const webhooks = { state: () => Promise.resolve(subscription) } as unknown as WebhooksService;
+const sent: OutgoingMessage[] = [];
+const producer = {
+  send: (messages: OutgoingMessage[]) => {
+    sent.push(...messages);
+    return Promise.resolve();
+  },
+} as unknown as KafkaProducer;
+const principal = { organizationId: subscription.organizationId } as Principal;
+
+beforeAll(async () => {
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${database}`);
+  const url = new URL(databaseUrl);
+  url.pathname = `/${database}`;
+  dataSource = createDataSource(url.toString(), 2);
+  await dataSource.initialize();
+  await dataSource.runMigrations();
+});
+
+afterAll(async () => {
+  await dataSource?.destroy();
+  await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  await admin.end();
+});
+
+describe('replay', () => {
+  it('replays a window too large for one call whole, over calls that each go on where the last stopped', async () => {
+    // Stored in an order of their own (late arrivals, several ingest partitions): the
+    // minute each occurred at, in the order they arrived. Two occurred at once, at 3.
+    const stored = ['5', '1', '9', '3', '7', '2', '8', '3b', '4', '6', '10'];
+    const at = (minute: number) => new Date(Date.UTC(2026, 5, 1, 12, minute)).toISOString();
+    for (const tag of stored) {
+      const event = {
+        id: `evt_replay_minute_${tag}`,
+        type: 'message.delivered',
+        organization_id: subscription.organizationId,
+        occurred_at: at(parseInt(tag, 10)),
+        received_at: at(30),
+        source: { format: 'canonical' },
+        data: { message_id: `m${tag}` },
+      };
+      await dataSource.query(
+        `INSERT INTO mail_events (event_id, organization_id, message_id, type, occurred_at, event)
+         VALUES ($1, $2, $3, $4, $5, $6)`,
+        [
+          event.id,
+          event.organization_id,
+          event.data.message_id,
+          event.type,
+          event.occurred_at,
+          event,
+        ],
+      );
+    }
+    const service = new RedeliveryService(webhooks, dataSource, producer);
+    const until = new Date(at(20));
+    let since = new Date(at(0));
+    const calls: number[] = [];
+    for (let call = 0; call < 10; call++) {
+      try {
+        const done = await service.replay(principal, subscription.id, since, until, 3);
+        calls.push(done.queued);
+        break;
+      } catch (error) {
+        expect(error).toBeInstanceOf(ApiError);
+        const { status, code, message } = error as ApiError;
+        expect([status, code]).toEqual([413, 'replay_too_large']);
+        calls.push(Number(/(\d+) were queued/.exec(message)![1]));
+        since = new Date(/with since (\S+)$/.exec(message)![1]!);
+      }
+    }
+    const replayed = sent.map((m) => (JSON.parse(m.value!.toString()) as DeliveryJob).event.id);
+    // Each once, in the order they occurred (arrival breaks the tie). Three a call at most,
+    // but the instant of the third whole: the first call takes both of minute 3.
+    expect(replayed).toEqual(
+      ['1', '2', '3', '3b', '4', '5', '6', '7', '8', '9', '10'].map(
+        (t) => `evt_replay_minute_${t}`,
+      ),
+    );
+    expect(calls).toEqual([4, 3, 3, 1]);
+  });
+});
