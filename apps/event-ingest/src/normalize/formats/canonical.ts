@@ -21,7 +21,10 @@ export function mapCanonical(json: Json): Mapped {
   const { id, type, organization_id, occurred_at, data } = parsed.data;
   const occurredAt = toIso(occurred_at);
   if (!occurredAt)
-    return { ok: false, detail: 'occurred_at: not a time that exists, in the years 0001 to 9999 UTC' };
+    return {
+      ok: false,
+      detail: 'occurred_at: not a time that exists, in the years 0001 to 9999 UTC',
+    };
   return {
     ok: true,
     event: {
