@@ -5,7 +5,7 @@ import { connect } from 'node:net';
 import pg from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TOPICS, type AttemptEvent } from '@hookpost/contracts';
+import { newId, TOPICS, type AttemptEvent } from '@hookpost/contracts';
 import { http, kcatProduce, requireEnv, startPipeline, type Pipeline } from './pipeline.js';
 
 /** subscription-api routes beyond the webhooks themselves. */
@@ -472,5 +472,54 @@ describe('subscription-api', () => {
     while ((await left()).some((id) => id.includes('_old_')) && Date.now() < deadline)
       await sleep(200);
     expect(await left()).toEqual([`att_new_${run}`, `del_new_${run}`]);
+  });
+
+  it('keeps events a day past DELIVERY_LOG_RETENTION, and says so when a delivery outlived its event', async () => {
+    // Events: one that occurred within the day's margin after the retention, one before it.
+    const run = Date.now().toString(36);
+    for (const [id, age] of [
+      [`evt_kept_${run}_aaaa`, '1 hour'],
+      [`evt_gone_${run}_aaaa`, '25 hours'],
+    ]) {
+      await db.query(
+        `INSERT INTO mail_events (event_id, organization_id, message_id, type, occurred_at, event)
+         VALUES ($1, $2, NULL, 'message.delivered', now() - $3::interval, '{}')`,
+        [id, organizationId, age],
+      );
+    }
+    const events = async () =>
+      (
+        await db.query<{ event_id: string }>(
+          'SELECT event_id FROM mail_events WHERE event_id = ANY($1) ORDER BY event_id',
+          [[`evt_kept_${run}_aaaa`, `evt_gone_${run}_aaaa`]],
+        )
+      ).rows.map((r) => r.event_id);
+    const deadline = Date.now() + 10_000;
+    while ((await events()).length > 1 && Date.now() < deadline) await sleep(200);
+    expect(await events()).toEqual([`evt_kept_${run}_aaaa`]);
+
+    // A delivery whose attempt is in the log and whose event is not: 410, not "not found".
+    const created = await http('POST', `${pipeline.apiUrl}/v1/webhooks`, apiKey, {
+      url: 'http://127.0.0.1:9/expired',
+      events: ['message.delivered'],
+    });
+    const id = created.json.id as string;
+    const deliveryId = newId('delivery');
+    await db.query(
+      `INSERT INTO delivery_attempts (attempt_id, delivery_id, subscription_id, organization_id,
+         event_id, event_type, attempt, outcome, http_status, duration_ms, error, next_retry_at, attempted_at)
+       VALUES ($1, $2, $3, $4, $5, 'message.delivered', 1, 'failed', 500, 5, 'HTTP 500', NULL, now())`,
+      [`att_expired_${run}`, deliveryId, id, organizationId, `evt_gone_${run}_aaaa`],
+    );
+    const retried = await http(
+      'POST',
+      `${pipeline.apiUrl}/v1/webhooks/${id}/deliveries/${deliveryId}/retry`,
+      apiKey,
+    );
+    expect(retried.status, JSON.stringify(retried.json)).toBe(410);
+    expect(retried.json.error).toMatchObject({
+      code: 'event_expired',
+      message: expect.stringContaining('past DELIVERY_LOG_RETENTION'),
+    });
   });
 });

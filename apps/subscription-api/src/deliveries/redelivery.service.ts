@@ -82,12 +82,21 @@ export class RedeliveryService {
     const subscription = await this.active(principal, id);
     const [last] = (await this.dataSource.query(
       `SELECT a.attempt, a.next_retry_at, e.event FROM delivery_attempts a
-       JOIN mail_events e ON e.event_id = a.event_id
+       LEFT JOIN mail_events e ON e.event_id = a.event_id
        WHERE a.delivery_id = $1 AND a.subscription_id = $2
        ORDER BY a.attempt DESC LIMIT 1`,
       [deliveryId, subscription.id],
-    )) as Array<{ attempt: number; next_retry_at: Date | null; event: unknown }>;
+    )) as Array<{ attempt: number; next_retry_at: Date | null; event: unknown | null }>;
     if (!last) throw ApiError.notFound('delivery');
+    if (last.event === null) {
+      // Its attempts outlived its event: both are kept for DELIVERY_LOG_RETENTION, the
+      // attempts from when they were made, the event from when it occurred.
+      throw new ApiError(
+        410,
+        'event_expired',
+        'the event of this delivery is past DELIVERY_LOG_RETENTION and no longer kept: it cannot be sent again',
+      );
+    }
     if (retryPending(last.next_retry_at, new Date())) {
       throw new ApiError(
         409,

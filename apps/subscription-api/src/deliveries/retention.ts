@@ -17,6 +17,14 @@ const purged = new Counter({
 const CHUNK = 5_000;
 
 /**
+ * Events are kept this much longer than the retention: an event's attempts are kept from
+ * when they were made, up to a retry chain's length after the event occurred (14.6 hours
+ * with the default RETRY_SCHEDULE), and a delivery shown in the log should be one that
+ * can be retried by hand.
+ */
+const EVENT_MARGIN_SECONDS = 24 * 3_600;
+
+/**
  * Removes delivery attempts, stored events and manual retries' numbers older than
  * DELIVERY_LOG_RETENTION, on a timer, a chunk at a time so that no long lock holds up the
  * attempts consumer. Runs in every replica; concurrent purges only share the work.
@@ -50,17 +58,18 @@ export class DeliveryLogRetention implements OnApplicationBootstrap, BeforeAppli
     try {
       // The attempts, the events they delivered (read by replay, retry and messages), and
       // the attempt numbers handed to retries by hand.
-      for (const [table, key, time] of [
-        ['delivery_attempts', 'attempt_id', 'attempted_at'],
-        ['mail_events', 'event_id', 'occurred_at'],
-        ['manual_retries', 'delivery_id', 'requested_at'],
+      const retention = this.config.DELIVERY_LOG_RETENTION / 1000;
+      for (const [table, key, time, seconds] of [
+        ['delivery_attempts', 'attempt_id', 'attempted_at', retention],
+        ['mail_events', 'event_id', 'occurred_at', retention + EVENT_MARGIN_SECONDS],
+        ['manual_retries', 'delivery_id', 'requested_at', retention],
       ] as const) {
         for (;;) {
           const [, count] = (await this.dataSource.query(
             `DELETE FROM ${table} WHERE ${key} IN (
                SELECT ${key} FROM ${table}
                WHERE ${time} < now() - make_interval(secs => $1) LIMIT $2)`,
-            [this.config.DELIVERY_LOG_RETENTION / 1000, CHUNK],
+            [seconds, CHUNK],
           )) as [unknown, number];
           total += count;
           if (count < CHUNK) break;

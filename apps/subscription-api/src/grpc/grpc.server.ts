@@ -44,6 +44,7 @@ const GRPC_CODES: Record<number, grpc.status> = {
   403: grpc.status.PERMISSION_DENIED,
   404: grpc.status.NOT_FOUND,
   409: grpc.status.ABORTED,
+  410: grpc.status.NOT_FOUND,
   412: grpc.status.FAILED_PRECONDITION,
   413: grpc.status.RESOURCE_EXHAUSTED,
   422: grpc.status.INVALID_ARGUMENT,

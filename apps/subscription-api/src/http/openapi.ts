@@ -498,6 +498,11 @@ export function openApiDocument(): Json {
                 'The webhook is not active (webhook_not_active), or a retry of the delivery is pending: an automatic one, or one by hand whose attempt is not in the log yet (retry_pending)',
               content: { 'application/json': { schema: ref('Error') } },
             },
+            '410': {
+              description:
+                'The event of the delivery is past DELIVERY_LOG_RETENTION and no longer kept (event_expired)',
+              content: { 'application/json': { schema: ref('Error') } },
+            },
           },
         }),
       },
