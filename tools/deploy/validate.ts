@@ -300,6 +300,10 @@ function assertReferences(objects: K8sObject[]): void {
       .template.metadata.labels;
     return Object.entries(selector).every(([key, value]) => labels[key] === value);
   };
+  // The migration Job's pods have a NetworkPolicy of their own.
+  const workloads = objects.filter(
+    (object) => object.kind === 'Deployment' || object.kind === 'Job',
+  );
   for (const object of objects) {
     const spec = object.spec as Record<string, unknown> | undefined;
     const selector =
@@ -310,8 +314,8 @@ function assertReferences(objects: K8sObject[]): void {
           : object.kind === 'NetworkPolicy'
             ? (spec?.podSelector as { matchLabels: Record<string, string> }).matchLabels
             : undefined;
-    if (selector && !deployments.some((deployment) => selects(selector, deployment)))
-      throw new Error(`${describe(object)} selects no rendered Deployment`);
+    if (selector && !workloads.some((workload) => selects(selector, workload)))
+      throw new Error(`${describe(object)} selects no rendered Deployment or Job`);
   }
 }
 

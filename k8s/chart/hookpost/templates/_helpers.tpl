@@ -164,3 +164,33 @@ fails the render on anything else, so that a bad schedule is caught before rollo
 {{- end -}}
 {{- join "," $seen -}}
 {{- end -}}
+
+{{/*
+The trusted certificate authority (trustedCA), when set: Node reads NODE_EXTRA_CA_CERTS
+at start and trusts it besides its own, for Kafka and Postgres alike.
+*/}}
+{{- define "hookpost.trustedCA.env" -}}
+{{- with .Values.trustedCA.secretName }}
+- name: NODE_EXTRA_CA_CERTS
+  value: /etc/hookpost/trusted-ca/{{ $.Values.trustedCA.key }}
+{{- end }}
+{{- end }}
+
+{{- define "hookpost.trustedCA.mount" -}}
+{{- if .Values.trustedCA.secretName }}
+- name: trusted-ca
+  mountPath: /etc/hookpost/trusted-ca
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{- define "hookpost.trustedCA.volume" -}}
+{{- with .Values.trustedCA.secretName }}
+- name: trusted-ca
+  secret:
+    secretName: {{ . }}
+    items:
+      - key: {{ $.Values.trustedCA.key }}
+        path: {{ $.Values.trustedCA.key }}
+{{- end }}
+{{- end }}
