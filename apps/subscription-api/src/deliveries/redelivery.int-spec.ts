@@ -9,7 +9,7 @@ import { ApiError } from '../http/api-error.js';
 import type { WebhooksService } from '../webhooks/webhooks.service.js';
 import { RedeliveryService } from './redelivery.service.js';
 
-/** Replay's paging against a real Postgres (a database of its own), jobs recorded. */
+/** Retry and replay against a real Postgres (a database of its own), jobs recorded. */
 const databaseUrl = process.env.DATABASE_URL;
 if (!databaseUrl) throw new Error('DATABASE_URL: run with npm test');
 
@@ -60,7 +60,7 @@ afterAll(async () => {
   await admin.end();
 });
 
-describe('replay', () => {
+describe('redelivery', () => {
   it('replays a window too large for one call whole, over calls that each go on where the last stopped', async () => {
     // Stored in an order of their own (late arrivals, several ingest partitions): the
     // minute each occurred at, in the order they arrived. Two occurred at once, at 3.
@@ -115,5 +115,48 @@ describe('replay', () => {
       ),
     );
     expect(calls).toEqual([4, 3, 3, 1]);
+  });
+  it('keeps no attempt number for a retry by hand whose job could not be sent', async () => {
+    const event = {
+      id: 'evt_retry_by_hand_1',
+      type: 'message.delivered',
+      organization_id: subscription.organizationId,
+      occurred_at: new Date().toISOString(),
+      received_at: new Date().toISOString(),
+      source: { format: 'canonical' },
+      data: { message_id: 'retried' },
+    };
+    await dataSource.query(
+      `INSERT INTO mail_events (event_id, organization_id, message_id, type, occurred_at, event)
+       VALUES ($1, $2, $3, $4, $5, $6)`,
+      [event.id, event.organization_id, 'retried', event.type, event.occurred_at, event],
+    );
+    const deliveryId = 'del_01JRETRYBYHAND0000000000000';
+    await dataSource.query(
+      `INSERT INTO delivery_attempts (attempt_id, delivery_id, subscription_id, organization_id,
+         event_id, event_type, attempt, outcome, http_status, duration_ms, error, next_retry_at, attempted_at)
+       VALUES ('att_retry_by_hand_1', $1, $2, $3, $4, $5, 1, 'failed', 500, 5, 'HTTP 500', NULL, now())`,
+      [deliveryId, subscription.id, subscription.organizationId, event.id, event.type],
+    );
+    const down = {
+      send: () => Promise.reject(new Error('broker unavailable')),
+    } as unknown as KafkaProducer;
+    await expect(
+      new RedeliveryService(webhooks, dataSource, down).retry(
+        principal,
+        subscription.id,
+        deliveryId,
+      ),
+    ).rejects.toThrow('broker unavailable');
+    // Kafka is back: the retry goes as attempt 2, and one more before it is logged waits.
+    const service = new RedeliveryService(webhooks, dataSource, producer);
+    expect(await service.retry(principal, subscription.id, deliveryId)).toEqual({
+      delivery_id: deliveryId,
+      attempt: 2,
+    });
+    await expect(service.retry(principal, subscription.id, deliveryId)).rejects.toMatchObject({
+      status: 409,
+      code: 'retry_pending',
+    });
   });
 });

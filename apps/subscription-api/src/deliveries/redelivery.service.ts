@@ -107,26 +107,30 @@ export class RedeliveryService {
     // The attempt after the last one logged, unless a retry by hand handed out an attempt
     // that is not logged yet (and is not so old that its job may be gone): the upsert's
     // row lock makes concurrent retries take turns, and the later one finds the earlier.
-    const [numbered] = (await this.dataSource.query(
-      `INSERT INTO manual_retries (delivery_id, attempt, requested_at) VALUES ($1, $2, now())
-       ON CONFLICT (delivery_id) DO UPDATE
-         SET attempt = GREATEST(manual_retries.attempt + 1, EXCLUDED.attempt), requested_at = now()
-         WHERE manual_retries.attempt < EXCLUDED.attempt
-           OR manual_retries.requested_at < now() - make_interval(secs => $3)
-       RETURNING attempt`,
-      [deliveryId, last.attempt + 1, RETRY_KEPT_PAST_DUE_MS / 1000],
-    )) as Array<{ attempt: number }>;
-    if (!numbered) {
-      throw new ApiError(
-        409,
-        'retry_pending',
-        `a retry by hand of this delivery is on its way and not in the log yet; retry it again once its attempt is`,
-      );
-    }
-    const job = this.job(subscription, ingestedEventSchema.parse(last.event), numbered.attempt);
-    await this.producer.send([
-      { topic: TOPICS.deliveryJobs, key: subscription.id, value: encodeJson(job) },
-    ]);
+    // The number is kept only if the job is sent: else it would hold off every retry.
+    const job = await this.dataSource.transaction(async (manager) => {
+      const [numbered] = (await manager.query(
+        `INSERT INTO manual_retries (delivery_id, attempt, requested_at) VALUES ($1, $2, now())
+         ON CONFLICT (delivery_id) DO UPDATE
+           SET attempt = GREATEST(manual_retries.attempt + 1, EXCLUDED.attempt), requested_at = now()
+           WHERE manual_retries.attempt < EXCLUDED.attempt
+             OR manual_retries.requested_at < now() - make_interval(secs => $3)
+         RETURNING attempt`,
+        [deliveryId, last.attempt + 1, RETRY_KEPT_PAST_DUE_MS / 1000],
+      )) as Array<{ attempt: number }>;
+      if (!numbered) {
+        throw new ApiError(
+          409,
+          'retry_pending',
+          'a retry by hand of this delivery is on its way and not in the log yet; retry it again once its attempt is',
+        );
+      }
+      const next = this.job(subscription, ingestedEventSchema.parse(last.event), numbered.attempt);
+      await this.producer.send([
+        { topic: TOPICS.deliveryJobs, key: subscription.id, value: encodeJson(next) },
+      ]);
+      return next;
+    });
     return { delivery_id: deliveryId, attempt: job.attempt };
   }
 
