@@ -118,4 +118,54 @@ describe('executeCommand', () => {
       executeCommand(dataSource, id, { type: 'pause' }, { organizationId: 'org_2' }),
     ).rejects.toMatchObject({ status: 404 });
   });
+  it('clears the failure streak in the transaction that resumes, not after it', async () => {
+    const id = `wh_resume_${Date.now().toString(36)}`;
+    const create = {
+      type: 'create' as const,
+      subscriptionId: id,
+      organizationId: 'org_1',
+      url: 'https://example.com/hook',
+      events: ['message.delivered'],
+      scope: { domains: [], mailboxes: [] },
+      headers: {},
+      format: 'standard' as const,
+      description: null,
+      secret: 'v1.k0.iv.ct.tag',
+    };
+    const options = { organizationId: 'org_1' };
+    await executeCommand(dataSource, id, create, options);
+    await executeCommand(dataSource, id, { type: 'mark_failed' }, options);
+    await dataSource.query(
+      `INSERT INTO subscription_health (subscription_id, consecutive_failures, last_attempt_at)
+       VALUES ($1, 10, now())`,
+      [id],
+    );
+    // The attempt log holds the streak's row (recording a failure) while the user resumes.
+    const recorder = new pg.Client({ connectionString: url });
+    await recorder.connect();
+    await recorder.query('BEGIN');
+    await recorder.query(
+      'SELECT 1 FROM subscription_health WHERE subscription_id = $1 FOR UPDATE',
+      [id],
+    );
+    const resumed = executeCommand(dataSource, id, { type: 'resume' }, options);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Not active yet with the old streak: both wait for the row, and come together.
+    const status = async () =>
+      (
+        (await dataSource.query('SELECT status FROM subscriptions WHERE id = $1', [id])) as Array<{
+          status: string;
+        }>
+      )[0]!.status;
+    expect(await status()).toBe('failed');
+    await recorder.query('COMMIT');
+    await recorder.end();
+    await resumed;
+    expect(await status()).toBe('active');
+    const [health] = (await dataSource.query(
+      'SELECT consecutive_failures FROM subscription_health WHERE subscription_id = $1',
+      [id],
+    )) as Array<{ consecutive_failures: number }>;
+    expect(health!.consecutive_failures).toBe(0);
+  });
 });

@@ -75,6 +75,13 @@ export async function executeCommand(
         );
       }
       const events = decide(command, state, options.now ?? new Date());
+      // Resuming clears the failure streak too, at once with the status: a failed attempt
+      // recorded between the two would find the old streak and mark it failed again.
+      if (command.type === 'resume' && state)
+        await manager.query(
+          'UPDATE subscription_health SET consecutive_failures = 0 WHERE subscription_id = $1',
+          [subscriptionId],
+        );
       if (events.length === 0) return { state: state!, appended: false };
       await append(manager, events);
       const next = events.reduce<Subscription | undefined>(evolve, state)!;

@@ -185,15 +185,8 @@ export class WebhooksService {
   }
 
   /** Resume also clears a `failed` status, and with it the failure streak that caused it. */
-  async setActive(principal: Principal, id: string, active: boolean): Promise<WebhookView> {
-    const view = await this.run(principal, id, { type: active ? 'resume' : 'pause' });
-    if (active) {
-      await this.dataSource.query(
-        'UPDATE subscription_health SET consecutive_failures = 0 WHERE subscription_id = $1',
-        [id],
-      );
-    }
-    return view;
+  setActive(principal: Principal, id: string, active: boolean): Promise<WebhookView> {
+    return this.run(principal, id, { type: active ? 'resume' : 'pause' });
   }
 
   /** A new secret; the old one keeps signing for SECRET_ROTATION_OVERLAP. */
