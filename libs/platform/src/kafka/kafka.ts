@@ -179,11 +179,39 @@ export async function highWatermarks(
   topic: string,
   timeoutMs = 30_000,
 ): Promise<Map<number, bigint>> {
+  const ranges = await offsetRanges(admin, topic, timeoutMs);
+  return new Map([...ranges].map(([partition, { high }]) => [partition, high]));
+}
+
+/**
+ * The end of each partition of `topic` that holds something to read: where a reader from
+ * the start has read all of it. A partition whose records are all gone (retention, or
+ * deleted records: its log start is its end) is left out, as nothing read from it would
+ * ever reach its end.
+ */
+export async function readableEnds(
+  admin: Admin,
+  topic: string,
+  timeoutMs = 30_000,
+): Promise<Map<number, bigint>> {
+  const ranges = await offsetRanges(admin, topic, timeoutMs);
+  return new Map(
+    [...ranges].filter(([, { low, high }]) => high > low).map(([p, { high }]) => [p, high]),
+  );
+}
+
+async function offsetRanges(
+  admin: Admin,
+  topic: string,
+  timeoutMs: number,
+): Promise<Map<number, { low: bigint; high: bigint }>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
       const offsets = await admin.fetchTopicOffsets(topic);
-      return new Map(offsets.map((p) => [p.partition, BigInt(p.high)]));
+      return new Map(
+        offsets.map((p) => [p.partition, { low: BigInt(p.low), high: BigInt(p.high) }]),
+      );
     } catch (error) {
       if (Date.now() > deadline || (error as { retriable?: boolean }).retriable === false)
         throw error;

@@ -1,6 +1,6 @@
 import type { Admin, Kafka } from 'kafkajs';
 import type { Logger } from '../logging/logger.js';
-import { BatchConsumer, highWatermarks, type IncomingMessage } from './kafka.js';
+import { BatchConsumer, readableEnds, type IncomingMessage } from './kafka.js';
 
 /**
  * Reads whole topics into an in-memory view (the matcher's subscription index, the
@@ -43,9 +43,8 @@ export class TopicView {
     await admin.connect();
     try {
       for (const topic of this.options.topics) {
-        for (const [partition, high] of await highWatermarks(admin, topic)) {
-          if (high > 0n) this.remaining.set(`${topic}/${partition}`, high);
-        }
+        for (const [partition, high] of await readableEnds(admin, topic))
+          this.remaining.set(`${topic}/${partition}`, high);
       }
     } finally {
       await admin.disconnect();
@@ -106,7 +105,7 @@ export class TopicView {
     const admin = await this.admin;
     const targets: Array<[string, bigint]> = [];
     for (const topic of this.options.topics) {
-      for (const [partition, high] of await highWatermarks(admin, topic, timeoutMs))
+      for (const [partition, high] of await readableEnds(admin, topic, timeoutMs))
         targets.push([`${topic}/${partition}`, high]);
     }
     const behind = () => targets.some(([key, high]) => (this.positions.get(key) ?? 0n) < high);
