@@ -3,7 +3,8 @@ import * as grpc from '@grpc/grpc-js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebhooksGrpc } from './grpc-client.js';
-import { http, kcatProduceMany, startPipeline, type Pipeline } from './pipeline.js';
+import pg from 'pg';
+import { http, kcatProduceMany, requireEnv, startPipeline, type Pipeline } from './pipeline.js';
 
 /** Test events, manual retries, replay, and the events of one message. */
 describe('test, retry, replay and message events', () => {
@@ -212,6 +213,34 @@ describe('test, retry, replay and message events', () => {
     expect(paused.status).toBe(409);
     const foreign = await http('POST', `${pipeline.apiUrl}/v1/webhooks/${id}/test`, otherKey, {});
     expect(foreign.status).toBe(404);
+  });
+
+  it('sends a test event for a subscription the matcher does not have yet', async () => {
+    // The outbox relay held off (another relay's lock): the subscription is saved, and its
+    // test sent, before the matcher and the deliverer hear of it.
+    const relay = new pg.Client({ connectionString: requireEnv('DATABASE_URL') });
+    await relay.connect();
+    await relay.query('BEGIN');
+    await relay.query('SELECT pg_advisory_xact_lock(7460915311)');
+    let released = false;
+    const release = async () => {
+      if (released) return;
+      released = true;
+      await relay.query('COMMIT');
+      await relay.end();
+    };
+    try {
+      const id = await subscribe('/tested-early', ['message.delivered']);
+      const test = await http('POST', `${pipeline.apiUrl}/v1/webhooks/${id}/test`, apiKey, {});
+      expect(test.status, JSON.stringify(test.json)).toBe(202);
+      // Matched meanwhile against an index without the subscription.
+      await sleep(1_000);
+      await release();
+      const [request] = await receiver.waitFor((r) => r.path === '/tested-early', 1, 20_000);
+      expect(JSON.parse(request!.body).id).toBe(test.json.event_id);
+    } finally {
+      await release();
+    }
   });
 
   it('refuses a manual retry while an automatic retry of the delivery is pending', async () => {

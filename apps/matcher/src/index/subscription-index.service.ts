@@ -74,13 +74,22 @@ export class SubscriptionIndexService implements OnApplicationBootstrap, BeforeA
   }
 
   match(
-    event: Parameters<SubscriptionIndex['match']>[0] & { target_subscription_id?: string },
-  ): Matchable[] {
-    if (event.target_subscription_id === undefined) return this.index.match(event);
+    event: Parameters<SubscriptionIndex['match']>[0] & {
+      target_subscription_id?: string;
+      target_subscription_version?: number;
+    },
+  ): Array<Pick<Matchable, 'id' | 'organizationId' | 'version'>> {
+    const id = event.target_subscription_id;
+    if (id === undefined) return this.index.match(event);
     // A test event: its one subscription, if it is in the event's organisation and active.
-    const target = this.catalog.get(event.target_subscription_id);
-    return target && target.organizationId === event.organization_id && target.active
-      ? [target]
-      : [];
+    const target = this.catalog.get(id);
+    const version = event.target_subscription_version;
+    if (target && (version === undefined || target.version >= version))
+      return target.organizationId === event.organization_id && target.active ? [target] : [];
+    // The index has not reached the version the API sent the test for (a subscription made
+    // or resumed a moment ago): sent on, as the API judged it. The deliverer waits for
+    // that version, and sends only to a subscription that is active then.
+    if (version !== undefined) return [{ id, organizationId: event.organization_id, version }];
+    return [];
   }
 }

@@ -65,6 +65,7 @@ export class RedeliveryService {
       source: { format: 'test' },
       data: { message_id: `<${eventId}@test.hookpost>`, test: true },
       target_subscription_id: subscription.id,
+      target_subscription_version: subscription.version,
     });
     await this.producer.send([
       { topic: TOPICS.canonicalEvents, key: event.id, value: encodeJson(event) },

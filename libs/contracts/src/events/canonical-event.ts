@@ -44,6 +44,12 @@ export const ingestedEventSchema = canonicalEventSchema.extend({
    * for. The matcher sends it there alone, whatever its type and scope.
    */
   target_subscription_id: z.string().optional(),
+  /**
+   * The version of that subscription the test was sent for: a matcher whose index has not
+   * reached it yet (the API's change is still on its way) sends the test on all the same,
+   * and the deliverer waits for that version before sending.
+   */
+  target_subscription_version: z.number().int().positive().optional(),
 });
 
 export type IngestedEvent = z.infer<typeof ingestedEventSchema>;
