@@ -65,4 +65,13 @@ describe('Organizations', () => {
     organizations.apply(event('org_b', 3, []));
     expect(organizations.byDomain('x.example')).toBe('org_a');
   });
+  it("passes over an organisation's event older than one already applied", () => {
+    // The topic gained partitions: A's newer event went to another partition than its
+    // older one, which compaction keeps, and which may be read last.
+    const organizations = new Organizations();
+    organizations.apply(event('org_a', 5, ['new.example']));
+    organizations.apply(event('org_a', 1, ['old.example']));
+    expect(organizations.byDomain('new.example')).toBe('org_a');
+    expect(organizations.byDomain('old.example')).toBeUndefined();
+  });
 });

@@ -16,13 +16,20 @@ export class Organizations {
 
   apply(event: OrganizationEvent): void {
     const id = event.organizationId;
+    const at = Date.parse(event.occurredAt);
+    // One organisation's events are keyed by it, so they come in order, except after the
+    // topic gained partitions: the partition it was on keeps its older events for good
+    // (compaction is per partition), and may be read after the newer one. An event older
+    // than what is known of the organisation is passed over.
+    const known = this.changedAt.get(id);
+    if (known !== undefined && at < known) return;
     for (const domain of this.domainsOf.get(id) ?? []) {
       const claimants = this.claims.get(domain);
       claimants?.delete(id);
       if (claimants?.size === 0) this.claims.delete(domain);
     }
     this.domainsOf.set(id, event.data.domains);
-    this.changedAt.set(id, Date.parse(event.occurredAt));
+    this.changedAt.set(id, at);
     for (const domain of event.data.domains) {
       const claimants = this.claims.get(domain);
       if (claimants) claimants.add(id);
