@@ -6,7 +6,14 @@ import pg from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId, TOPICS, type AttemptEvent } from '@hookpost/contracts';
-import { http, kcatProduce, requireEnv, startPipeline, type Pipeline } from './pipeline.js';
+import {
+  http,
+  kcatConsume,
+  kcatProduce,
+  requireEnv,
+  startPipeline,
+  type Pipeline,
+} from './pipeline.js';
 
 /** subscription-api routes beyond the webhooks themselves. */
 describe('subscription-api', () => {
@@ -167,6 +174,29 @@ describe('subscription-api', () => {
     expect(rebuild.status, rebuild.stderr + rebuild.stdout).toBe(0);
     expect(rebuild.stdout).toContain('subscription read model rebuilt');
     expect(await snapshot()).toEqual(live);
+
+    // With --republish, the organisations go to their topic again too (event-ingest's
+    // only source of them), as they are now.
+    const published = () =>
+      kcatConsume(pipeline.brokers, TOPICS.organizationEvents).filter(
+        (m) => m.key === organizationId,
+      );
+    expect(published()).toHaveLength(1);
+    const republish = spawnSync(
+      process.execPath,
+      [`${REPO_ROOT}apps/subscription-api/dist/rebuild-projections.js`, '--republish'],
+      { env: { ...process.env, DATABASE_URL: requireEnv('DATABASE_URL') }, encoding: 'utf8' },
+    );
+    expect(republish.status, republish.stderr + republish.stdout).toBe(0);
+    const deadline = Date.now() + 10_000;
+    while (published().length < 2 && Date.now() < deadline) await sleep(250);
+    const [created, again] = published().map((m) => JSON.parse(m.value) as Record<string, unknown>);
+    expect(again).toMatchObject({
+      type: 'organization.updated',
+      organizationId,
+      occurredAt: created!.occurredAt,
+      data: { name: 'Rebuild Co', domains: [] },
+    });
   });
 
   it('serves a complete OpenAPI description at /docs, every route of it real', async () => {

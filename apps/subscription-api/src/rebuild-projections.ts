@@ -5,14 +5,19 @@ import { z } from 'zod';
 import { createDataSource } from './database/data-source.js';
 import { enqueue } from './event-store/outbox.js';
 import { projectSubscription } from './event-store/read-model.js';
+import {
+  publishOrganization,
+  type OrganizationRow,
+} from './organizations/organizations.service.js';
 
 /**
  * Rebuilds the `subscriptions` read model from the event store, the only source of truth:
  * `node apps/subscription-api/dist/rebuild-projections.js [--republish]`
  * (`npm run rebuild-projections` in a checkout). Every subscription's events are folded
  * again with the same `evolve` the API uses; rows without events are removed. With
- * `--republish`, every state is also sent again to the compacted state topic (through the
- * outbox), for example after that topic was lost. Runs in one transaction that holds the
+ * `--republish`, every state is also sent again to the compacted state topic, and every
+ * organisation to the organisation topic (through the outbox), for example after those
+ * topics were lost: event-ingest learns organisations and their domains from it. Runs in one transaction that holds the
  * read model locked, so API writes wait for it rather than interleave.
  */
 const config = loadConfigOrExit(
@@ -65,7 +70,15 @@ try {
       `DELETE FROM subscriptions s
        WHERE NOT EXISTS (SELECT 1 FROM subscription_events e WHERE e.subscription_id = s.id)`,
     )) as [unknown, number];
-    return { rebuilt, removed: removed[1] };
+    let organizations = 0;
+    if (republish) {
+      const rows = (await manager.query(
+        'SELECT id, name, domains, created_at, updated_at FROM organizations ORDER BY id',
+      )) as OrganizationRow[];
+      for (const row of rows) await publishOrganization(manager, 'organization.updated', row);
+      organizations = rows.length;
+    }
+    return { rebuilt, removed: removed[1], organizations };
   });
   logger.info({ ...counts, republished: republish }, 'subscription read model rebuilt');
 } finally {

@@ -19,7 +19,7 @@ export interface OrganizationView {
   updated_at: string;
 }
 
-interface OrganizationRow {
+export interface OrganizationRow {
   id: string;
   name: string;
   domains: string[];
@@ -141,13 +141,25 @@ export class OrganizationsService {
     type: OrganizationEvent['type'],
     row: OrganizationRow,
   ): Promise<void> {
-    const event: OrganizationEvent = {
-      eventId: newId('event'),
-      type,
-      organizationId: row.id,
-      occurredAt: row.updated_at.toISOString(),
-      data: { name: row.name, domains: row.domains },
-    };
-    await enqueue(manager, [{ topic: TOPICS.organizationEvents, key: row.id, value: event }]);
+    await publishOrganization(manager, type, row);
   }
+}
+
+/**
+ * The organisation as it is now, to the compacted organisation topic (through the outbox,
+ * in the caller's transaction). Its time is the row's last change: readers keep the newest.
+ */
+export async function publishOrganization(
+  manager: EntityManager,
+  type: OrganizationEvent['type'],
+  row: OrganizationRow,
+): Promise<void> {
+  const event: OrganizationEvent = {
+    eventId: newId('event'),
+    type,
+    organizationId: row.id,
+    occurredAt: row.updated_at.toISOString(),
+    data: { name: row.name, domains: row.domains },
+  };
+  await enqueue(manager, [{ topic: TOPICS.organizationEvents, key: row.id, value: event }]);
 }
