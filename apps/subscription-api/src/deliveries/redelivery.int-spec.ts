@@ -1,4 +1,4 @@
-import type { DeliveryJob, SubscriptionState } from '@hookpost/contracts';
+import { deriveId, type DeliveryJob, type SubscriptionState } from '@hookpost/contracts';
 import type { KafkaProducer, OutgoingMessage } from '@hookpost/platform';
 import pg from 'pg';
 import type { DataSource } from 'typeorm';
@@ -158,5 +158,57 @@ describe('redelivery', () => {
       status: 409,
       code: 'retry_pending',
     });
+  });
+  it('replays each delivery as its next attempt, and leaves one whose retry is pending to it', async () => {
+    const at = new Date(Date.UTC(2026, 6, 1, 12, 0)).toISOString();
+    const ids = ['evt_replay_pending_1', 'evt_replay_dead_1', 'evt_replay_fresh_1'];
+    for (const id of ids) {
+      const event = {
+        id,
+        type: 'message.delivered',
+        organization_id: subscription.organizationId,
+        occurred_at: at,
+        received_at: at,
+        source: { format: 'canonical' },
+        data: { message_id: id },
+      };
+      await dataSource.query(
+        `INSERT INTO mail_events (event_id, organization_id, message_id, type, occurred_at, event)
+         VALUES ($1, $2, $3, $4, $5, $6)`,
+        [id, event.organization_id, id, event.type, at, event],
+      );
+    }
+    const attempt = (eventId: string, n: number, nextRetryAt: Date | null) =>
+      dataSource.query(
+        `INSERT INTO delivery_attempts (attempt_id, delivery_id, subscription_id, organization_id,
+           event_id, event_type, attempt, outcome, http_status, duration_ms, error, next_retry_at, attempted_at)
+         VALUES ($1, $2, $3, $4, $5, 'message.delivered', $6, 'failed', 500, 5, 'HTTP 500', $7, now())`,
+        [
+          `att_${eventId}_${n}`,
+          deriveId('delivery', eventId, subscription.id),
+          subscription.id,
+          subscription.organizationId,
+          eventId,
+          n,
+          nextRetryAt,
+        ],
+      );
+    // The first has its third attempt due in an hour; the second died after its third.
+    await attempt(ids[0]!, 2, new Date(Date.now() + 3_600_000));
+    await attempt(ids[1]!, 3, null);
+    const before = sent.length;
+    const service = new RedeliveryService(webhooks, dataSource, producer);
+    const done = await service.replay(
+      principal,
+      subscription.id,
+      new Date(Date.UTC(2026, 6, 1)),
+      new Date(Date.UTC(2026, 6, 2)),
+    );
+    expect(done.queued).toBe(2);
+    const jobs = sent.slice(before).map((m) => JSON.parse(m.value!.toString()) as DeliveryJob);
+    expect(jobs.map((job) => [job.event.id, job.attempt])).toEqual([
+      ['evt_replay_dead_1', 4],
+      ['evt_replay_fresh_1', 1],
+    ]);
   });
 });

@@ -165,10 +165,13 @@ export class RedeliveryService {
     for (;;) {
       const rows = await page(end, Math.min(PAGE, max));
       if (rows.length === 0) break;
-      const jobs = rows
-        .map((row) => ingestedEventSchema.parse(row.event))
-        .filter((event) => index.match(event).length > 0)
-        .map((event) => this.job(subscription, event, 1));
+      const jobs = await this.notPending(
+        subscription,
+        rows
+          .map((row) => ingestedEventSchema.parse(row.event))
+          .filter((event) => index.match(event).length > 0)
+          .map((event) => this.job(subscription, event, 1)),
+      );
       await this.producer.send(
         jobs.map((job) => ({
           topic: TOPICS.deliveryJobs,
@@ -191,6 +194,26 @@ export class RedeliveryService {
       );
     }
     return { queued, since: since.toISOString(), until: until.toISOString() };
+  }
+
+  /**
+   * `jobs` as their deliveries' next attempts, without those whose automatic retry is
+   * pending: that retry sends the event anyway, and a replayed attempt that failed would
+   * start a second chain of retries beside it (as a manual retry would; ADR 0008).
+   */
+  private async notPending(subscription: Subscription, jobs: DeliveryJob[]) {
+    if (jobs.length === 0) return jobs;
+    const rows = (await this.dataSource.query(
+      `SELECT DISTINCT ON (delivery_id) delivery_id, attempt, next_retry_at
+       FROM delivery_attempts WHERE delivery_id = ANY($1) AND subscription_id = $2
+       ORDER BY delivery_id, attempt DESC`,
+      [jobs.map((job) => job.deliveryId), subscription.id],
+    )) as Array<{ delivery_id: string; attempt: number; next_retry_at: Date | null }>;
+    const last = new Map(rows.map((row) => [row.delivery_id, row]));
+    const now = new Date();
+    return jobs
+      .filter((job) => !retryPending(last.get(job.deliveryId)?.next_retry_at ?? null, now))
+      .map((job) => ({ ...job, attempt: (last.get(job.deliveryId)?.attempt ?? 0) + 1 }));
   }
 
   private job(subscription: Subscription, event: IngestedEvent, attempt: number): DeliveryJob {

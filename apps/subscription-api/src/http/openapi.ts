@@ -510,7 +510,7 @@ export function openApiDocument(): Json {
         post: customer({
           summary: 'Redeliver every stored event of a window that the webhook matches',
           description:
-            'In the order the events occurred, at most 100,000 a call. A larger window answers 413 replay_too_large once that many are queued, naming the time to replay the rest from (`since`).',
+            'In the order the events occurred, at most 100,000 a call, each delivery as its next attempt; one whose automatic retry is pending is left to that retry. A larger window answers 413 replay_too_large once that many are queued, naming the time to replay the rest from (`since`).',
           parameters: [ID],
           requestBody: body(replaySchema, {
             since: '2026-11-22T00:00:00Z',
