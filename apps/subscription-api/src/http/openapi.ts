@@ -151,7 +151,7 @@ const schemas: Record<string, Json> = {
     data: [
       {
         attempt_id: 'att_01JC8Z5B2N4M6K8J0H2G4F6D8S',
-        delivery_id: 'del_3kTn0ZbQm2r9',
+        delivery_id: 'del_01JDZ8Q3M5R2K7W9X4T6B1N0AS',
         event_id: 'evt_2f8c1a',
         event_type: 'message.delivered',
         attempt: 1,
@@ -238,7 +238,7 @@ const schemas: Record<string, Json> = {
     example: {
       id: 'key_01JC8Z0A2S4D6F8G0H2J4K6L8Z',
       organization_id: 'org_01JC8YZ8Q2W4E6R8T0Y2U4I6O8',
-      key: 'hp_…',
+      key: 'hpk_…',
       scope: { domains: ['acme.example'] },
       created_at: '2026-11-22T09:00:00.000Z',
     },
@@ -266,6 +266,13 @@ const errors = (...statuses: number[]) =>
       },
     ]),
   );
+/** A sending domain belongs to one organisation at a time. */
+const domainTaken = {
+  '409': {
+    description: 'A domain is registered to another organisation (domain_taken)',
+    content: { 'application/json': { schema: ref('Error') } },
+  },
+};
 const ERROR_TEXT: Record<number, string> = {
   400: 'Malformed body (not JSON, not an object)',
   401: 'Missing or invalid credential',
@@ -276,7 +283,7 @@ const ERROR_TEXT: Record<number, string> = {
   413: 'Body or replay window too large',
   415: 'A body sent as anything but application/json',
   422: 'A field is invalid; details name each one',
-  503: 'Database unavailable; retry after the seconds in the Retry-After header',
+  503: 'Database or Kafka unavailable; retry after the seconds in the Retry-After header',
 };
 
 const ok = (status: number, schema: Json, description: string) => ({
@@ -359,7 +366,7 @@ export function openApiDocument(): Json {
             name: 'Acme Mail',
             domains: ['acme.example'],
           }),
-          responses: ok(201, ref('Organization'), 'Created'),
+          responses: { ...ok(201, ref('Organization'), 'Created'), ...domainTaken },
         }),
       },
       '/v1/organizations/{id}': {
@@ -367,7 +374,7 @@ export function openApiDocument(): Json {
           summary: 'Rename an organisation or change its sending domains',
           parameters: [pathParam('id', 'The organisation id (org_...)')],
           requestBody: body(updateOrganizationSchema, { domains: ['acme.example'] }),
-          responses: { ...ok(200, ref('Organization'), 'Updated'), ...errors(404) },
+          responses: { ...ok(200, ref('Organization'), 'Updated'), ...errors(404), ...domainTaken },
         }),
       },
       '/v1/organizations/{id}/api-keys': {
@@ -430,7 +437,9 @@ export function openApiDocument(): Json {
           responses: { ...ok(200, webhook, 'Updated'), ...errors(400, 403, 409, 412, 422) },
         }),
         delete: customer({
-          summary: 'Delete; nothing is delivered after the call returns',
+          summary: 'Delete',
+          description:
+            'Answered once the change is published (up to 2 s); the deliverers drop every job of the subscription from when they have it, normally well within a second. While Kafka is away the answer comes without it, and deliveries stop once it is back.',
           parameters: [ID, IF_MATCH],
           responses: { '204': { description: 'Deleted' }, ...errors(409, 412) },
         }),
@@ -490,7 +499,9 @@ export function openApiDocument(): Json {
             '202': {
               description: 'Queued',
               content: {
-                'application/json': { example: { delivery_id: 'del_3kTn0ZbQm2r9', attempt: 4 } },
+                'application/json': {
+                  example: { delivery_id: 'del_01JDZ8Q3M5R2K7W9X4T6B1N0AS', attempt: 4 },
+                },
               },
             },
             '409': {
