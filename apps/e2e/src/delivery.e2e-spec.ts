@@ -1,6 +1,6 @@
 import { RecordingReceiver, standardWebhookHeaders, type ReceivedRequest } from '@hookpost/testing';
 import { createHmac, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -484,8 +484,10 @@ describe('delivery', () => {
     const before = receiver.requests.filter((r) => r.path === '/hang').length;
     kcatProduceMany(pipeline.brokers, 'mail-events', [delivered('sigterm')]);
     await receiver.waitFor((r) => r.path === '/hang', before + 1, 20_000);
-    const started = Date.now();
     const deliverer = pipeline.services.deliverer;
+    // The log file is this deliverer's and its predecessors': only the stop's lines count.
+    const logFrom = statSync(deliverer.logFile).size;
+    const started = Date.now();
     const code = await deliverer.stop('SIGTERM');
     expect(Date.now() - started).toBeLessThan(10_000);
     // A clean stop: Nest re-raises the signal once shut down; a crash would exit with 1.
@@ -493,9 +495,9 @@ describe('delivery', () => {
       code: null,
       signal: 'SIGTERM',
     });
-    const log = readFileSync(deliverer.logFile, 'utf8');
+    const log = readFileSync(deliverer.logFile).subarray(logFrom).toString('utf8');
     expect(log).toContain('"message":"stopped"');
-    expect(log).not.toMatch(/"level":(50|60)/);
+    expect(log).not.toMatch(/"level":"(error|fatal)"/);
     // The request cut short by the stop is not the endpoint's failure: nothing is recorded
     // for it (no failed attempt, no retry), and the next deliverer repeats it.
     const recorded = kcatConsume(pipeline.brokers, TOPICS.deliveryAttempts).filter((m) =>
