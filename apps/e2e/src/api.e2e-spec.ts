@@ -427,7 +427,7 @@ describe('subscription-api', () => {
          now() + interval '1 hour')`,
       [attempt.attemptId, attempt.deliveryId, id, organizationId, attempt.eventId],
     );
-    kcatProduce(pipeline.brokers, TOPICS.deliveryAttempts, [
+    await kcatProduce(pipeline.brokers, TOPICS.deliveryAttempts, [
       { key: id, value: JSON.stringify(attempt) },
     ]);
     const deadline = Date.now() + 15_000;

@@ -48,7 +48,7 @@ describe('bad input on mail-events', () => {
     });
     expect(subscription.status, JSON.stringify(subscription.json)).toBe(201);
     // One event end to end first: every consumer has joined and settled before the test.
-    kcatProduce(pipeline.brokers, TOPICS.mailEvents, [
+    await kcatProduce(pipeline.brokers, TOPICS.mailEvents, [
       { key: 'warm-up', value: warmUp.value.toString(), headers: warmUp.headers },
     ]);
     await receiver.waitFor((r) => r.path === '/bad-input', 1, 60_000);
@@ -286,7 +286,7 @@ describe('bad input on mail-events', () => {
       return Number(line.exec(await metrics.text())?.[1] ?? 0);
     };
     const before = await metric();
-    kcatProduce(
+    await kcatProduce(
       pipeline.brokers,
       TOPICS.canonicalEvents,
       [event('a', 'before'), event('nul', 'a \u0000 in it'), event('b', 'after')].map((e) => ({

@@ -110,7 +110,9 @@ describe('delivery', () => {
   async function warmUp(path: string) {
     await subscribe(path);
     await sleep(1_000);
-    kcatProduceMany(pipeline.brokers, 'mail-events', [delivered(`warm${path.replace('/', '-')}`)]);
+    await kcatProduceMany(pipeline.brokers, 'mail-events', [
+      delivered(`warm${path.replace('/', '-')}`),
+    ]);
     await receiver.waitFor((r) => r.path === path, 1, 30_000);
   }
 
@@ -128,7 +130,7 @@ describe('delivery', () => {
     };
     await sleep(1_000);
     const event = delivered('formats');
-    kcatProduceMany(pipeline.brokers, 'mail-events', [event]);
+    await kcatProduceMany(pipeline.brokers, 'mail-events', [event]);
     const requests = await receiver.waitFor((r) => r.path.startsWith('/fmt/'), 3, 20_000);
     const byFormat = Object.fromEntries(requests.map((r) => [r.path.slice(5), r]));
     const source = JSON.parse(event.value) as {
@@ -170,7 +172,7 @@ describe('delivery', () => {
 
   it('signs with both secrets during a rotation overlap', async () => {
     const { id, secret: oldSecret } = await subscribe('/rotation');
-    kcatProduceMany(pipeline.brokers, 'mail-events', [delivered('before-rotation')]);
+    await kcatProduceMany(pipeline.brokers, 'mail-events', [delivered('before-rotation')]);
     const [before] = await receiver.waitFor((r) => r.path === '/rotation', 1, 20_000);
     expect(String(before!.headers['webhook-signature']).split(' ')).toHaveLength(1);
 
@@ -185,7 +187,7 @@ describe('delivery', () => {
     expect(newSecret).not.toBe(oldSecret);
     // Changes reach the pipeline within a second of the call returning.
     await sleep(1_000);
-    kcatProduceMany(pipeline.brokers, 'mail-events', [delivered('after-rotation')]);
+    await kcatProduceMany(pipeline.brokers, 'mail-events', [delivered('after-rotation')]);
     const [, after] = await receiver.waitFor((r) => r.path === '/rotation', 2, 20_000);
 
     expect(String(after!.headers['webhook-signature']).split(' ')).toHaveLength(2);
@@ -201,7 +203,7 @@ describe('delivery', () => {
     await sleep(1_000);
     const traceId = randomBytes(16).toString('hex');
     const event = delivered('traced');
-    kcatProduce(pipeline.brokers, 'mail-events', [
+    await kcatProduce(pipeline.brokers, 'mail-events', [
       { ...event, headers: { traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01` } },
     ]);
     await receiver.waitFor((r) => r.path === '/traced', 1, 20_000);
@@ -257,7 +259,7 @@ describe('delivery', () => {
     await sleep(1_000);
     const events = Array.from({ length: 100 }, (_, i) => delivered(`isolation-${i}`));
     const producedAt = Date.now();
-    kcatProduceMany(pipeline.brokers, 'mail-events', events);
+    await kcatProduceMany(pipeline.brokers, 'mail-events', events);
     const healthy = await receiver.waitFor((r) => r.path === '/healthy', 100, 30_000);
     const slowest = Math.max(...healthy.map((r) => r.receivedAt)) - producedAt;
     // The dead endpoint's requests take the full 10 s timeout; none of that shows here.
@@ -292,11 +294,11 @@ describe('delivery', () => {
     // Five failures open the breaker (its volume threshold); from then on their retries
     // and later jobs are refused without a request, until the 30 s reset.
     const first = Array.from({ length: 5 }, (_, i) => delivered(`down-${i}`));
-    kcatProduceMany(pipeline.brokers, 'mail-events', first);
+    await kcatProduceMany(pipeline.brokers, 'mail-events', first);
     const failed = await logsUntil((attempts) => attempts.length >= 5);
     expect(failed.map((a) => a.status)).toEqual(Array(5).fill('failed'));
     const later = Array.from({ length: 5 }, (_, i) => delivered(`down-later-${i}`));
-    kcatProduceMany(pipeline.brokers, 'mail-events', later);
+    await kcatProduceMany(pipeline.brokers, 'mail-events', later);
 
     // The later events' first attempts, and the first retries (after 2 s) of all ten.
     const attempts = await logsUntil((all) => all.length >= 20);
@@ -328,7 +330,7 @@ describe('delivery', () => {
       const total = 12;
       const events = Array.from({ length: total }, (_, i) => delivered(`saturated-${i}`));
       const producedAt = Date.now();
-      kcatProduceMany(pipeline.brokers, 'mail-events', events);
+      await kcatProduceMany(pipeline.brokers, 'mail-events', events);
       // The endpoint beside it gets every event too (its own burst is under the same small
       // limits, so how soon is not judged here: the isolation test above does that).
       const beside = await receiver.waitFor((r) => r.path === '/beside', total, 60_000);
@@ -382,7 +384,7 @@ describe('delivery', () => {
       return Number(/^hookpost_delivery_deferrals_total (\d+)/m.exec(await metrics.text())?.[1]);
     };
     const sendBurst = async (path: string, total: number) => {
-      kcatProduceMany(
+      await kcatProduceMany(
         pipeline.brokers,
         'mail-events',
         Array.from({ length: total }, (_, i) => delivered(`${path.slice(1)}-${i}`)),
@@ -422,7 +424,9 @@ describe('delivery', () => {
     // Matched against version 2, which the deliverer has not seen yet (as when its view
     // is behind the matcher's): not skipped as unknown, nor sent with version 1.
     const job = deliveryJob(id, 'view_behind', 2);
-    kcatProduce(pipeline.brokers, TOPICS.deliveryJobs, [{ key: id, value: JSON.stringify(job) }]);
+    await kcatProduce(pipeline.brokers, TOPICS.deliveryJobs, [
+      { key: id, value: JSON.stringify(job) },
+    ]);
     await sleep(7_000);
     expect(receiver.requests.filter((r) => r.path === '/view-behind')).toEqual([]);
     expect(readFileSync(pipeline.services.deliverer.logFile, 'utf8')).toContain(
@@ -459,7 +463,7 @@ describe('delivery', () => {
     const before = logged().length;
     const passedOverBefore = await passedOver();
     // Keyed by the subscription, as the matcher keys jobs: one partition, in this order.
-    kcatProduce(pipeline.brokers, TOPICS.deliveryJobs, [
+    await kcatProduce(pipeline.brokers, TOPICS.deliveryJobs, [
       { key: id, value: 'not json' },
       { key: id, value: JSON.stringify({ ...job, attempt: 0 }) },
       { key: id, value: JSON.stringify(job) },
@@ -482,7 +486,7 @@ describe('delivery', () => {
     await subscribe('/hang');
     await sleep(1_000);
     const before = receiver.requests.filter((r) => r.path === '/hang').length;
-    kcatProduceMany(pipeline.brokers, 'mail-events', [delivered('sigterm')]);
+    await kcatProduceMany(pipeline.brokers, 'mail-events', [delivered('sigterm')]);
     await receiver.waitFor((r) => r.path === '/hang', before + 1, 20_000);
     const deliverer = pipeline.services.deliverer;
     // The log file is this deliverer's and its predecessors': only the stop's lines count.
@@ -513,7 +517,7 @@ describe('delivery', () => {
     await sleep(1_000);
     const total = 400;
     const events = Array.from({ length: total }, (_, i) => delivered(`crash-${i}`));
-    kcatProduceMany(pipeline.brokers, 'mail-events', events);
+    await kcatProduceMany(pipeline.brokers, 'mail-events', events);
     await receiver.waitFor((r) => r.path === '/crash', 60, 30_000);
     await pipeline.restart('deliverer', 'SIGKILL');
 

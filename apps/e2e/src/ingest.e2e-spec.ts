@@ -118,12 +118,12 @@ describe('ingest and matching', () => {
     await sleep(1_000);
     const original = event('dedupe-original');
     // Two copies in one batch.
-    kcatProduceMany(pipeline.brokers, 'mail-events', [original, original]);
+    await kcatProduceMany(pipeline.brokers, 'mail-events', [original, original]);
     await receiver.waitFor((r) => r.path === '/dedupe', 1, 20_000);
 
     await pipeline.restart('event-ingest', 'SIGKILL');
     const sentinel = event('dedupe-sentinel');
-    kcatProduceMany(pipeline.brokers, 'mail-events', [original, sentinel]);
+    await kcatProduceMany(pipeline.brokers, 'mail-events', [original, sentinel]);
     await receiver.waitFor((r) => r.path === '/dedupe', 2, 60_000);
     await sleep(1_000);
     expect(idsAt('/dedupe').sort()).toEqual(
@@ -142,7 +142,7 @@ describe('ingest and matching', () => {
       scope: { mailboxes: ['ann@example.org'] },
     });
     await sleep(1_000);
-    kcatProduceMany(pipeline.brokers, 'mail-events', [
+    await kcatProduceMany(pipeline.brokers, 'mail-events', [
       event('scope-own-domain', { type: 'message.bounced' }),
       event('scope-other-domain', {}, { from: `news@other-${run}.example` }),
       event('scope-received', { type: 'message.received' }, { from: 'x@far.example' }),
@@ -171,7 +171,7 @@ describe('ingest and matching', () => {
       await sleep(1_000);
       // Counted before sending: the delivery can arrive before kcat has even exited.
       const witnessed = receiver.requests.filter((r) => r.path === '/changes-witness').length;
-      send(name);
+      await send(name);
       await receiver.waitFor((r) => r.path === '/changes-witness', witnessed + 1, 20_000);
       await sleep(500);
     };

@@ -97,7 +97,7 @@ describe('pipeline end to end', () => {
       },
     };
     const producedAt = Date.now();
-    kcatProduce(pipeline.brokers, 'mail-events', [
+    await kcatProduce(pipeline.brokers, 'mail-events', [
       { key: 'msg-e2e-1', value: JSON.stringify(bounced) },
       { key: 'msg-e2e-1', value: JSON.stringify(delivered) },
     ]);
@@ -156,7 +156,7 @@ describe('pipeline end to end', () => {
       id: 'evt_header_only',
       data: { ...genericDelivered.data, from: 'a@unregistered.example' },
     };
-    kcatProduce(pipeline.brokers, 'mail-events', [
+    await kcatProduce(pipeline.brokers, 'mail-events', [
       { key: 'paubox', value: JSON.stringify(paubox) },
       { key: 'postal-1', value: JSON.stringify(postalSent) },
       { key: 'postal-2', value: JSON.stringify(postalFailed) },
@@ -204,7 +204,7 @@ describe('pipeline end to end', () => {
         occurred_at: new Date().toISOString(),
         data: { message_id: `m-${id}` },
       });
-    kcatProduce(pipeline.brokers, 'mail-events', [
+    await kcatProduce(pipeline.brokers, 'mail-events', [
       { key: 'dlq-1', value: good('evt_dlq_before_0001') },
       { key: 'dlq-1', value: '{"this is": not json' },
       { key: 'dlq-1', value: JSON.stringify({ hello: 'world' }) },

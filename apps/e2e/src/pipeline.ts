@@ -7,7 +7,7 @@ import {
 } from '@hookpost/testing';
 import { Kafka, logLevel } from 'kafkajs';
 import { randomBytes } from 'node:crypto';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 /**
@@ -129,16 +129,28 @@ export async function tenant(
 
 /**
  * Produces many messages through one kcat process: one message per line, the key before
- * a tab. Values must be single-line (compact JSON is).
+ * a tab. Values must be single-line (compact JSON is). kcat runs beside the test, not in
+ * its place: a synchronous run would hold up the test's own receiver meanwhile.
  */
 export function kcatProduceMany(
   brokers: string,
   topic: string,
   messages: Array<{ key: string; value: string }>,
-): void {
-  execFileSync(requireEnv('KCAT'), ['-P', '-b', brokers, '-t', topic, '-K', '\t'], {
-    input: messages.map((m) => `${m.key}\t${m.value}`).join('\n') + '\n',
-    timeout: 60_000,
+): Promise<void> {
+  return runKcat(
+    ['-P', '-b', brokers, '-t', topic, '-K', '\t'],
+    messages.map((m) => `${m.key}\t${m.value}`).join('\n') + '\n',
+    60_000,
+  );
+}
+
+/** kcat with `input` on its standard input; rejects with its error output if it fails. */
+function runKcat(args: string[], input: string, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(requireEnv('KCAT'), args, { timeout: timeoutMs }, (error, _, stderr) =>
+      error ? reject(new Error(`kcat ${args.join(' ')}: ${error.message} ${stderr}`)) : resolve(),
+    );
+    child.stdin!.end(input);
   });
 }
 
@@ -166,23 +178,20 @@ export function deliveredEvent(
 }
 
 /** Produces messages with kcat, a librdkafka client none of us wrote. */
-export function kcatProduce(
+export async function kcatProduce(
   brokers: string,
   topic: string,
   messages: Array<{ key: string; value: string; headers?: Record<string, string> }>,
-): void {
+): Promise<void> {
   for (const message of messages) {
     const headerArgs = Object.entries(message.headers ?? {}).flatMap(([k, v]) => [
       '-H',
       `${k}=${v}`,
     ]);
-    execFileSync(
-      requireEnv('KCAT'),
+    await runKcat(
       ['-P', '-b', brokers, '-t', topic, '-k', message.key, ...headerArgs],
-      {
-        input: message.value,
-        timeout: 30_000,
-      },
+      message.value,
+      30_000,
     );
   }
 }

@@ -32,7 +32,7 @@ describe('test, retry, replay and message events', () => {
     apiKey = (await key(organizationId)).json.key as string;
     otherKey = (await key(other.json.id as string)).json.key as string;
     // History from before any subscription existed: nothing was delivered for it.
-    kcatProduceMany(pipeline.brokers, 'mail-events', [
+    await kcatProduceMany(pipeline.brokers, 'mail-events', [
       event('sent', 'message.sent'),
       event('delivered', 'message.delivered'),
       event('opened', 'message.opened'),

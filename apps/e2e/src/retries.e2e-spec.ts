@@ -56,7 +56,7 @@ describe('retries', () => {
     });
     expect(created.status).toBe(201);
     const eventId = `evt_retry_${path.slice(1)}_000001`;
-    kcatProduce(pipeline.brokers, 'mail-events', [deliveredEvent(eventId, organizationId)]);
+    await kcatProduce(pipeline.brokers, 'mail-events', [deliveredEvent(eventId, organizationId)]);
     return { secret: created.json.secret as string, eventId, webhookId: created.json.id as string };
   }
 

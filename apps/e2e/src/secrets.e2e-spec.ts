@@ -106,7 +106,7 @@ describe('SECRET_ENCRYPTION_KEY rotation', () => {
     // The old key removed: the deliverer still signs with every secret of the overlap.
     await sleep(1_000);
     await pipeline.restart('deliverer', 'SIGTERM', { SECRET_ENCRYPTION_KEY: newKey });
-    kcatProduce(pipeline.brokers, 'mail-events', [
+    await kcatProduce(pipeline.brokers, 'mail-events', [
       deliveredEvent(`evt_rotation_${run}`, organizationId, { message_id: `rotation-${run}` }),
     ]);
     const [request] = await receiver.waitFor((r) => r.path === '/rotation', 1, 30_000);
@@ -164,7 +164,7 @@ describe('SECRET_ENCRYPTION_KEY rotation', () => {
       ...schedule,
     });
     const eventId = `evt_unsignable_${run}`;
-    kcatProduce(pipeline.brokers, 'mail-events', [
+    await kcatProduce(pipeline.brokers, 'mail-events', [
       deliveredEvent(eventId, organizationId, { message_id: `unsignable-${run}` }),
     ]);
     await sleep(8_000);

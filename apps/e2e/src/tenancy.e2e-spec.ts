@@ -282,7 +282,7 @@ describe('tenancy and key scope', () => {
       victim.webhookId = created.json.id as string;
       victim.secret = created.json.secret as string;
       // One real event (from a sender outside the scoped key's domain), delivered to the victim.
-      kcatProduce(pipeline.brokers, TOPICS.mailEvents, [
+      await kcatProduce(pipeline.brokers, TOPICS.mailEvents, [
         {
           key: messageId,
           value: JSON.stringify({
