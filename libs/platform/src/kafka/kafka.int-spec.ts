@@ -402,7 +402,8 @@ describe('Kafka adapter', () => {
       for (const m of messages) seen.push(m.value!.toString());
     });
     await view.waitUntilCaughtUp(10_000);
-    expect(seen).toEqual(['kept']);
+    // A batch may come twice (a rebalance as the view's group settles), the gone one never.
+    expect(new Set(seen)).toEqual(new Set(['kept']));
     expect(await view.catchUpToNow(5_000)).toBe(true);
     await view.stop();
   });
