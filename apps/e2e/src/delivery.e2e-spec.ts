@@ -2,15 +2,25 @@ import { RecordingReceiver, standardWebhookHeaders, type ReceivedRequest } from 
 import { createHmac, randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import kafkajs, { type Consumer } from 'kafkajs';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { retryTopic, TOPICS, type DeliveryJob } from '@hookpost/contracts';
+import {
+  attemptEventSchema,
+  retryTopic,
+  TOPICS,
+  VIEW_LEASE_MS,
+  viewConsumerGroupPrefix,
+  type DeliveryJob,
+} from '@hookpost/contracts';
 import {
   deliveredEvent,
   http,
   kcatConsume,
   kcatProduce,
   kcatProduceMany,
+  kafkaClient,
+  readTopic,
   startPipeline,
   tenant,
   type Pipeline,
@@ -510,6 +520,152 @@ describe('delivery', () => {
     expect(recorded).toEqual([]);
     await pipeline.restart('deliverer');
     await receiver.waitFor((r) => r.path === '/hang', before + 2, 20_000);
+  });
+
+  it('answers a DELETE only once every live deliverer has applied it', async () => {
+    const { id } = await subscribe('/deleted');
+    const admin = kafkaClient(pipeline.brokers, 'e2e-fence').admin();
+    await admin.connect();
+    try {
+      const started = Date.now();
+      const response = await http('DELETE', `${pipeline.apiUrl}/v1/webhooks/${id}`, apiKey);
+      expect(response.status).toBe(204);
+      expect(Date.now() - started).toBeLessThan(VIEW_LEASE_MS);
+      // Read at once: what the deliverers' views had committed (applied) when it answered.
+      const ends = (await admin.fetchTopicOffsets(TOPICS.subscriptionState)).filter(
+        (p) => BigInt(p.high) > BigInt(p.low),
+      );
+      const named = (await admin.listGroups()).groups
+        .map((g) => g.groupId)
+        .filter((g) => g.startsWith(viewConsumerGroupPrefix('deliverer')));
+      const live = (await admin.describeGroups(named)).groups.filter((g) => g.members.length);
+      expect(live.length).toBeGreaterThan(0);
+      for (const { groupId } of live) {
+        const [committed] = await admin.fetchOffsets({
+          groupId,
+          topics: [TOPICS.subscriptionState],
+        });
+        for (const end of ends) {
+          const offset = committed!.partitions.find((p) => p.partition === end.partition)!;
+          expect(
+            BigInt(offset.offset),
+            `${groupId} partition ${end.partition}`,
+          ).toBeGreaterThanOrEqual(BigInt(end.high));
+        }
+      }
+    } finally {
+      await admin.disconnect();
+    }
+  });
+
+  it('holds a DELETE for a deliverer view stuck behind until its lease lapses, and that deliverer sends nothing meanwhile', async () => {
+    const path = '/stale-view';
+    const begun = Date.now();
+    const subscriptions: Array<{ id: string; secret: string }> = [];
+    for (let i = 0; i < 6; i++) subscriptions.push(await subscribe(path));
+    await sleep(1_000);
+    // Each delivered once: the deliverer's view holds all six.
+    await kcatProduceMany(pipeline.brokers, 'mail-events', [delivered('stale-view-warm')]);
+    await receiver.waitFor(
+      (r) => r.path === path && r.receivedAt >= begun,
+      subscriptions.length,
+      30_000,
+    );
+
+    const kafka = kafkaClient(pipeline.brokers, 'e2e-stale-view');
+    const admin = kafka.admin();
+    await admin.connect();
+    const intruders: Consumer[] = [];
+    try {
+      // Members that take over partitions of the deliverer view's group and never commit:
+      // as a view whose fetches stall. The deliverer keeps at most one of three partitions.
+      const named = (await admin.listGroups()).groups
+        .map((g) => g.groupId)
+        .filter((g) => g.startsWith(viewConsumerGroupPrefix('deliverer')));
+      const [view, ...others] = (await admin.describeGroups(named)).groups.filter(
+        (g) => g.members.length > 0,
+      );
+      expect(others).toEqual([]);
+      // Joined together: one rebalance, not one per member.
+      for (let i = 0; i < 8; i++) intruders.push(kafka.consumer({ groupId: view!.groupId }));
+      await Promise.all(
+        intruders.map(async (intruder) => {
+          await intruder.connect();
+          await intruder.subscribe({ topic: TOPICS.subscriptionState, fromBeginning: true });
+          await intruder.run({ autoCommit: false, eachBatch: async () => undefined });
+        }),
+      );
+      const settled = async () => {
+        const [group] = (await admin.describeGroups([view!.groupId])).groups;
+        return group!.state === 'Stable' && group!.members.length === 9 ? group! : undefined;
+      };
+      const deadline = Date.now() + 60_000;
+      let group = await settled();
+      while (!group && Date.now() < deadline) {
+        await sleep(200);
+        group = await settled();
+      }
+      expect(group, 'the group settled with the intruders').toBeDefined();
+      const delivererMember = group!.members.find((m) => m.clientId !== 'e2e-stale-view')!;
+      const kept =
+        kafkajs.AssignerProtocol.MemberAssignment.decode(delivererMember.memberAssignment)
+          ?.assignment[TOPICS.subscriptionState] ?? [];
+      // A subscription whose state lies in a partition the deliverer no longer reads.
+      const states = await readTopic(
+        pipeline.brokers,
+        TOPICS.subscriptionState,
+        (messages) => subscriptions.every(({ id }) => messages.some((m) => m.key === id)),
+        30_000,
+      );
+      const target = subscriptions.find(({ id }) =>
+        states.some((m) => m.key === id && !kept.includes(m.partition)),
+      )!;
+      expect(target).toBeDefined();
+
+      const started = Date.now();
+      const response = await http('DELETE', `${pipeline.apiUrl}/v1/webhooks/${target.id}`, apiKey);
+      const answeredAt = Date.now();
+      expect(response.status).toBe(204);
+      expect(answeredAt - started).toBeGreaterThanOrEqual(VIEW_LEASE_MS);
+      expect(answeredAt - started).toBeLessThan(VIEW_LEASE_MS + 5_000);
+
+      // Jobs the matcher had written before the DELETE, at the version the deliverer's
+      // view still shows as active: the view has not confirmed for the lease, so they wait.
+      const jobs = Array.from({ length: 5 }, (_, i) => deliveryJob(target.id, `stale_${i}`, 1));
+      await kcatProduceMany(
+        pipeline.brokers,
+        TOPICS.deliveryJobs,
+        jobs.map((job) => ({ key: target.id, value: JSON.stringify(job) })),
+      );
+      await sleep(3_000);
+      const sentJobs = () =>
+        receiver.requests.filter(
+          (r) => r.path === path && jobs.some((job) => job.deliveryId === r.headers['webhook-id']),
+        );
+      expect(sentJobs()).toEqual([]);
+      expect(readFileSync(pipeline.services.deliverer.logFile, 'utf8')).toContain(
+        `"deliveryId":"${jobs[0]!.deliveryId}","reason":"view not current"`,
+      );
+
+      // The view gets its partitions back, reads the DELETE, and the jobs put off are skipped.
+      await Promise.all(intruders.splice(0).map((c) => c.disconnect()));
+      const recorded = await readTopic(
+        pipeline.brokers,
+        TOPICS.deliveryAttempts,
+        (messages) => jobs.every((job) => messages.some((m) => m.value.includes(job.deliveryId))),
+        60_000,
+      );
+      const attempts = recorded
+        .filter((m) => m.key === target.id)
+        .map((m) => attemptEventSchema.parse(JSON.parse(m.value.toString('utf8'))))
+        .filter((a) => jobs.some((job) => job.deliveryId === a.deliveryId));
+      expect(new Set(attempts.map((a) => a.deliveryId)).size).toBe(jobs.length);
+      expect(attempts.filter((a) => a.outcome !== 'skipped')).toEqual([]);
+      expect(sentJobs()).toEqual([]);
+    } finally {
+      await Promise.all(intruders.map((c) => c.disconnect()));
+      await admin.disconnect();
+    }
   });
 
   it('delivers everything at least once across a deliverer crash, duplicates with one webhook-id', async () => {

@@ -13,6 +13,7 @@ import { RedeliveryService } from './deliveries/redelivery.service.js';
 import { MessagesController } from './messages/messages.controller.js';
 import { MessagesService } from './messages/messages.service.js';
 import { EventTypesController } from './event-types/event-types.controller.js';
+import { DeliveryFence } from './event-store/delivery-fence.js';
 import { OutboxRelay } from './event-store/outbox.js';
 import { SubscriptionStore } from './event-store/subscription-store.js';
 import { GrpcServer } from './grpc/grpc.server.js';
@@ -51,6 +52,7 @@ export class AppModule {
         AdminGuard,
         ApiKeyGuard,
         OutboxRelay,
+        DeliveryFence,
         SubscriptionStore,
         OrganizationsService,
         WebhooksService,

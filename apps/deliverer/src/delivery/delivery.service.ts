@@ -5,6 +5,7 @@ import {
   newId,
   retryTopic,
   TOPICS,
+  VIEW_LEASE_MS,
   type AttemptEvent,
   type DeliveryJob,
 } from '@hookpost/contracts';
@@ -66,7 +67,7 @@ const unsignable = new Counter({
 });
 const notInView = new Counter({
   name: 'hookpost_delivery_view_behind_total',
-  help: "Jobs put off to a retry delay, without an attempt, because their subscription's version had not reached the deliverer's view",
+  help: "Jobs put off to a retry delay, without an attempt, because their subscription's version had not reached the deliverer's view, or the view had not confirmed lately that it is current",
 });
 const endToEnd = new Histogram({
   name: 'hookpost_delivery_latency_seconds',
@@ -385,6 +386,10 @@ export class DeliveryService {
       };
     }
 
+    // A view that has not confirmed lately that it is current may miss a DELETE that has
+    // already answered (ADR 0017). Checked last before sending, with no wait in between.
+    if (!this.endpoints.isCurrent) throw new ViewNotCurrent();
+
     // A request that will not be sent is not signed (when a breaker opens, every job queued
     // for its endpoint comes this way at once).
     if (this.breakers.refuses(subscription.id)) return shortCircuited(base);
@@ -459,6 +464,13 @@ class SubscriptionNotInView extends Error {
   }
 }
 
+/** This deliverer's view has not confirmed within VIEW_LEASE_MS that it is current. */
+class ViewNotCurrent extends Error {
+  constructor() {
+    super(`the subscription view has not confirmed within ${VIEW_LEASE_MS} ms that it is current`);
+  }
+}
+
 /** Why a job cannot be attempted now, through nothing its endpoint did; else undefined. */
 function cannotAttemptYet(
   error: unknown,
@@ -473,6 +485,12 @@ function cannotAttemptYet(
     return {
       reason: 'subscription not in view',
       message: 'subscription not in the view yet; delivery put off',
+      counter: notInView,
+    };
+  if (error instanceof ViewNotCurrent)
+    return {
+      reason: 'view not current',
+      message: `${error.message}; delivery put off`,
       counter: notInView,
     };
   return undefined;

@@ -19,6 +19,7 @@ import { lookup } from 'node:dns/promises';
 import { DataSource } from 'typeorm';
 import type { Principal } from '../auth/guards.js';
 import type { ApiConfig } from '../config.js';
+import { DeliveryFence } from '../event-store/delivery-fence.js';
 import { SubscriptionStore } from '../event-store/subscription-store.js';
 import { ApiError, type ErrorDetail } from '../http/api-error.js';
 import { ENDPOINT_POLICY, SECRET_KEYRING } from '../security.js';
@@ -86,6 +87,7 @@ async function resolveHost(host: string) {
 export class WebhooksService {
   constructor(
     private readonly store: SubscriptionStore,
+    private readonly fence: DeliveryFence,
     private readonly dataSource: DataSource,
     @Inject(SECRET_KEYRING) private readonly keyring: Keyring,
     @Inject(ENDPOINT_POLICY) private readonly policy: EndpointPolicy,
@@ -180,8 +182,10 @@ export class WebhooksService {
     return this.run(principal, id, { type: 'update', changes }, expectedVersion);
   }
 
+  /** Answers once no deliverer can start a delivery for it any more (ADR 0017). */
   async remove(principal: Principal, id: string, expectedVersion?: number): Promise<void> {
     await this.run(principal, id, { type: 'delete' }, expectedVersion);
+    await this.fence.afterChange(id);
   }
 
   /** Resume also clears a `failed` status, and with it the failure streak that caused it. */

@@ -75,8 +75,22 @@ export const CONSUMER_GROUPS = {
  * so that no instance gets only a share of the partitions.
  */
 export function viewConsumerGroup(service: string, instanceId: string): string {
-  return `hookpost-${service}-view-${instanceId}`;
+  return `${viewConsumerGroupPrefix(service)}${instanceId}`;
 }
+
+/** What every view group of `service` starts with, whatever its instance. */
+export function viewConsumerGroupPrefix(service: string): string {
+  return `hookpost-${service}-view-`;
+}
+
+/**
+ * How long a deliverer's view counts as current after it last confirmed that it held
+ * everything the subscription-state topic held. A deliverer sends nothing while its view
+ * is not current, so a DELETE that waited this long after its change reached Kafka knows
+ * that no deliverer can still act on the old state, even one that never acknowledged it
+ * (ADR 0017). The deliverer confirms every second.
+ */
+export const VIEW_LEASE_MS = 5_000;
 
 /** Kafka header names Hookpost reads or writes. */
 export const HEADERS = {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { createRequire } from 'node:module';
 import { pino } from 'pino';
 import { register } from 'prom-client';
@@ -369,6 +370,59 @@ describe('Kafka adapter', () => {
     expect(await view.catchUpToNow(30_000)).toBe(true);
     expect(seen.size).toBe(350);
     await view.stop();
+  });
+  it('a view that acknowledges commits what it applied, says when it was last current, and removes its group at stop', async () => {
+    const viewTopic = await newTopic('view-acknowledged', 2);
+    const send = (prefix: string, count: number) =>
+      producer.send(
+        Array.from({ length: count }, (_, i) => ({
+          topic: viewTopic,
+          key: `${prefix}${i}`,
+          value: `${prefix}${i}`,
+        })),
+      );
+    await send('a', 40);
+    const groupId = `view-${randomUUID()}`;
+    const view = new TopicView(kafka, { groupId, topics: [viewTopic], acknowledge: true }, logger);
+    expect(view.currentAsOf).toBeUndefined();
+    const beforeStart = performance.now();
+    await view.start(() => undefined);
+    await view.waitUntilCaughtUp(30_000);
+    // Current as of when it read the ends it caught up with: after it started, not later.
+    const loadedAsOf = view.currentAsOf!;
+    expect(loadedAsOf).toBeGreaterThanOrEqual(beforeStart);
+    expect(loadedAsOf).toBeLessThanOrEqual(performance.now());
+
+    const admin = kafka.admin();
+    await admin.connect();
+    const committedAll = async () => {
+      const ends = await admin.fetchTopicOffsets(viewTopic);
+      const [committed] = await admin.fetchOffsets({ groupId, topics: [viewTopic] });
+      return ends.every(
+        (end) =>
+          committed!.partitions.find((p) => p.partition === end.partition)!.offset === end.high,
+      );
+    };
+    const untilCommitted = async () => {
+      const deadline = Date.now() + 10_000;
+      while (!(await committedAll()) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
+      return committedAll();
+    };
+    expect(await untilCommitted()).toBe(true);
+
+    // A later change is applied and acknowledged too; confirming moves `currentAsOf` on.
+    await send('b', 10);
+    const asked = performance.now();
+    expect(await view.catchUpToNow(10_000)).toBe(true);
+    expect(view.currentAsOf!).toBeGreaterThanOrEqual(asked);
+    expect(await untilCommitted()).toBe(true);
+
+    await view.stop();
+    expect(view.currentAsOf).toBeUndefined();
+    const { groups } = await admin.listGroups();
+    expect(groups.map((g) => g.groupId)).not.toContain(groupId);
+    await admin.disconnect();
   });
   it('a view catches up with a partition whose records are all gone, reading nothing from it', async () => {
     // As retention leaves a partition of a topic not compacted: its log starts at its end.

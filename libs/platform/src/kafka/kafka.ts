@@ -169,6 +169,33 @@ function describeKafkaError(error: unknown): string {
   return [message, ...(errors ?? []).map((e) => e.message)].join('; ');
 }
 
+/** An admin client, connected on first use, and again on the next use after a failed connect. */
+export class LazyAdmin {
+  private admin: Promise<Admin> | undefined;
+
+  constructor(private readonly kafka: Kafka) {}
+
+  get(): Promise<Admin> {
+    if (!this.admin) {
+      const admin = this.kafka.admin();
+      this.admin = admin.connect().then(
+        () => admin,
+        (error: unknown) => {
+          this.admin = undefined;
+          throw error;
+        },
+      );
+    }
+    return this.admin;
+  }
+
+  async disconnect(): Promise<void> {
+    const admin = await this.admin?.catch(() => undefined);
+    this.admin = undefined;
+    await admin?.disconnect();
+  }
+}
+
 /**
  * High watermarks of every partition of a topic (the offset the next message will get).
  * Retried for a while: right after a topic is created, the broker may briefly answer
@@ -544,6 +571,11 @@ export interface BatchConsumerOptions {
   fromBeginning: boolean;
   /** false for views that every process reads whole: nothing to resume from. */
   commit?: boolean;
+  /**
+   * Whether the group's lag is reported (as metrics), by default when it commits. Not for a
+   * group per process: a series per restart.
+   */
+  lagMetrics?: boolean;
   sessionTimeoutMs?: number;
   maxBytesPerPartition?: number;
   /** Partitions whose batches are handled at the same time (independent progress). */
@@ -622,15 +654,17 @@ export class BatchConsumer {
   private uncommitted: (() => OffsetsByTopicPartition) | undefined;
   private readonly inProgress = new Set<Promise<unknown>>();
   private committing: Promise<void> = Promise.resolve();
-  /** The group's lag as the brokers see it (committing groups only; views commit nothing). */
+  /** The group's lag as the brokers see it (see BatchConsumerOptions.lagMetrics). */
   private readonly groupLag: GroupLagWatcher | undefined;
+  private readonly lagMetrics: boolean;
 
   constructor(
     kafka: Kafka,
     private readonly options: BatchConsumerOptions,
     private readonly logger: Logger,
   ) {
-    this.groupLag = (options.commit ?? true) ? groupLagWatcher(kafka, logger) : undefined;
+    this.lagMetrics = options.lagMetrics ?? options.commit ?? true;
+    this.groupLag = this.lagMetrics ? groupLagWatcher(kafka, logger) : undefined;
     this.consumer = kafka.consumer({
       groupId: options.groupId,
       sessionTimeout: options.sessionTimeoutMs ?? 30_000,
@@ -715,8 +749,7 @@ export class BatchConsumer {
     });
     const handled = partial ? partial.handled : messages.length;
     if (handled > 0) resolveOffset(messages[handled - 1]!.offset);
-    // Views (no commits, a group per process) would add a series per restart: not reported.
-    if (commit) {
+    if (this.lagMetrics) {
       const next = BigInt(messages[Math.max(0, handled - 1)]!.offset) + (handled > 0 ? 1n : 0n);
       reportLag(this.options.groupId, batch.topic, batch.partition, batch.highWatermark, next);
     }

@@ -14,7 +14,15 @@ export interface ProjectionOptions<T> {
   service: string;
   topics: string[];
   schema: z.ZodType<T>;
+  /**
+   * Commits what it applied, so that others can see how far it has read, and confirms
+   * every CONFIRM_INTERVAL_MS that it is current (`currentAsOf`): for a view whose
+   * service must stop acting on a change within a bound (the deliverer's, ADR 0017).
+   */
+  acknowledge?: boolean;
 }
+
+const CONFIRM_INTERVAL_MS = 1_000;
 
 /**
  * An in-memory projection of whole topics: every message decoded with `schema` and
@@ -26,6 +34,8 @@ export class Projection<T> {
   private readonly view: TopicView;
   private readonly caughtUp = signal();
   private stopping = false;
+  private confirming: NodeJS.Timeout | undefined;
+  private unconfirmed = false;
 
   constructor(
     kafka: Kafka,
@@ -36,7 +46,11 @@ export class Projection<T> {
     const instance = `${hostname()}-${process.pid}-${Date.now()}`;
     this.view = new TopicView(
       kafka,
-      { groupId: viewConsumerGroup(options.service, instance), topics: options.topics },
+      {
+        groupId: viewConsumerGroup(options.service, instance),
+        topics: options.topics,
+        acknowledge: options.acknowledge,
+      },
       logger,
     );
     readiness.register(options.name, () => this.view.isReady);
@@ -44,6 +58,11 @@ export class Projection<T> {
 
   get loaded(): Promise<void> {
     return this.caughtUp.promise;
+  }
+
+  /** See TopicView.currentAsOf; confirmed only by a view that acknowledges. */
+  get currentAsOf(): number | undefined {
+    return this.view.currentAsOf;
   }
 
   /** `apply` gets each value in order with its key; a tombstone (null value) as null. */
@@ -71,6 +90,7 @@ export class Projection<T> {
         await this.view.waitUntilCaughtUp(120_000);
         this.logger.info({ ms: Date.now() - started }, `${this.options.name} loaded`);
         this.caughtUp.resolve();
+        if (this.options.acknowledge && !this.stopping) this.keepConfirming();
       },
       this.logger,
       () => this.stopping,
@@ -84,6 +104,34 @@ export class Projection<T> {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    clearTimeout(this.confirming);
     await this.view.stop();
+  }
+
+  /** One confirmation at a time; one that fails (Kafka away) lets `currentAsOf` age. */
+  private keepConfirming(): void {
+    this.confirming = setTimeout(() => {
+      this.view
+        .catchUpToNow(CONFIRM_INTERVAL_MS * 2)
+        .then(
+          () => {
+            if (this.unconfirmed) this.logger.info(`${this.options.name} confirmed current again`);
+            this.unconfirmed = false;
+          },
+          (error: unknown) => {
+            // Once per spell, not every second while Kafka is away.
+            if (!this.unconfirmed)
+              this.logger.warn(
+                { err: error },
+                `${this.options.name} cannot confirm it is current; it ages until it can`,
+              );
+            this.unconfirmed = true;
+          },
+        )
+        .finally(() => {
+          if (!this.stopping) this.keepConfirming();
+        });
+    }, CONFIRM_INTERVAL_MS);
+    this.confirming.unref();
   }
 }

@@ -1,12 +1,17 @@
-import type { Admin, Kafka } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from '../logging/logger.js';
-import { BatchConsumer, readableEnds, type IncomingMessage } from './kafka.js';
+import { BatchConsumer, LazyAdmin, readableEnds, type IncomingMessage } from './kafka.js';
 
 /**
  * Reads whole topics into an in-memory view (the matcher's subscription index, the
  * deliverer's endpoint table). Every process reads every partition, from the start,
  * with a consumer group of its own, and reports when it has caught up with what the
  * topics held when it started: until then its service is not ready.
+ *
+ * A view that acknowledges commits what it has applied, so that others can see how far it
+ * has read (subscription-api's DELETE waits on the deliverers' views), and its group is
+ * deleted when it stops.
  */
 export class TopicView {
   private readonly consumer: BatchConsumer;
@@ -16,18 +21,43 @@ export class TopicView {
   /** The next offset to read, per `topic/partition`. */
   private readonly positions = new Map<string, bigint>();
   private readonly progressed = new Set<() => void>();
-  private admin: Promise<Admin> | undefined;
+  private readonly admin: LazyAdmin;
+  /** When (performance.now()) the topics' ends were read that the view last caught up with. */
+  private current: number | undefined;
+  private startedAt = 0;
+  private stopped = false;
 
   constructor(
     private readonly kafka: Kafka,
-    private readonly options: { groupId: string; topics: string[] },
+    private readonly options: { groupId: string; topics: string[]; acknowledge?: boolean },
     private readonly logger: Logger,
   ) {
+    this.admin = new LazyAdmin(kafka);
+    const acknowledge = options.acknowledge ?? false;
     this.consumer = new BatchConsumer(
       kafka,
-      { groupId: options.groupId, topics: options.topics, fromBeginning: true, commit: false },
+      {
+        groupId: options.groupId,
+        topics: options.topics,
+        fromBeginning: true,
+        commit: acknowledge,
+        // A group per process would add a lag series per restart.
+        lagMetrics: false,
+        // A process that died is dropped from its group this long after; until then a
+        // DELETE counts its view as live and waits out the view lease for it (ADR 0017).
+        sessionTimeoutMs: 10_000,
+      },
       logger,
     );
+  }
+
+  /**
+   * When (on performance.now()'s clock) the view last held everything its topics held:
+   * every change that had reached Kafka by then has been applied. Undefined before it
+   * first caught up, and once it stops.
+   */
+  get currentAsOf(): number | undefined {
+    return this.current;
   }
 
   get caughtUp(): boolean {
@@ -39,6 +69,7 @@ export class TopicView {
   }
 
   async start(apply: (messages: IncomingMessage[]) => void | Promise<void>): Promise<void> {
+    this.startedAt = performance.now();
     const admin = this.kafka.admin();
     await admin.connect();
     try {
@@ -91,18 +122,9 @@ export class TopicView {
    * offsets request. Tells "not here yet" from "not there at all".
    */
   async catchUpToNow(timeoutMs: number): Promise<boolean> {
+    const asked = performance.now();
     const deadline = Date.now() + timeoutMs;
-    if (!this.admin) {
-      const admin = this.kafka.admin();
-      this.admin = admin.connect().then(
-        () => admin,
-        (error: unknown) => {
-          this.admin = undefined;
-          throw error;
-        },
-      );
-    }
-    const admin = await this.admin;
+    const admin = await this.admin.get();
     const targets: Array<[string, bigint]> = [];
     for (const topic of this.options.topics) {
       for (const [partition, high] of await readableEnds(admin, topic, timeoutMs))
@@ -122,16 +144,31 @@ export class TopicView {
         this.progressed.add(wake);
       });
     }
+    // The ends were read after `asked`: whatever had reached Kafka by then is applied.
+    if (this.current !== undefined && !this.stopped) this.current = Math.max(this.current, asked);
     return true;
   }
 
   async stop(): Promise<void> {
+    // A stopping view no longer follows its topics: nothing may rely on it from here on.
+    this.stopped = true;
+    this.current = undefined;
     await this.consumer.stop();
-    await (await this.admin)?.disconnect();
+    if (this.options.acknowledge) {
+      // Its committed offsets would otherwise stay for the broker's offset retention (a
+      // week by default), one group per restart. A group the leave did not empty stays.
+      try {
+        await (await this.admin.get()).deleteGroups([this.options.groupId]);
+      } catch (error) {
+        this.logger.warn({ err: error, groupId: this.options.groupId }, 'view group not deleted');
+      }
+    }
+    await this.admin.disconnect();
   }
 
   private settle(): void {
     if (!this.caughtUp) return;
+    if (!this.stopped) this.current = this.startedAt;
     this.logger.info({ topics: this.options.topics }, 'view caught up');
     for (const waiter of this.waiters.splice(0)) waiter();
   }
