@@ -182,6 +182,25 @@ function variablesRead(): Map<string, Set<string>> {
   return read;
 }
 
+interface ComposeFile {
+  services: Record<string, { env_file?: unknown; environment?: Record<string, unknown> }>;
+}
+
+/**
+ * Compose's own `.env` holds every setting, secrets included: handed whole to a container
+ * (`env_file`), it would give the matcher the keyring and the deliverer the operator token.
+ */
+function assertComposeVariables(compose: ComposeFile, read: Map<string, Set<string>>): void {
+  for (const [name, service] of Object.entries(compose.services)) {
+    const known = read.get(name);
+    if (!known) continue; // Kafka and Postgres
+    if (service.env_file !== undefined)
+      throw new Error(`${name}: env_file hands it every setting, secrets included`);
+    const unknown = Object.keys(service.environment ?? {}).filter((key) => !known.has(key));
+    if (unknown.length > 0) throw new Error(`${name} reads no ${unknown.join(', ')}`);
+  }
+}
+
 /**
  * The Dockerfile cannot import the runtime settings, so its runtime stage's ENV and CMD are
  * compared with them here.
@@ -597,6 +616,12 @@ async function main(): Promise<void> {
       throw new Error(ajv.errorsText(validate.errors, { dataVar: 'compose' }));
     }
   });
+  await check('docker-compose.yml gives each service only the variables it reads', () =>
+    assertComposeVariables(
+      parse(readFileSync(`${ROOT}docker-compose.yml`, 'utf8'), { merge: true }) as ComposeFile,
+      variablesRead(),
+    ),
+  );
   await check('the Dockerfile runs the services as libs/testing/src/service-runtime.ts says', () =>
     assertImageRuntime(readFileSync(`${ROOT}Dockerfile`, 'utf8')),
   );
