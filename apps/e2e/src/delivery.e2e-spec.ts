@@ -565,7 +565,7 @@ describe('delivery', () => {
     for (let i = 0; i < 6; i++) subscriptions.push(await subscribe(path));
     await sleep(1_000);
     // Each delivered once: the deliverer's view holds all six.
-    await kcatProduceMany(pipeline.brokers, 'mail-events', [delivered('stale-view-warm')]);
+    await kcatProduceMany(pipeline.brokers, 'mail-events', [delivered(`stale-view-${begun}`)]);
     await receiver.waitFor(
       (r) => r.path === path && r.receivedAt >= begun,
       subscriptions.length,
@@ -631,7 +631,9 @@ describe('delivery', () => {
 
       // Jobs the matcher had written before the DELETE, at the version the deliverer's
       // view still shows as active: the view has not confirmed for the lease, so they wait.
-      const jobs = Array.from({ length: 5 }, (_, i) => deliveryJob(target.id, `stale_${i}`, 1));
+      const jobs = Array.from({ length: 5 }, (_, i) =>
+        deliveryJob(target.id, `stale_${begun}_${i}`, 1),
+      );
       await kcatProduceMany(
         pipeline.brokers,
         TOPICS.deliveryJobs,
