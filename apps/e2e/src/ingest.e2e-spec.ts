@@ -9,6 +9,7 @@ import {
   kcatProduceMany,
   startPipeline,
   tenant,
+  untilViewsHaveChanges,
   type Pipeline,
 } from './pipeline.js';
 
@@ -70,7 +71,7 @@ describe('ingest and matching', () => {
 
   it('dead-letters every hostile message with a reason, and delivers the valid ones around them', async () => {
     await subscribe('/corpus');
-    await sleep(1_000);
+    await untilViewsHaveChanges(pipeline);
     const corpus = hostileMailEvents({ organizationId, maxEventBytes: 262_144 });
     expect(corpus.length).toBeGreaterThanOrEqual(50);
     const kafka = kafkaClient(pipeline.brokers, 'e2e-hostile');
@@ -115,7 +116,7 @@ describe('ingest and matching', () => {
 
   it('delivers a source event once, even when a copy arrives after an ingest restart', async () => {
     await subscribe('/dedupe');
-    await sleep(1_000);
+    await untilViewsHaveChanges(pipeline);
     const original = event('dedupe-original');
     // Two copies in one batch.
     await kcatProduceMany(pipeline.brokers, 'mail-events', [original, original]);
@@ -141,7 +142,7 @@ describe('ingest and matching', () => {
       events: ['message.delivered', 'message.received'],
       scope: { mailboxes: ['ann@example.org'] },
     });
-    await sleep(1_000);
+    await untilViewsHaveChanges(pipeline);
     await kcatProduceMany(pipeline.brokers, 'mail-events', [
       event('scope-own-domain', { type: 'message.bounced' }),
       event('scope-other-domain', {}, { from: `news@other-${run}.example` }),

@@ -5,10 +5,12 @@ import {
   type RunningService,
   type ServiceName,
 } from '@hookpost/testing';
-import { Kafka, logLevel } from 'kafkajs';
+import { TOPICS, viewConsumerGroupPrefix } from '@hookpost/contracts';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { randomBytes } from 'node:crypto';
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
  * The whole pipeline as real processes against the broker and database the test run
@@ -193,6 +195,59 @@ export async function kcatProduce(
       message.value,
       30_000,
     );
+  }
+}
+
+/**
+ * The live view groups of `services` that have not committed (their views commit what they
+ * have applied) everything the subscription-state topic holds now, and a line for each
+ * service with no live view at all.
+ */
+export async function viewsBehind(admin: Admin, services: string[]): Promise<string[]> {
+  const ends = (await admin.fetchTopicOffsets(TOPICS.subscriptionState)).filter(
+    (p) => BigInt(p.high) > BigInt(p.low),
+  );
+  const named = (await admin.listGroups()).groups
+    .map((g) => g.groupId)
+    .filter((id) => services.some((service) => id.startsWith(viewConsumerGroupPrefix(service))));
+  const live = (await admin.describeGroups(named)).groups
+    .filter((g) => g.members.length > 0)
+    .map((g) => g.groupId);
+  const behind = services
+    .filter((service) => !live.some((id) => id.startsWith(viewConsumerGroupPrefix(service))))
+    .map((service) => `${service}: no live view`);
+  for (const groupId of live) {
+    const [committed] = await admin.fetchOffsets({ groupId, topics: [TOPICS.subscriptionState] });
+    const short = ends.filter((end) => {
+      const offset = committed?.partitions.find((p) => p.partition === end.partition)?.offset;
+      return BigInt(offset ?? -1) < BigInt(end.high);
+    });
+    if (short.length > 0) behind.push(`${groupId} (partitions ${short.map((p) => p.partition)})`);
+  }
+  return behind;
+}
+
+/**
+ * Waits until every matcher and deliverer has applied every subscription change made so
+ * far: what a test needs before it sends events for a subscription it just made or changed.
+ */
+export async function untilViewsHaveChanges(
+  pipeline: Pick<Pipeline, 'brokers'>,
+  timeoutMs = 20_000,
+): Promise<void> {
+  const admin = kafkaClient(pipeline.brokers, 'e2e-views').admin();
+  await admin.connect();
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const behind = await viewsBehind(admin, ['matcher', 'deliverer']);
+      if (behind.length === 0) return;
+      if (Date.now() > deadline)
+        throw new Error(`views behind after ${timeoutMs} ms: ${behind.join('; ')}`);
+      await sleep(50);
+    }
+  } finally {
+    await admin.disconnect();
   }
 }
 

@@ -47,6 +47,8 @@ export class SubscriptionIndexService implements OnApplicationBootstrap, BeforeA
         service: 'matcher',
         topics: [TOPICS.subscriptionState],
         schema: subscriptionStateSchema,
+        // How far each matcher has applied the changes shows in its view group's offsets.
+        acknowledge: true,
       },
       logger,
       readiness,
