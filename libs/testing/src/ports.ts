@@ -15,9 +15,16 @@ import { createServer } from 'node:net';
 export async function freePort(): Promise<number> {
   for (;;) {
     const port = 10_000 + randomInt(22_000);
+    // Free until its taker binds it: two calls before then must not get the same one.
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
     if (await canListen(port)) return port;
+    handedOut.delete(port);
   }
 }
+
+/** Every port this process was given, so that it is never given one twice. */
+const handedOut = new Set<number>();
 
 function canListen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
