@@ -439,7 +439,7 @@ export function openApiDocument(): Json {
         delete: customer({
           summary: 'Delete',
           description:
-            'Answered once no deliverer can start a delivery for the subscription any more: every deliverer has acknowledged the deletion (normally within a few hundred milliseconds), or one that has not can no longer act on what it knew (5.5 s at most). A request already on its way may still complete. While Kafka is away the answer comes after 5 s without that, and no delivery is made until Kafka is back and the deletion with it.',
+            'Answered once no deliverer can start a delivery for the subscription any more: every deliverer has acknowledged the deletion (normally within a few hundred milliseconds), or one that has not can no longer act on what it knew (5.5 s at most). A request already on its way may still complete. While Kafka is away the answer comes after 5 s without that: nothing is delivered while Kafka is away, and the deletion takes effect as soon as Kafka has it.',
           parameters: [ID, IF_MATCH],
           responses: { '204': { description: 'Deleted' }, ...errors(409, 412) },
         }),

@@ -657,6 +657,9 @@ export class BatchConsumer {
   /** The group's lag as the brokers see it (see BatchConsumerOptions.lagMetrics). */
   private readonly groupLag: GroupLagWatcher | undefined;
   private readonly lagMetrics: boolean;
+  private joinedFirst: () => void = () => undefined;
+  /** Settles when the consumer first joins its group. */
+  readonly firstJoin = new Promise<void>((resolve) => (this.joinedFirst = resolve));
 
   constructor(
     kafka: Kafka,
@@ -679,6 +682,7 @@ export class BatchConsumer {
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
       this.joined = true;
+      this.joinedFirst();
       this.crashed = false;
       // Offsets finished before the rebalance are not this generation's to commit.
       this.uncommitted = undefined;

@@ -68,20 +68,16 @@ export class TopicView {
     return this.caughtUp && this.consumer.isReady;
   }
 
-  async start(apply: (messages: IncomingMessage[]) => void | Promise<void>): Promise<void> {
-    this.startedAt = performance.now();
-    const admin = this.kafka.admin();
-    await admin.connect();
-    try {
-      for (const topic of this.options.topics) {
-        for (const [partition, high] of await readableEnds(admin, topic))
-          this.remaining.set(`${topic}/${partition}`, high);
-      }
-    } finally {
-      await admin.disconnect();
-    }
-    this.targetsKnown = true;
-    this.settle();
+  /**
+   * Joins the view's group, then reads the ends it must reach to be caught up. In that
+   * order, whoever looks for the view's group and does not find it yet knows that the view
+   * will read past whatever had reached Kafka by then before it counts as caught up (a
+   * DELETE's wait, ADR 0017).
+   */
+  async start(
+    apply: (messages: IncomingMessage[]) => void | Promise<void>,
+    joinTimeoutMs = 120_000,
+  ): Promise<void> {
     await this.consumer.start(async (messages) => {
       await apply(messages);
       const last = messages[messages.length - 1]!;
@@ -94,6 +90,27 @@ export class TopicView {
         this.settle();
       }
     });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.consumer.firstJoin,
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`view group not joined after ${joinTimeoutMs} ms`)),
+          joinTimeoutMs,
+        );
+      }),
+    ]).finally(() => clearTimeout(timer));
+    this.startedAt = performance.now();
+    const admin = await this.admin.get();
+    for (const topic of this.options.topics) {
+      for (const [partition, high] of await readableEnds(admin, topic)) {
+        const key = `${topic}/${partition}`;
+        // Read there already while the ends were asked for.
+        if ((this.positions.get(key) ?? 0n) < high) this.remaining.set(key, high);
+      }
+    }
+    this.targetsKnown = true;
+    this.settle();
   }
 
   /** Resolves once caught up; rejects after the timeout. */
