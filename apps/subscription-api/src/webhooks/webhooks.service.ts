@@ -12,7 +12,7 @@ import {
   type SubscriptionCommand,
   keyCovers,
 } from '@hookpost/domain';
-import { CONFIG, withTimeout } from '@hookpost/platform';
+import { CONFIG } from '@hookpost/platform';
 import { Inject, Injectable } from '@nestjs/common';
 import { isIP } from 'node:net';
 import { lookup } from 'node:dns/promises';
@@ -23,6 +23,7 @@ import { DeliveryFence } from '../event-store/delivery-fence.js';
 import { SubscriptionStore } from '../event-store/subscription-store.js';
 import { ApiError, type ErrorDetail } from '../http/api-error.js';
 import { ENDPOINT_POLICY, SECRET_KEYRING } from '../security.js';
+import { hostLookup } from './host-lookup.js';
 import type { CreateWebhookInput, PatchWebhookInput } from './webhooks.schemas.js';
 
 /** A subscription as the API shows it: never its secret (that is shown once, at creation). */
@@ -74,14 +75,10 @@ interface EditableFields {
  */
 const RESOLVE_TIMEOUT_MS = 5_000;
 
-async function resolveHost(host: string) {
-  const answers = await withTimeout(
-    lookup(host, { all: true, verbatim: true }),
-    RESOLVE_TIMEOUT_MS,
-    'lookup timed out',
-  );
-  return answers.map((answer) => ({ address: answer.address, family: answer.family as 4 | 6 }));
-}
+const resolveHost = hostLookup((host) => lookup(host, { all: true, verbatim: true }), {
+  concurrency: 2,
+  timeoutMs: RESOLVE_TIMEOUT_MS,
+});
 
 @Injectable()
 export class WebhooksService {
