@@ -28,7 +28,7 @@ export class TopicView {
   private stopped = false;
 
   constructor(
-    private readonly kafka: Kafka,
+    kafka: Kafka,
     private readonly options: { groupId: string; topics: string[]; acknowledge?: boolean },
     private readonly logger: Logger,
   ) {
