@@ -216,6 +216,21 @@ describe('normalize: the four shapes, with the seeds samples', () => {
     });
   });
 
+  it('generic: the organization-id header is taken before an organization_id in the event', () => {
+    const named = { ...genericDelivered, organization_id: 'org_nobody' };
+    expect(normalize(raw(named, 'org_2'), options)).toMatchObject({
+      ok: true,
+      event: { organization_id: 'org_2' },
+    });
+  });
+
+  it('canonical: the organization_id in the event is taken before the header', () => {
+    expect(normalize(raw(canonical, 'org_2'), options)).toMatchObject({
+      ok: true,
+      event: { organization_id: 'org_1' },
+    });
+  });
+
   it('Robotomail (seed 004): message.complaint is message.complained', () => {
     expect(normalize(raw(robotomailComplaint), options)).toMatchObject({
       ok: true,

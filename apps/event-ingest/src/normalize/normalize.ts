@@ -196,10 +196,15 @@ function toCanonical(
   if (!data.success)
     return { ok: false, reason: 'schema_violation', detail: describeIssues(data.error.issues) };
 
+  // An empty header names no organisation: fall back to the sending domain.
+  const header = raw.organizationHeader || undefined;
+  // The canonical shape names its organisation itself. The others carry no tenant (SPEC
+  // §2): the header names it, and a generic event's own `organization_id` counts only
+  // without one; then the sending domain.
   const organizationId =
-    source.organizationId ??
-    // An empty header names no organisation: fall back to the sending domain.
-    (raw.organizationHeader || undefined) ??
+    (source.format === 'canonical'
+      ? (source.organizationId ?? header)
+      : (header ?? source.organizationId)) ??
     organizationByDomain(type, data.data, options.organizations);
   if (!organizationId) {
     return {

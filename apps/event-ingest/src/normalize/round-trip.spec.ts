@@ -34,10 +34,13 @@ describe('source formats, in and out again', () => {
         event: string;
         timestamp: number;
         payload: Record<string, unknown>;
+        uuid: string;
       };
       expect(out.event).toBe(sample.event);
-      expect(out.timestamp).toBeCloseTo(sample.timestamp, 2);
+      // Kept to the millisecond: the canonical time has no finer digits.
+      expect(Math.abs(out.timestamp - sample.timestamp)).toBeLessThan(0.001);
       expect(out.payload).toEqual(sample.payload);
+      expect(out.uuid).toBe(sample.uuid);
     },
   );
 
@@ -79,6 +82,7 @@ describe('source formats, in and out again', () => {
     expect(renderPayload(event, 'postal')).toMatchObject({
       event: click.event,
       payload: click.payload,
+      uuid: click.uuid,
     });
   });
 

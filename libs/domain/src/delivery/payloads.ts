@@ -51,7 +51,9 @@ export function renderPayload(event: IngestedEvent, format: PayloadFormat): unkn
         event: postalEventName(event.type),
         timestamp: Date.parse(event.occurred_at) / 1000,
         payload: event.type === 'domain.dns_error' ? event.data : postalPayload(event.data),
-        uuid: event.id,
+        // A Postal event keeps the uuid Postal gave it, which its receivers may already
+        // have seen (a replay from Postal's own log, say); any other has the event's id.
+        uuid: (event.source.format === 'postal' && event.source.id) || event.id,
       };
   }
 }
