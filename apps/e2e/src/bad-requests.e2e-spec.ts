@@ -72,12 +72,19 @@ interface World {
   organizationId: string;
 }
 
-/** 422: what the error must name, a field usually. */
-const invalid = (names: Expected['names']): Expected => ({
-  status: 422,
-  code: 'validation_failed',
-  names,
-});
+/**
+ * 422: what the error must name, the bad field first when there is one. Its code is
+ * `invalid_<field>` for one field (the contract's example is `invalid_url`), at top level.
+ */
+const invalid = (names: Expected['names']): Expected => {
+  const [first] = [names].flat();
+  const field = typeof first === 'string' ? first.split('.')[0]! : '';
+  return {
+    status: 422,
+    code: /^[a-z][a-z0-9_]*$/.test(field) ? `invalid_${field}` : 'validation_failed',
+    names,
+  };
+};
 
 /**
  * `whsec_` secrets whose base64 part verifiers would refuse, or that would key the HMAC
@@ -243,7 +250,7 @@ const REST_GENERATORS: Array<(r: Random, w: World) => RestCase> = [
   },
   function missingFields(r, w) {
     const [method, path, body, field] = r.pick([
-      ['POST', '/v1/webhooks', {}, 'url'],
+      ['POST', '/v1/webhooks', {}, 'url, events'],
       ['POST', '/v1/webhooks', { url: 'http://127.0.0.1:9/x' }, 'events'],
       ['POST', '/v1/webhooks', { events: ['message.delivered'] }, 'url'],
       ['POST', `/v1/webhooks/${w.webhookId}/replay`, {}, 'since'],
@@ -421,19 +428,20 @@ const REST_GENERATORS: Array<(r: Random, w: World) => RestCase> = [
       '/v1/event-types',
       `/v1/messages/${encodeURIComponent(`<q-${r.text(5)}@x.example>`)}/events`,
     ]);
-    const [query, names] = r.pick<[string, string | RegExp]>([
+    const [query, names] = r.pick<[string, Expected['names']]>([
       [`limit=${encodeURIComponent(r.pick(BAD_LIMITS))}`, 'limit'],
       ['limit=1&limit=2', 'limit'],
-      ['limit[x]=1', 'limit'],
+      ['limit[x]=1', 'limit[x]'],
       [
         `cursor=${encodeURIComponent(r.pick(['x', 'wh_bad', "' OR 1=1--", 'message.nope', '12345678901234567890', '9999999999999999999', r.text(30)]))}`,
         'cursor',
       ],
       ['cursor=%00', 'cursor'],
       // An unknown parameter is named itself.
-      ((unknown) => [`${unknown}=1`, new RegExp(`"field":"${unknown}","code":"unknown_field"`)])(
-        r.pick(['foo', 'offset', 'page', 'sort', 'LIMIT']),
-      ),
+      ((unknown) => [
+        `${unknown}=1`,
+        [unknown, new RegExp(`"field":"${unknown}","code":"unknown_field"`)],
+      ])(r.pick(['foo', 'offset', 'page', 'sort', 'LIMIT'])),
     ]);
     return {
       label: `GET ${path.split('/')[2]} ?${query.slice(0, 40)}`,

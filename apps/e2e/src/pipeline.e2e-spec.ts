@@ -262,7 +262,7 @@ describe('pipeline end to end', () => {
     });
     expect(badEvent.status).toBe(422);
     expect(badEvent.json).toMatchObject({
-      error: { code: 'validation_failed', details: [expect.objectContaining({ field: 'events' })] },
+      error: { code: 'invalid_events', details: [expect.objectContaining({ field: 'events' })] },
     });
 
     const privateUrl = await http('POST', `${pipeline.apiUrl}/v1/webhooks`, apiKey, {
@@ -271,7 +271,7 @@ describe('pipeline end to end', () => {
     });
     expect(privateUrl.status).toBe(422);
     expect(privateUrl.json).toMatchObject({
-      error: { details: [expect.objectContaining({ field: 'url' })] },
+      error: { code: 'invalid_url', details: [expect.objectContaining({ field: 'url' })] },
     });
 
     const customerOnAdminRoute = await http('POST', `${pipeline.apiUrl}/v1/organizations`, apiKey, {

@@ -96,7 +96,7 @@ describe('SSRF corpus', () => {
         expect(response.status, JSON.stringify(response.json)).toBe(422);
         expect(response.json).toEqual({
           error: {
-            code: 'validation_failed',
+            code: 'invalid_url',
             message: 'invalid request: url',
             details: [refusal(trick)],
           },
@@ -131,7 +131,7 @@ describe('SSRF corpus', () => {
         await client.call('UpdateWebhook', { id: kept.id, url }, apiKey),
       ]) {
         expect(result.code, result.details).toBe(grpc.status.INVALID_ARGUMENT);
-        expect(result.errorCode).toBe('validation_failed');
+        expect(result.errorCode).toBe('invalid_url');
         expect(result.details).toMatch(/^invalid request: url \(url: /);
         expect(result.details).toMatch(/private, loopback, link-local/);
         for (const address of trick.dns?.onSave ?? [])

@@ -55,7 +55,12 @@ const schemas: Record<string, Json> = {
         type: 'object',
         required: ['code', 'message', 'details'],
         properties: {
-          code: { type: 'string', description: 'Stable, machine-readable' },
+          code: {
+            type: 'string',
+            description:
+              'Stable, machine-readable. A 422 says invalid_<field> (invalid_url, invalid_events, ...) ' +
+              'when one field is at fault, validation_failed when several are; details name each.',
+          },
           message: { type: 'string', description: 'Names the problem' },
           details: {
             type: 'array',
@@ -73,7 +78,7 @@ const schemas: Record<string, Json> = {
     },
     example: {
       error: {
-        code: 'validation_failed',
+        code: 'invalid_url',
         message: 'invalid request: url',
         details: [{ field: 'url', code: 'url_not_https', message: 'the URL must use https' }],
       },
