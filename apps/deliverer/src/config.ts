@@ -6,7 +6,7 @@ import {
   envVar,
   parseDuration,
 } from '@hookpost/platform';
-import { keyringProblem } from '@hookpost/domain';
+import { allowedNetworksProblem, keyringProblem } from '@hookpost/domain';
 import { z } from 'zod';
 
 /** `1m,5m,30m,2h,12h` -> [60, 300, 1800, 7200, 43200] seconds. */
@@ -36,7 +36,7 @@ export const configSchema = z
     DELIVERY_TIMEOUT_MS: envVar.int(10_000, 100, 120_000),
     RETRY_SCHEDULE: retrySchedule,
     ALLOW_HTTP_ENDPOINTS: envVar.bool(false),
-    ENDPOINT_ALLOWED_NETWORKS: z.string().default(''),
+    ENDPOINT_ALLOWED_NETWORKS: envVar.checked('', allowedNetworksProblem),
     /** Requests in flight across all endpoints. */
     DELIVERY_CONCURRENCY: envVar.int(1_024, 1, 10_000),
     /** Requests in flight to any one endpoint, so that one endpoint cannot take the pool. */

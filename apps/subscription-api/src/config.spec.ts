@@ -1,4 +1,4 @@
-import { loadConfig } from '@hookpost/platform';
+import { ConfigError, loadConfig } from '@hookpost/platform';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { configSchema } from './config.js';
@@ -8,6 +8,17 @@ const required = {
   DATABASE_URL: 'postgres://127.0.0.1/hookpost',
   ADMIN_TOKEN: 'a'.repeat(32),
 };
+
+/** What loading the configuration from `env` reports wrong; none when it loads. */
+function problems(env: Record<string, string>): string[] {
+  try {
+    loadConfig(configSchema, env);
+    return [];
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+}
 
 describe('subscription-api configuration', () => {
   it('takes a keyring of base64 keys', () => {
@@ -42,6 +53,27 @@ describe('subscription-api configuration', () => {
     } catch (error) {
       expect((error as Error).message).not.toContain(value.split(':').pop()!.slice(0, 12));
     }
+  });
+
+  it('takes the allowed networks as CIDRs or bare addresses', () => {
+    const networks = '127.0.0.0/8, ::1/128,10.1.2.3';
+    expect(
+      problems({ ...required, NODE_ENV: 'development', ENDPOINT_ALLOWED_NETWORKS: networks }),
+    ).toEqual([]);
+  });
+
+  it('refuses a bad allowed network by name, with the other bad settings', () => {
+    expect(
+      problems({
+        ...required,
+        NODE_ENV: 'development',
+        PORT: '70000',
+        ENDPOINT_ALLOWED_NETWORKS: '127.0.0.0/8,localhost,::1/129',
+      }),
+    ).toEqual([
+      expect.stringMatching(/^PORT: /),
+      'ENDPOINT_ALLOWED_NETWORKS: "localhost", "::1/129" are not CIDRs such as 127.0.0.1/32',
+    ]);
   });
 
   it('requires the keyring outside development', () => {

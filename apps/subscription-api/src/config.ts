@@ -1,5 +1,5 @@
 import { ALWAYS, checkSasl, checkSecretKey, commonConfigShape, envVar } from '@hookpost/platform';
-import { keyringProblem } from '@hookpost/domain';
+import { allowedNetworksProblem, keyringProblem } from '@hookpost/domain';
 import { z } from 'zod';
 
 export const configSchema = z
@@ -16,7 +16,7 @@ export const configSchema = z
     /** How long delivery attempts stay in the log (logs, retry, replay). */
     DELIVERY_LOG_RETENTION: envVar.duration('30d'),
     ALLOW_HTTP_ENDPOINTS: envVar.bool(false),
-    ENDPOINT_ALLOWED_NETWORKS: z.string().default(''),
+    ENDPOINT_ALLOWED_NETWORKS: envVar.checked('', allowedNetworksProblem),
   })
   .superRefine(checkSasl, ALWAYS)
   .superRefine(checkSecretKey(keyringProblem), ALWAYS);

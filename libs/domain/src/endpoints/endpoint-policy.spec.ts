@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  allowedNetworksProblem,
   checkAddress,
   checkEndpointUrl,
   endpointPolicyFromSettings,
@@ -161,6 +162,13 @@ describe('settings', () => {
   it('parses allowed networks and names a bad entry', () => {
     expect(parseAllowedNetworks('127.0.0.1/32, ::1/128,10.0.0.0/8')).toHaveLength(3);
     expect(() => parseAllowedNetworks('127.0.0.1/32,banana')).toThrow(/"banana"/);
+  });
+
+  it('names every bad allowed network for the config check', () => {
+    expect(allowedNetworksProblem(' 127.0.0.1/32, ::1 ,')).toBeUndefined();
+    expect(allowedNetworksProblem('banana,10.0.0.0/8,10.0.0.0/40')).toBe(
+      '"banana", "10.0.0.0/40" are not CIDRs such as 127.0.0.1/32',
+    );
   });
 
   it('warns whenever the policy is relaxed', () => {

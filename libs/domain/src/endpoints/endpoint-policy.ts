@@ -195,22 +195,39 @@ export async function resolveAndCheck(
 
 /** ENDPOINT_ALLOWED_NETWORKS: comma-separated CIDRs; a bare address is a /32 or /128. */
 export function parseAllowedNetworks(value: string): Cidr[] {
-  return value
-    .split(',')
-    .map((entry) => entry.trim())
-    .filter(Boolean)
-    .map((entry) => {
-      try {
-        return entry.includes('/')
-          ? ipaddr.parseCIDR(entry)
-          : ((p) => [p, p.kind() === 'ipv4' ? 32 : 128] as const)(ipaddr.parse(entry));
-      } catch {
-        throw new EndpointError(
-          'invalid_url',
-          `ENDPOINT_ALLOWED_NETWORKS: ${JSON.stringify(entry)} is not a CIDR such as 127.0.0.1/32`,
-        );
-      }
-    });
+  const { networks, problem } = readNetworks(value);
+  if (problem) throw new EndpointError('invalid_url', `ENDPOINT_ALLOWED_NETWORKS: ${problem}`);
+  return networks;
+}
+
+/** What is wrong with an ENDPOINT_ALLOWED_NETWORKS value, if anything (for the config check). */
+export function allowedNetworksProblem(value: string): string | undefined {
+  return readNetworks(value).problem;
+}
+
+/** Judges every entry, so that one start names every bad one. */
+function readNetworks(value: string): { networks: Cidr[]; problem?: string } {
+  const networks: Cidr[] = [];
+  const bad: string[] = [];
+  for (const entry of value.split(',').map((item) => item.trim())) {
+    if (!entry) continue;
+    const network = parseNetwork(entry);
+    if (network) networks.push(network);
+    else bad.push(JSON.stringify(entry));
+  }
+  if (bad.length === 0) return { networks };
+  const verb = bad.length === 1 ? 'is not a CIDR' : 'are not CIDRs';
+  return { networks, problem: `${bad.join(', ')} ${verb} such as 127.0.0.1/32` };
+}
+
+function parseNetwork(entry: string): Cidr | undefined {
+  try {
+    if (entry.includes('/')) return ipaddr.parseCIDR(entry);
+    const address = ipaddr.parse(entry);
+    return [address, address.kind() === 'ipv4' ? 32 : 128];
+  } catch {
+    return undefined;
+  }
 }
 
 /** The policy a service runs with, and the warnings it must log when it is relaxed. */

@@ -69,6 +69,19 @@ export const envVar = {
         }
         return ms;
       }),
+  /**
+   * Text that `problem` finds nothing wrong with (a rule another library owns, such as the
+   * endpoint policy's); its message, which must not echo a secret, is reported under the
+   * variable's name with the other problems.
+   */
+  checked: (fallback: string, problem: (value: string) => string | undefined) =>
+    z
+      .string()
+      .default(fallback)
+      .superRefine((value, ctx) => {
+        const message = problem(value);
+        if (message) ctx.addIssue({ code: 'custom', message });
+      }),
   list: () =>
     z.string().transform((text) =>
       text

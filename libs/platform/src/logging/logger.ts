@@ -1,5 +1,6 @@
 import type { LoggerService } from '@nestjs/common';
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
+import { serializeError } from './error-serializer.js';
 
 export type { Logger } from 'pino';
 
@@ -26,16 +27,28 @@ const REDACTED_PATHS = [
   '*.token',
 ];
 
-/** JSON lines on stdout: a message plus ids (`{ eventId, subscriptionId, attempt }`). */
-export function createLogger(service: string, level: string): Logger {
-  return pino({
-    level,
-    base: { service },
-    messageKey: 'message',
-    timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
-    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-  });
+/**
+ * JSON lines on stdout (or `destination`): a message plus ids (`{ eventId, subscriptionId,
+ * attempt }`). Errors are logged as `err` (pino's key for an error logged on its own) or
+ * `error`; both keep only what `serializeError` lets through.
+ */
+export function createLogger(
+  service: string,
+  level: string,
+  destination?: DestinationStream,
+): Logger {
+  return pino(
+    {
+      level,
+      base: { service },
+      messageKey: 'message',
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      serializers: { err: serializeError, error: serializeError },
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    },
+    destination,
+  );
 }
 
 /** NestJS's own log calls, into the same JSON stream. */
