@@ -162,6 +162,9 @@ export class DeliveryService {
     const waiting =
       job.retryAfter && waitFor(new Date(job.retryAfter), this.config.RETRY_SCHEDULE, new Date());
     if (waiting) {
+      // As for a job put off: its repeat sends it on, and a copy sent here too would start
+      // a second chain of retries beside the repeat's.
+      if (!lease.live) return span.end('lapsed: repeated from the last commit');
       const later: DeliveryJob = { ...job, notBefore: waiting.notBefore.toISOString() };
       try {
         await this.out.send([

@@ -25,7 +25,7 @@ const kafka = createKafka(
   { brokers: brokers.split(','), clientId: 'platform-int-test', ssl: false },
   logger,
 );
-const producer = new KafkaProducer(kafka);
+const producer = new KafkaProducer(kafka, logger);
 const topic = `int-test-${randomUUID()}`;
 
 /** A topic of its own for one test: `int-test-<name>-<uuid>`. */
@@ -161,6 +161,34 @@ describe('Kafka adapter', () => {
     const [partition] = await admin.fetchTopicOffsets(big);
     await admin.disconnect();
     expect(partition?.high).toBe('6');
+  });
+
+  it("sends many small messages for one partition within its topic's max.message.bytes", async () => {
+    const low = `low-limit-${randomUUID()}`;
+    await ensureTopics(
+      kafka,
+      [{ topic: low, config: { 'max.message.bytes': '200000' } }],
+      { partitions: 1, replicationFactor: 1 },
+      logger,
+    );
+    // 1,500 events of 200 bytes on one partition: over 300 KB, in one request of less than
+    // 512 KiB, and one record batch unless split by the topic's limit.
+    const sent = Array.from({ length: 1_500 }, (_, i) => ({
+      topic: low,
+      key: 'same',
+      value: String(i).padStart(200, '-'),
+    }));
+    await producer.send(sent);
+    const consumer = new BatchConsumer(
+      kafka,
+      { groupId: `int-test-${randomUUID()}`, topics: [low], fromBeginning: true },
+      logger,
+    );
+    const seen = await collect(consumer, sent.length);
+    await consumer.stop();
+    expect(new Set(seen.map((m) => m.value?.toString()))).toEqual(
+      new Set(sent.map((m) => m.value)),
+    );
   });
 
   it('sends a batch in one call and hands it to a batch consumer with keys and headers', async () => {

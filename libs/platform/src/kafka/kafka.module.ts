@@ -71,8 +71,8 @@ export class KafkaModule {
         },
         {
           provide: KafkaProducer,
-          inject: [KAFKA],
-          useFactory: (kafka: Kafka) => new KafkaProducer(kafka),
+          inject: [KAFKA, LOGGER],
+          useFactory: (kafka: Kafka, logger: Logger) => new KafkaProducer(kafka, logger),
         },
         ProducerLifecycle,
       ],

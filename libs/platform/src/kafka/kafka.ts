@@ -278,7 +278,10 @@ export function toIncoming(
   };
 }
 
-/** Bytes per produce request, well under the brokers' default max.message.bytes (1 MB). */
+/**
+ * Bytes per produce request, well under the brokers' default max.message.bytes (1 MB). A
+ * topic's share of a request is bounded by its own limit too (produceChunks).
+ */
 const MAX_REQUEST_BYTES = 512 * 1024;
 
 /** Kafka's default `message.max.bytes`: a topic takes record batches up to this size. */
@@ -324,11 +327,18 @@ export async function topicMessageLimit(
 }
 
 /**
- * Room a record batch of one record needs beyond its key, value and headers: the batch's
- * own 61 bytes and the record's varints, with plenty to spare.
+ * Room a record batch needs beyond its records: the batch's own 61 bytes and, for a batch
+ * of one record, that record's varints, with plenty to spare.
  */
 const BATCH_OVERHEAD_BYTES = 1024;
+/** A header's two length varints, at most 10 bytes, with room to spare. */
 const HEADER_OVERHEAD_BYTES = 16;
+/**
+ * A record's fields beyond its key, value and headers, at most 36 bytes: its attributes
+ * byte and six varints (its length, offset delta, key, value and header-count lengths, 5
+ * bytes each at most, and its timestamp delta, 10).
+ */
+const RECORD_OVERHEAD_BYTES = 36;
 
 /**
  * At most the bytes of a record batch holding `message` alone: what a topic's
@@ -351,6 +361,58 @@ export function sizeOf(message: OutgoingMessage): number {
   return size;
 }
 
+/** At most the bytes `message` adds to a record batch it shares with others. */
+function recordBytesOf(message: OutgoingMessage): number {
+  const headers = message.headers ? Object.keys(message.headers).length : 0;
+  return sizeOf(message) + RECORD_OVERHEAD_BYTES + headers * HEADER_OVERHEAD_BYTES;
+}
+
+/**
+ * `messages`, in order, cut into the produce requests that carry them. kafkajs writes a
+ * request's messages for one partition as one record batch, and a broker refuses a batch
+ * over its topic's max.message.bytes (`limitOf`, topicMessageLimit): on every try, so the
+ * consumer whose output it is would retry for ever. The partitions are chosen inside
+ * kafkajs (keyHashPartitioner), so a topic's bytes in a request are kept within its limit:
+ * a partition's batch holds at most those. A message over its topic's limit by itself is
+ * sent all the same, and refused: its sender keeps such messages out (batchBytesOf).
+ */
+export function produceChunks(
+  messages: OutgoingMessage[],
+  limitOf: (topic: string) => number,
+): OutgoingMessage[][] {
+  const chunks: OutgoingMessage[][] = [];
+  let chunk: OutgoingMessage[] = [];
+  let bytes = 0;
+  const topicBytes = new Map<string, number>();
+  for (const message of messages) {
+    const size = recordBytesOf(message);
+    let inTopic = topicBytes.get(message.topic) ?? 0;
+    if (
+      chunk.length > 0 &&
+      (bytes + size > MAX_REQUEST_BYTES ||
+        (inTopic > 0 && inTopic + size > limitOf(message.topic) - BATCH_OVERHEAD_BYTES))
+    ) {
+      chunks.push(chunk);
+      chunk = [];
+      bytes = 0;
+      inTopic = 0;
+      topicBytes.clear();
+    }
+    chunk.push(message);
+    bytes += size;
+    topicBytes.set(message.topic, inTopic + size);
+  }
+  chunks.push(chunk);
+  return chunks;
+}
+
+/** Whether a send failed because the broker refused a record batch as too large. */
+function refusedAsTooLarge(error: unknown): boolean {
+  for (let e = error as { type?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e)
+    if (e.type === 'MESSAGE_TOO_LARGE') return true;
+  return false;
+}
+
 /**
  * Sends with acks from all in-sync replicas. One `send` call carries every message of
  * a batch (kafkajs has no linger: an awaited send per message is a round trip each).
@@ -358,8 +420,17 @@ export function sizeOf(message: OutgoingMessage): number {
 export class KafkaProducer {
   private readonly producer: Producer;
   private connected = false;
+  /** The max.message.bytes of each topic sent to, read at its first send (produceChunks). */
+  private readonly limits = new Map<string, number>();
+  private readonly reading = new Map<string, Promise<void>>();
+  /** Kafka's default for a topic whose limit is being read again (see sendChunk). */
+  private readonly limitOf = (topic: string): number =>
+    this.limits.get(topic) ?? DEFAULT_MAX_MESSAGE_BYTES;
 
-  constructor(kafka: Kafka) {
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly logger: Logger,
+  ) {
     this.producer = kafka.producer({
       allowAutoTopicCreation: false,
       createPartitioner: keyHashPartitioner,
@@ -378,21 +449,30 @@ export class KafkaProducer {
 
   async send(messages: OutgoingMessage[]): Promise<void> {
     if (messages.length === 0) return;
-    // Brokers refuse a record batch over max.message.bytes (1 MB by default): a batch of
-    // large messages (dead letters of oversized events) goes in several requests.
-    let chunk: OutgoingMessage[] = [];
-    let bytes = 0;
-    for (const message of messages) {
-      const size = sizeOf(message);
-      if (chunk.length > 0 && bytes + size > MAX_REQUEST_BYTES) {
-        await this.sendChunk(chunk);
-        chunk = [];
-        bytes = 0;
-      }
-      chunk.push(message);
-      bytes += size;
-    }
-    await this.sendChunk(chunk);
+    await this.readLimits(messages);
+    // Brokers refuse a record batch over its topic's max.message.bytes: many messages, or
+    // large ones (dead letters of oversized events), go in several requests.
+    for (const chunk of produceChunks(messages, this.limitOf)) await this.sendChunk(chunk);
+  }
+
+  /** Reads the limits of the topics of `messages` not known yet; concurrent sends share a read. */
+  private async readLimits(messages: OutgoingMessage[]): Promise<void> {
+    let unknown: Set<string> | undefined;
+    for (const { topic } of messages)
+      if (!this.limits.has(topic)) (unknown ??= new Set()).add(topic);
+    if (!unknown) return;
+    await Promise.all(
+      [...unknown].map((topic) => {
+        let reading = this.reading.get(topic);
+        if (!reading) {
+          reading = topicMessageLimit(this.kafka, topic, this.logger)
+            .then((limit) => void this.limits.set(topic, limit))
+            .finally(() => this.reading.delete(topic));
+          this.reading.set(topic, reading);
+        }
+        return reading;
+      }),
+    );
   }
 
   private async sendChunk(messages: OutgoingMessage[]): Promise<void> {
@@ -402,13 +482,23 @@ export class KafkaProducer {
       if (list) list.push(message);
       else byTopic.set(message.topic, [message]);
     }
-    await this.producer.sendBatch({
-      acks: -1,
-      topicMessages: [...byTopic].map(([topic, list]) => ({
-        topic,
-        messages: list.map((m) => ({ key: m.key, value: m.value, headers: toHeaders(m.headers) })),
-      })),
-    });
+    try {
+      await this.producer.sendBatch({
+        acks: -1,
+        topicMessages: [...byTopic].map(([topic, list]) => ({
+          topic,
+          messages: list.map((m) => ({
+            key: m.key,
+            value: m.value,
+            headers: toHeaders(m.headers),
+          })),
+        })),
+      });
+    } catch (error) {
+      // A topic's limit may have been lowered since it was read: the next try reads again.
+      if (refusedAsTooLarge(error)) for (const topic of byTopic.keys()) this.limits.delete(topic);
+      throw error;
+    }
   }
 
   async disconnect(): Promise<void> {

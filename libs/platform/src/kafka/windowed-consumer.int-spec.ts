@@ -14,7 +14,7 @@ const kafka = createKafka(
   { brokers: brokers.split(','), clientId: 'windowed-int-test', ssl: false },
   logger,
 );
-const producer = new KafkaProducer(kafka);
+const producer = new KafkaProducer(kafka, logger);
 
 async function freshTopic(count: number): Promise<string> {
   const topic = `int-windowed-${randomUUID()}`;
