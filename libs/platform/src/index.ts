@@ -20,3 +20,4 @@ export * from './concurrency/limiter.js';
 export * from './concurrency/coalescer.js';
 export * from './concurrency/timeout.js';
 export * from './tracing/tracing.js';
+export * from './dns/host-resolver.js';

@@ -22,14 +22,13 @@ const DEFAULTS: DnsCacheOptions = {
 };
 
 /**
- * The system resolver (getaddrinfo, so /etc/hosts and search domains count) runs on
- * libuv's few threads, four unless UV_THREADPOOL_SIZE says more, and a host whose name
- * servers do not answer holds one for the resolver's whole timeout. Asked afresh for
- * every new connection, endpoints whose DNS is dead would take every thread, and new
- * connections to healthy endpoints would wait behind them. So: one lookup at a time per
- * host, its answer kept a while, a failure too, and a request waits for a lookup no
- * longer than `timeoutMs`. Every answer is still checked on each use (`resolveAndCheck`),
- * so a cached answer cannot reach a private network either.
+ * Endpoints' answers, kept a while. Every new connection needs its host's addresses, and
+ * asking afresh each time would send a query per connection, and, for hosts whose name
+ * servers do not answer, start a wait each time. So: one lookup at a time per host, its
+ * answer kept a while, a failure too, and a request waits for a lookup no longer than
+ * `timeoutMs`. (The lookups themselves hold none of libuv's threads: `hostResolver`.)
+ * Every answer is still checked on each use (`resolveAndCheck`), so a cached answer
+ * cannot reach a private network either.
  */
 export class DnsCache {
   private readonly entries = new Map<

@@ -5,9 +5,9 @@ import {
   type EndpointPolicy,
   type Resolver,
 } from '@hookpost/domain';
-import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { hostResolver } from '@hookpost/platform';
+import type { LookupAddress } from 'node:dns';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import { Counter } from 'prom-client';
 import { Agent, type Dispatcher } from 'undici';
 import { DnsCache } from './dns-cache.js';
@@ -22,17 +22,6 @@ export interface WebhookRequest {
 export type WebhookResponse =
   | { kind: 'response'; status: number; retryAfter: string | undefined; durationMs: number }
   | { kind: 'error'; error: string; durationMs: number };
-
-const lookupAll = promisify(dnsLookup) as unknown as (
-  host: string,
-  options: { all: true; verbatim: true },
-) => Promise<LookupAddress[]>;
-
-const systemResolver: Resolver = async (host) =>
-  (await lookupAll(host, { all: true, verbatim: true })).map((a) => ({
-    address: a.address,
-    family: a.family as 4 | 6,
-  }));
 
 /** Bytes of a response body read before the connection is let go. */
 const MAX_RESPONSE_BYTES = 4_096;
@@ -52,7 +41,8 @@ export class WebhookClient {
   constructor(
     private readonly policy: EndpointPolicy,
     private readonly timeoutMs: number,
-    resolve: Resolver = new DnsCache(systemResolver).resolver,
+    resolve: Resolver = new DnsCache(hostResolver({ timeoutMs: 5_000, systemConcurrency: 2 }))
+      .resolver,
   ) {
     this.agent = new Agent({
       // No cap per origin: concurrency is capped per subscription (ENDPOINT_CONCURRENCY)

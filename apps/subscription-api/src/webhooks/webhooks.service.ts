@@ -12,10 +12,9 @@ import {
   type SubscriptionCommand,
   keyCovers,
 } from '@hookpost/domain';
-import { CONFIG } from '@hookpost/platform';
+import { CONFIG, hostResolver } from '@hookpost/platform';
 import { Inject, Injectable } from '@nestjs/common';
 import { isIP } from 'node:net';
-import { lookup } from 'node:dns/promises';
 import { DataSource } from 'typeorm';
 import type { Principal } from '../auth/guards.js';
 import type { ApiConfig } from '../config.js';
@@ -23,7 +22,6 @@ import { DeliveryFence } from '../event-store/delivery-fence.js';
 import { SubscriptionStore } from '../event-store/subscription-store.js';
 import { ApiError, type ErrorDetail } from '../http/api-error.js';
 import { ENDPOINT_POLICY, SECRET_KEYRING } from '../security.js';
-import { hostLookup } from './host-lookup.js';
 import type { CreateWebhookInput, PatchWebhookInput } from './webhooks.schemas.js';
 
 /** A subscription as the API shows it: never its secret (that is shown once, at creation). */
@@ -71,14 +69,13 @@ interface EditableFields {
 /**
  * How long a save waits for the URL's host to resolve. A name behind a dead name server
  * would otherwise hold the request for the resolver's own timeouts and retries (tens of
- * seconds with Kubernetes' search domains); it is refused as not resolving instead.
+ * seconds with Kubernetes' search domains); it is refused as not resolving instead. The
+ * lookups hold none of the threads the service's own connections resolve on
+ * (`hostResolver`).
  */
 const RESOLVE_TIMEOUT_MS = 5_000;
 
-const resolveHost = hostLookup((host) => lookup(host, { all: true, verbatim: true }), {
-  concurrency: 2,
-  timeoutMs: RESOLVE_TIMEOUT_MS,
-});
+const resolveHost = hostResolver({ timeoutMs: RESOLVE_TIMEOUT_MS, systemConcurrency: 2 });
 
 @Injectable()
 export class WebhooksService {
