@@ -6,6 +6,7 @@ import { createDataSource } from './database/data-source.js';
 import { enqueue } from './event-store/outbox.js';
 import { projectSubscription } from './event-store/read-model.js';
 import {
+  ORGANIZATION_COLUMNS,
   publishOrganization,
   type OrganizationRow,
 } from './organizations/organizations.service.js';
@@ -73,7 +74,7 @@ try {
     let organizations = 0;
     if (republish) {
       const rows = (await manager.query(
-        'SELECT id, name, domains, created_at, updated_at FROM organizations ORDER BY id',
+        `SELECT ${ORGANIZATION_COLUMNS} FROM organizations ORDER BY id`,
       )) as OrganizationRow[];
       for (const row of rows) await publishOrganization(manager, 'organization.updated', row);
       organizations = rows.length;

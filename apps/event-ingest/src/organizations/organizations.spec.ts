@@ -74,4 +74,39 @@ describe('Organizations', () => {
     expect(organizations.byDomain('new.example')).toBe('org_a');
     expect(organizations.byDomain('old.example')).toBeUndefined();
   });
+
+  /** An event of an organisation's `version`th change, its time at `minute`. */
+  const versioned = (version: number, minute: number, domains: string[]) => ({
+    ...event('org_a', minute, domains),
+    type: version === 1 ? ('organization.created' as const) : ('organization.updated' as const),
+    eventId: `org_a@${version}`,
+    version,
+  });
+
+  it("orders an organisation's events by version, whatever their times say", () => {
+    const organizations = new Organizations();
+    // Created with the API host's clock ahead of the database's.
+    organizations.apply(versioned(1, 10, ['a.example']));
+    organizations.apply(versioned(2, 3, ['b.example']));
+    expect(organizations.byDomain('b.example')).toBe('org_a');
+    // Two changes at once: the one that began first committed last.
+    organizations.apply(versioned(3, 5, ['c.example']));
+    organizations.apply(versioned(4, 4, ['d.example']));
+    expect(organizations.byDomain('d.example')).toBe('org_a');
+    expect(organizations.byDomain('c.example')).toBeUndefined();
+    // And an older version read late (another partition) is passed over, however new its time.
+    organizations.apply(versioned(3, 5, ['c.example']));
+    expect(organizations.byDomain('d.example')).toBe('org_a');
+    expect(organizations.byDomain('c.example')).toBeUndefined();
+  });
+
+  it('compares by time an event from before versions, as before', () => {
+    const organizations = new Organizations();
+    organizations.apply(event('org_a', 1, ['old.example']));
+    organizations.apply(versioned(2, 2, ['new.example']));
+    expect(organizations.byDomain('new.example')).toBe('org_a');
+    organizations.apply(event('org_a', 1, ['old.example']));
+    expect(organizations.byDomain('new.example')).toBe('org_a');
+    expect(organizations.byDomain('old.example')).toBeUndefined();
+  });
 });

@@ -4,6 +4,8 @@ import { DeliveryAttempts1764000000001 } from './migrations/1764000000001-delive
 import { IngestDedupe1764000000002 } from './migrations/1764000000002-ingest-dedupe.js';
 import { EventLog1764000000003 } from './migrations/1764000000003-event-log.js';
 import { ManualRetries1764000000004 } from './migrations/1764000000004-manual-retries.js';
+import { OrganizationVersions1764000000005 } from './migrations/1764000000005-organization-versions.js';
+import { EventLogStoredAt1764000000006 } from './migrations/1764000000006-event-log-stored-at.js';
 
 /** Every migration, in order. Schema changes are made only by migrations, never `synchronize`. */
 export const MIGRATIONS = [
@@ -12,6 +14,8 @@ export const MIGRATIONS = [
   IngestDedupe1764000000002,
   EventLog1764000000003,
   ManualRetries1764000000004,
+  OrganizationVersions1764000000005,
+  EventLogStoredAt1764000000006,
 ];
 
 export function createDataSource(url: string, poolSize: number): DataSource {

@@ -4,6 +4,7 @@ import {
   TOPICS,
   type AttemptEvent,
 } from '@hookpost/contracts';
+import type { SubscriptionCommand } from '@hookpost/domain';
 import {
   type BatchHandler,
   Coalescer,
@@ -131,30 +132,36 @@ export class AttemptsConsumer implements OnApplicationBootstrap, BeforeApplicati
         )) as Array<{ subscription_id: string; consecutive_failures: number }>;
         for (const row of rows) failures.set(row.subscription_id, row.consecutive_failures);
       }
+      const afterFailures = this.config.AUTO_PAUSE_AFTER_FAILURES;
       const out: Array<{
         subscriptionId: string;
         organizationId: string;
-        command: 'mark_failed' | 'disable';
+        command: SubscriptionCommand;
       }> = [];
       for (const [subscriptionId, streak] of judged) {
         const gone = streak.gone;
-        if (!gone && (failures.get(subscriptionId) ?? 0) < this.config.AUTO_PAUSE_AFTER_FAILURES)
-          continue;
+        if (!gone && (failures.get(subscriptionId) ?? 0) < afterFailures) continue;
         const organizationId = attempts.find(
           (a) => a.subscriptionId === subscriptionId,
         )!.organizationId;
-        out.push({ subscriptionId, organizationId, command: gone ? 'disable' : 'mark_failed' });
+        // mark_failed carries the condition, not the verdict: it runs after this commits,
+        // and is judged again on the streak as it stands then (a resume resets it).
+        const command: SubscriptionCommand = gone
+          ? { type: 'disable' }
+          : { type: 'mark_failed', afterFailures };
+        out.push({ subscriptionId, organizationId, command });
       }
       return out;
     });
     for (const { subscriptionId, organizationId, command } of consequences) {
       await this.store
-        .execute(subscriptionId, { type: command }, { organizationId })
+        .execute(subscriptionId, command, { organizationId })
         .then(({ state, changed }) => {
-          // Already failed, or paused by its owner: nothing changed, nothing to say.
+          // Already failed, paused by its owner, or resumed (or a success) since the
+          // failures were counted: nothing changed, nothing to say.
           if (changed)
             this.logger.info(
-              { subscriptionId, command, status: state.status },
+              { subscriptionId, command: command.type, status: state.status },
               'subscription status changed by its deliveries',
             );
         })

@@ -18,7 +18,7 @@ const kafka = createKafka(
   { brokers: brokers.split(','), clientId: 'outbox-int-test', ssl: false },
   logger,
 );
-const producer = new KafkaProducer(kafka);
+const producer = new KafkaProducer(kafka, logger);
 const database = `hookpost_outbox_${Date.now().toString(36)}`;
 const admin = new pg.Client({ connectionString: databaseUrl });
 const topic = `int-test-outbox-${randomUUID()}`;
@@ -134,12 +134,12 @@ describe('executeCommand', () => {
     };
     const options = { organizationId: 'org_1' };
     await executeCommand(dataSource, id, create, options);
-    await executeCommand(dataSource, id, { type: 'mark_failed' }, options);
     await dataSource.query(
       `INSERT INTO subscription_health (subscription_id, consecutive_failures, last_attempt_at)
        VALUES ($1, 10, now())`,
       [id],
     );
+    await executeCommand(dataSource, id, { type: 'mark_failed', afterFailures: 10 }, options);
     // The attempt log holds the streak's row (recording a failure) while the user resumes.
     const recorder = new pg.Client({ connectionString: url });
     await recorder.connect();
@@ -167,5 +167,52 @@ describe('executeCommand', () => {
       [id],
     )) as Array<{ consecutive_failures: number }>;
     expect(health!.consecutive_failures).toBe(0);
+  });
+  it('marks failed on the streak as it stands, not as it was when the failures were counted', async () => {
+    const id = `wh_stale_${Date.now().toString(36)}`;
+    const options = { organizationId: 'org_1' };
+    await executeCommand(
+      dataSource,
+      id,
+      {
+        type: 'create',
+        subscriptionId: id,
+        organizationId: 'org_1',
+        url: 'https://example.com/hook',
+        events: ['message.delivered'],
+        scope: { domains: [], mailboxes: [] },
+        headers: {},
+        format: 'standard',
+        description: null,
+        secret: 'v1.k0.iv.ct.tag',
+      },
+      options,
+    );
+    const markFailed = { type: 'mark_failed', afterFailures: 10 } as const;
+    // What the attempts consumer commits before it sends its commands.
+    const streak = (failures: number) =>
+      dataSource.query(
+        `INSERT INTO subscription_health (subscription_id, consecutive_failures, last_attempt_at)
+         VALUES ($1, $2, now())
+         ON CONFLICT (subscription_id) DO UPDATE SET consecutive_failures = EXCLUDED.consecutive_failures`,
+        [id, failures],
+      );
+    const status = async () =>
+      (await dataSource.transaction((manager) => loadSubscription(manager, id)))!.status;
+
+    await streak(10);
+    await executeCommand(dataSource, id, markFailed, options);
+    expect(await status()).toBe('failed');
+    // Retries already on their way fail too, and the consumer decides to mark it failed
+    // again; the owner resumes it before that command runs.
+    await streak(12);
+    await executeCommand(dataSource, id, { type: 'resume' }, options);
+    const late = await executeCommand(dataSource, id, markFailed, options);
+    expect(late.appended).toBe(false);
+    expect(await status()).toBe('active');
+    // Failing as many times again after the resume marks it failed again.
+    await streak(10);
+    await executeCommand(dataSource, id, markFailed, options);
+    expect(await status()).toBe('failed');
   });
 });

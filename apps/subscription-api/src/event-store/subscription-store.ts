@@ -3,6 +3,7 @@ import {
   decide,
   evolve,
   replay,
+  type DeliveryHealth,
   type Subscription,
   type SubscriptionCommand,
 } from '@hookpost/domain';
@@ -55,6 +56,7 @@ export async function executeCommand(
 ): Promise<{ state: Subscription; appended: boolean }> {
   return dataSource
     .transaction(async (manager) => {
+      const health = await lockHealth(manager, subscriptionId, command);
       const state = await loadSubscription(manager, subscriptionId);
       // Another organisation's subscription is indistinguishable from a missing one.
       if (
@@ -74,14 +76,7 @@ export async function executeCommand(
           `expected version ${options.expectedVersion} (If-Match, or expected_version over gRPC) is not the current version ${state.version}`,
         );
       }
-      const events = decide(command, state, options.now ?? new Date());
-      // Resuming clears the failure streak too, at once with the status: a failed attempt
-      // recorded between the two would find the old streak and mark it failed again.
-      if (command.type === 'resume' && state)
-        await manager.query(
-          'UPDATE subscription_health SET consecutive_failures = 0 WHERE subscription_id = $1',
-          [subscriptionId],
-        );
+      const events = decide(command, state, options.now ?? new Date(), health);
       if (events.length === 0) return { state: state!, appended: false };
       await append(manager, events);
       const next = events.reduce<Subscription | undefined>(evolve, state)!;
@@ -100,6 +95,35 @@ export async function executeCommand(
       }
       throw error;
     });
+}
+
+/**
+ * The failure streak, for the two commands that turn on it, locked before the subscription
+ * is read, so that a resume and a mark_failed on one subscription are decided one after
+ * the other, each on what the other committed. A resume clears it, at once with the
+ * status: a failed attempt recorded between the two would find the old streak and mark
+ * the subscription failed again (a command that throws rolls the reset back). mark_failed
+ * is decided on the streak as it stands, not as it was when the failures that prompted it
+ * were counted, in an earlier transaction: a resume since then stands.
+ */
+async function lockHealth(
+  manager: EntityManager,
+  subscriptionId: string,
+  command: SubscriptionCommand,
+): Promise<DeliveryHealth | undefined> {
+  if (command.type === 'resume') {
+    await manager.query(
+      'UPDATE subscription_health SET consecutive_failures = 0 WHERE subscription_id = $1',
+      [subscriptionId],
+    );
+    return undefined;
+  }
+  if (command.type !== 'mark_failed') return undefined;
+  const [row] = (await manager.query(
+    'SELECT consecutive_failures FROM subscription_health WHERE subscription_id = $1 FOR UPDATE',
+    [subscriptionId],
+  )) as Array<{ consecutive_failures: number }>;
+  return { consecutiveFailures: row?.consecutive_failures ?? 0 };
 }
 
 async function append(manager: EntityManager, events: SubscriptionEvent[]): Promise<void> {

@@ -25,7 +25,12 @@ export interface OrganizationRow {
   domains: string[];
   created_at: Date;
   updated_at: Date;
+  /** Raised by every change, in the order the changes commit. */
+  version: number;
 }
+
+/** The columns of an OrganizationRow. */
+export const ORGANIZATION_COLUMNS = 'id, name, domains, created_at, updated_at, version';
 
 const toView = (row: OrganizationRow): OrganizationView => ({
   id: row.id,
@@ -50,7 +55,7 @@ export class OrganizationsService {
       await this.assertDomainsFree(manager, id, input.domains);
       const [created] = (await manager.query(
         `INSERT INTO organizations (id, name, domains, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)
-         RETURNING id, name, domains, created_at, updated_at`,
+         RETURNING ${ORGANIZATION_COLUMNS}`,
         [id, input.name, input.domains, now],
       )) as OrganizationRow[];
       await this.publish(manager, 'organization.created', created!);
@@ -66,10 +71,13 @@ export class OrganizationsService {
   ): Promise<OrganizationView> {
     const row = await this.dataSource.transaction(async (manager) => {
       if (input.domains) await this.assertDomainsFree(manager, id, input.domains);
-      // TypeORM answers an UPDATE with [rows, count], not the rows alone.
+      // TypeORM answers an UPDATE with [rows, count], not the rows alone. The version is
+      // raised on the row, which concurrent changes lock in turn: it follows their commit
+      // order, where now() (the transaction's start) may not.
       const [[updated]] = (await manager.query(
-        `UPDATE organizations SET name = coalesce($2, name), domains = coalesce($3, domains), updated_at = now()
-         WHERE id = $1 RETURNING id, name, domains, created_at, updated_at`,
+        `UPDATE organizations SET name = coalesce($2, name), domains = coalesce($3, domains), updated_at = now(),
+           version = version + 1
+         WHERE id = $1 RETURNING ${ORGANIZATION_COLUMNS}`,
         [id, input.name ?? null, input.domains ?? null],
       )) as [OrganizationRow[], number];
       if (!updated) throw ApiError.notFound('organization');
@@ -147,7 +155,8 @@ export class OrganizationsService {
 
 /**
  * The organisation as it is now, to the compacted organisation topic (through the outbox,
- * in the caller's transaction). Its time is the row's last change: readers keep the newest.
+ * in the caller's transaction). Its version and time are the row's last change: readers
+ * keep the highest version.
  */
 export async function publishOrganization(
   manager: EntityManager,
@@ -158,6 +167,7 @@ export async function publishOrganization(
     eventId: newId('event'),
     type,
     organizationId: row.id,
+    version: row.version,
     occurredAt: row.updated_at.toISOString(),
     data: { name: row.name, domains: row.domains },
   };

@@ -142,21 +142,24 @@ export const subscriptionStateSchema = z.object({
 
 export type SubscriptionState = z.infer<typeof subscriptionStateSchema>;
 
+/**
+ * An organisation as it stands after a change, to the compacted organisation topic.
+ * `version` counts the organisation's changes (1 when created) in the order they
+ * committed: a reader keeps the highest, as `occurredAt` (when the writing transaction
+ * began, or the API host's clock) can run backwards. Absent in events from before it
+ * existed: a reader compares those by `occurredAt`.
+ */
+const organizationFields = {
+  eventId: z.string(),
+  organizationId: z.string(),
+  version: z.number().int().positive().optional(),
+  occurredAt: z.iso.datetime({ offset: true }),
+  data: z.object({ name: z.string(), domains: z.array(z.string()) }),
+};
+
 export const organizationEventSchema = z.discriminatedUnion('type', [
-  z.object({
-    eventId: z.string(),
-    type: z.literal('organization.created'),
-    organizationId: z.string(),
-    occurredAt: z.iso.datetime({ offset: true }),
-    data: z.object({ name: z.string(), domains: z.array(z.string()) }),
-  }),
-  z.object({
-    eventId: z.string(),
-    type: z.literal('organization.updated'),
-    organizationId: z.string(),
-    occurredAt: z.iso.datetime({ offset: true }),
-    data: z.object({ name: z.string(), domains: z.array(z.string()) }),
-  }),
+  z.object({ ...organizationFields, type: z.literal('organization.created') }),
+  z.object({ ...organizationFields, type: z.literal('organization.updated') }),
 ]);
 
 export type OrganizationEvent = z.infer<typeof organizationEventSchema>;

@@ -88,14 +88,33 @@ describe('subscription decider', () => {
       .then([{ type: 'subscription.status_changed', data: { status: 'active', reason: 'api' } }]);
   });
 
+  const markFailed = { type: 'mark_failed', afterFailures: 10 } as const;
+  const failing = { consecutiveFailures: 10 };
+
   it('marks failed only an active subscription, and resume clears it', () => {
-    const failed = [...created, ...decide({ type: 'mark_failed' }, replay(created), now)];
+    const failed = [...created, ...decide(markFailed, replay(created), now, failing)];
     expect(replay(failed)?.status).toBe('failed');
+    expect(failed.at(-1)).toMatchObject({ data: { status: 'failed', reason: 'auto_pause' } });
     const paused = [...created, ...decide({ type: 'pause' }, replay(created), now)];
-    given(paused).when({ type: 'mark_failed' }).then([]);
+    expect(decide(markFailed, replay(paused), now, failing)).toEqual([]);
     given(failed)
       .when({ type: 'resume' })
       .then([{ data: { status: 'active', reason: 'api' } }]);
+  });
+
+  it('marks failed only while the streak, as it stands, reaches the threshold', () => {
+    // Failed, resumed, and a command from failures counted before the resume: the resume
+    // reset the streak, and stands.
+    const failed = [...created, ...decide(markFailed, replay(created), now, failing)];
+    const resumed = [...failed, ...decide({ type: 'resume' }, replay(failed), now)];
+    expect(replay(resumed)?.status).toBe('active');
+    expect(decide(markFailed, replay(resumed), now, { consecutiveFailures: 0 })).toEqual([]);
+    expect(decide(markFailed, replay(created), now, { consecutiveFailures: 9 })).toEqual([]);
+    expect(decide(markFailed, replay(created), now)).toEqual([]);
+    // Failing as many times again after the resume: marked failed again.
+    expect(decide(markFailed, replay(resumed), now, { consecutiveFailures: 11 })).toEqual([
+      expect.objectContaining({ data: { status: 'failed', reason: 'auto_pause' } }),
+    ]);
   });
 
   it('rotates the secret, keeping the old one signing until it expires', () => {

@@ -137,7 +137,18 @@ export interface ReencryptSecretsCommand {
 }
 
 export interface ChangeStatusCommand {
-  type: 'pause' | 'resume' | 'mark_failed' | 'disable';
+  type: 'pause' | 'resume' | 'disable';
+}
+
+/**
+ * Marks an active subscription `failed` because its deliveries keep failing. It holds
+ * the condition, not the verdict: the failures are counted in one transaction and the
+ * command runs in a later one, and a resume (or a success) in between resets the streak.
+ */
+export interface MarkFailedCommand {
+  type: 'mark_failed';
+  /** Failed attempts in a row that mark a subscription failed (AUTO_PAUSE_AFTER_FAILURES). */
+  afterFailures: number;
 }
 
 export interface DeleteCommand {
@@ -150,7 +161,16 @@ export type SubscriptionCommand =
   | RotateSecretCommand
   | ReencryptSecretsCommand
   | ChangeStatusCommand
+  | MarkFailedCommand
   | DeleteCommand;
+
+/**
+ * What a decision needs besides the subscription's events: its deliveries' failure
+ * streak, read where the command is decided (a success or a resume resets it).
+ */
+export interface DeliveryHealth {
+  consecutiveFailures: number;
+}
 
 const TARGET_STATUS = {
   pause: { status: 'paused', reason: 'api' },
@@ -162,12 +182,14 @@ const TARGET_STATUS = {
 /**
  * Decides what a command does to a subscription. Returns the new events (empty when
  * the command changes nothing, e.g. pausing a paused subscription), or throws a
- * SubscriptionError with a stable code.
+ * SubscriptionError with a stable code. `health` matters to `mark_failed` alone; without
+ * it, no failures are on record.
  */
 export function decide(
   command: SubscriptionCommand,
   state: Subscription | undefined,
   now: Date,
+  health: DeliveryHealth = { consecutiveFailures: 0 },
 ): SubscriptionEvent[] {
   const occurredAt = now.toISOString();
   if (command.type === 'create') {
@@ -242,8 +264,13 @@ export function decide(
       const target = TARGET_STATUS[command.type];
       if (state.status === target.status) return [];
       // A subscription the endpoint told us is gone stays disabled until a user resumes it;
-      // automatic failure marking never overrides a user's pause.
-      if (command.type === 'mark_failed' && state.status !== 'active') return [];
+      // automatic failure marking never overrides a user's pause. Nor a resume since the
+      // failures were counted: it reset the streak, which is judged as it stands now.
+      if (
+        command.type === 'mark_failed' &&
+        (state.status !== 'active' || health.consecutiveFailures < command.afterFailures)
+      )
+        return [];
       return [{ ...base, type: 'subscription.status_changed', data: { ...target } }];
     }
     case 'delete':
