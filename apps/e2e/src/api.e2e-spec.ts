@@ -504,29 +504,38 @@ describe('subscription-api', () => {
     expect(await left()).toEqual([`att_new_${run}`, `del_new_${run}`]);
   });
 
-  it('keeps events a day past DELIVERY_LOG_RETENTION, and says so when a delivery outlived its event', async () => {
-    // Events: one that occurred within the day's margin after the retention, one before it.
+  it('keeps events a day past DELIVERY_LOG_RETENTION from their arrival, and says so when a delivery outlived its event', async () => {
+    // Events: one that arrived within the day's margin after the retention, one before it,
+    // and one that arrived just now but occurred long ago (a backlog worked off).
     const run = Date.now().toString(36);
-    for (const [id, age] of [
-      [`evt_kept_${run}_aaaa`, '1 hour'],
-      [`evt_gone_${run}_aaaa`, '25 hours'],
-    ]) {
+    const [kept, gone, late] = [
+      `evt_kept_${run}_aaaa`,
+      `evt_gone_${run}_aaaa`,
+      `evt_late_${run}_aaaa`,
+    ];
+    for (const [id, arrived, occurred] of [
+      [kept, '1 hour', '1 hour'],
+      [gone, '25 hours', '25 hours'],
+      [late, '0 hours', '400 days'],
+    ] as const) {
       await db.query(
-        `INSERT INTO mail_events (event_id, organization_id, message_id, type, occurred_at, event)
-         VALUES ($1, $2, NULL, 'message.delivered', now() - $3::interval, '{}')`,
-        [id, organizationId, age],
+        `INSERT INTO mail_events (event_id, organization_id, message_id, type, occurred_at, event, stored_at)
+         VALUES ($1, $2, NULL, 'message.delivered', now() - $4::interval, '{}', now() - $3::interval)`,
+        [id, organizationId, arrived, occurred],
       );
     }
     const events = async () =>
       (
         await db.query<{ event_id: string }>(
           'SELECT event_id FROM mail_events WHERE event_id = ANY($1) ORDER BY event_id',
-          [[`evt_kept_${run}_aaaa`, `evt_gone_${run}_aaaa`]],
+          [[kept, gone, late]],
         )
       ).rows.map((r) => r.event_id);
     const deadline = Date.now() + 10_000;
-    while ((await events()).length > 1 && Date.now() < deadline) await sleep(200);
-    expect(await events()).toEqual([`evt_kept_${run}_aaaa`]);
+    while ((await events()).includes(gone) && Date.now() < deadline) await sleep(200);
+    // Another purge or two, so that a late event purged by when it occurred would show.
+    await sleep(2_500);
+    expect(await events()).toEqual([kept, late]);
 
     // A delivery whose attempt is in the log and whose event is not: 410, not "not found".
     const created = await http('POST', `${pipeline.apiUrl}/v1/webhooks`, apiKey, {
@@ -539,7 +548,7 @@ describe('subscription-api', () => {
       `INSERT INTO delivery_attempts (attempt_id, delivery_id, subscription_id, organization_id,
          event_id, event_type, attempt, outcome, http_status, duration_ms, error, next_retry_at, attempted_at)
        VALUES ($1, $2, $3, $4, $5, 'message.delivered', 1, 'failed', 500, 5, 'HTTP 500', NULL, now())`,
-      [`att_expired_${run}`, deliveryId, id, organizationId, `evt_gone_${run}_aaaa`],
+      [`att_expired_${run}`, deliveryId, id, organizationId, gone],
     );
     const retried = await http(
       'POST',

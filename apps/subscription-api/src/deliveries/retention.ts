@@ -17,10 +17,10 @@ const purged = new Counter({
 const CHUNK = 5_000;
 
 /**
- * Events are kept this much longer than the retention: an event's attempts are kept from
- * when they were made, up to a retry chain's length after the event occurred (14.6 hours
- * with the default RETRY_SCHEDULE), and a delivery shown in the log should be one that
- * can be retried by hand.
+ * Events are kept this much longer than the retention, from when they reached the log: an
+ * event's attempts are kept from when they were made, up to a retry chain's length after
+ * that (14.6 hours with the default RETRY_SCHEDULE), and a delivery shown in the log
+ * should be one that can be retried by hand.
  */
 const EVENT_MARGIN_SECONDS = 24 * 3_600;
 
@@ -61,7 +61,8 @@ export class DeliveryLogRetention implements OnApplicationBootstrap, BeforeAppli
       const retention = this.config.DELIVERY_LOG_RETENTION / 1000;
       for (const [table, key, time, seconds] of [
         ['delivery_attempts', 'attempt_id', 'attempted_at', retention],
-        ['mail_events', 'event_id', 'occurred_at', retention + EVENT_MARGIN_SECONDS],
+        // By arrival, not by when it occurred: a late event is kept as long as any.
+        ['mail_events', 'event_id', 'stored_at', retention + EVENT_MARGIN_SECONDS],
         ['manual_retries', 'delivery_id', 'requested_at', retention],
       ] as const) {
         for (;;) {
