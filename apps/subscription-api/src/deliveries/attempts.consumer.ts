@@ -144,10 +144,11 @@ export class AttemptsConsumer implements OnApplicationBootstrap, BeforeApplicati
         const organizationId = attempts.find(
           (a) => a.subscriptionId === subscriptionId,
         )!.organizationId;
-        // mark_failed carries the condition, not the verdict: it runs after this commits,
-        // and is judged again on the streak as it stands then (a resume resets it).
+        // Each carries the condition, not the verdict: it runs after this commits, and is
+        // judged again on the subscription as it stands then (a resume resets the streak,
+        // and a change since the 410 makes it stale).
         const command: SubscriptionCommand = gone
-          ? { type: 'disable' }
+          ? { type: 'disable', answeredAt: streak.goneAt! }
           : { type: 'mark_failed', afterFailures };
         out.push({ subscriptionId, organizationId, command });
       }

@@ -2,8 +2,12 @@ import type { AttemptEvent } from '@hookpost/contracts';
 import { describe, expect, it } from 'vitest';
 import { failureStreaks } from './failure-streaks.js';
 
-const attempt = (subscriptionId: string, outcome: AttemptEvent['outcome'], gone = false) =>
-  ({ subscriptionId, outcome, gone }) as AttemptEvent;
+const attempt = (
+  subscriptionId: string,
+  outcome: AttemptEvent['outcome'],
+  gone = false,
+  attemptedAt = '2026-03-01T12:00:00.000Z',
+) => ({ subscriptionId, outcome, gone, attemptedAt }) as AttemptEvent;
 
 describe('failure streaks', () => {
   it('counts failures after the last success, per subscription', () => {
@@ -20,10 +24,16 @@ describe('failure streaks', () => {
     expect(streaks.get('b')).toEqual({ reset: false, failures: 2, gone: false });
   });
 
-  it('notes a 410', () => {
+  it('notes a 410, and when the last one was answered', () => {
     expect(failureStreaks([attempt('a', 'failed', true)]).get('a')).toMatchObject({
       gone: true,
+      goneAt: '2026-03-01T12:00:00.000Z',
       failures: 1,
     });
+    const twice = failureStreaks([
+      attempt('a', 'failed', true, '2026-03-01T12:00:05.000Z'),
+      attempt('a', 'failed', true, '2026-03-01T12:00:01.000Z'),
+    ]);
+    expect(twice.get('a')?.goneAt).toBe('2026-03-01T12:00:05.000Z');
   });
 });

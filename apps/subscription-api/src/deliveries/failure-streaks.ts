@@ -12,6 +12,8 @@ export interface StreakChange {
   failures: number;
   /** The endpoint answered 410 Gone. */
   gone: boolean;
+  /** When it last did (the attempt's time), if it did. */
+  goneAt?: string;
 }
 
 export function failureStreaks(attempts: readonly AttemptEvent[]): Map<string, StreakChange> {
@@ -24,7 +26,11 @@ export function failureStreaks(attempts: readonly AttemptEvent[]): Map<string, S
     } else if (attempt.outcome === 'failed') {
       change.failures += 1;
     }
-    change.gone ||= attempt.gone;
+    if (attempt.gone) {
+      change.gone = true;
+      if (!change.goneAt || Date.parse(attempt.attemptedAt) > Date.parse(change.goneAt))
+        change.goneAt = attempt.attemptedAt;
+    }
     out.set(attempt.subscriptionId, change);
   }
   return out;

@@ -117,6 +117,21 @@ describe('subscription decider', () => {
     ]);
   });
 
+  it('disables for a 410 answered since the subscription last changed, not for an older one', () => {
+    const later = (minutes: number) => new Date(now.getTime() + minutes * 60_000);
+    const disable = (at: Date) => ({ type: 'disable', answeredAt: at.toISOString() }) as const;
+    const disabled = [...created, ...decide(disable(later(1)), replay(created), later(2))];
+    expect(replay(disabled)?.status).toBe('disabled');
+    expect(disabled.at(-1)).toMatchObject({ data: { status: 'disabled', reason: 'gone' } });
+    // Resumed at minute 3; a 410 of minute 2 logged after that is stale, and the resume
+    // stands. One answered after the resume disables it again.
+    const resumed = [...disabled, ...decide({ type: 'resume' }, replay(disabled), later(3))];
+    expect(decide(disable(later(2)), replay(resumed), later(4))).toEqual([]);
+    expect(decide(disable(later(5)), replay(resumed), later(6))).toEqual([
+      expect.objectContaining({ data: { status: 'disabled', reason: 'gone' } }),
+    ]);
+  });
+
   it('rotates the secret, keeping the old one signing until it expires', () => {
     const rotated = [
       ...created,

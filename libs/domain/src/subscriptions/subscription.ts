@@ -137,7 +137,18 @@ export interface ReencryptSecretsCommand {
 }
 
 export interface ChangeStatusCommand {
-  type: 'pause' | 'resume' | 'disable';
+  type: 'pause' | 'resume';
+}
+
+/**
+ * Disables a subscription whose endpoint answered 410 Gone. Like mark_failed it is
+ * decided after the attempt was logged; a change made to the subscription after the
+ * answer (a resume, a new URL) already deals with it, and the 410 is then stale.
+ */
+export interface DisableCommand {
+  type: 'disable';
+  /** When the endpoint answered 410 (the attempt's time). */
+  answeredAt: string;
 }
 
 /**
@@ -161,6 +172,7 @@ export type SubscriptionCommand =
   | RotateSecretCommand
   | ReencryptSecretsCommand
   | ChangeStatusCommand
+  | DisableCommand
   | MarkFailedCommand
   | DeleteCommand;
 
@@ -269,6 +281,12 @@ export function decide(
       if (
         command.type === 'mark_failed' &&
         (state.status !== 'active' || health.consecutiveFailures < command.afterFailures)
+      )
+        return [];
+      // A 410 answered before the subscription last changed was an answer to what it was.
+      if (
+        command.type === 'disable' &&
+        Date.parse(state.updatedAt) > Date.parse(command.answeredAt)
       )
         return [];
       return [{ ...base, type: 'subscription.status_changed', data: { ...target } }];
