@@ -5,3 +5,4 @@ export * from './seed-samples.js';
 export * from './hostile-corpus.js';
 export * from './bad-mail-events.js';
 export * from './ssrf-corpus.js';
+export * from './scratch-database.js';

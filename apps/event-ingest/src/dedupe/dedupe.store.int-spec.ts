@@ -1,34 +1,26 @@
 import { Readiness } from '@hookpost/platform';
-import { REPO_ROOT } from '@hookpost/testing';
+import { REPO_ROOT, scratchDatabase, type ScratchDatabase } from '@hookpost/testing';
 import { spawnSync } from 'node:child_process';
-import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IngestConfig } from '../config.js';
 import { DedupeStore, type Sighting } from './dedupe.store.js';
 
 /** The dedupe records against a real Postgres, in a database of their own. */
-const databaseUrl = process.env.DATABASE_URL;
-if (!databaseUrl) throw new Error('DATABASE_URL: run with npm test');
-
-const database = `hookpost_dedupe_${Date.now().toString(36)}`;
-const admin = new pg.Client({ connectionString: databaseUrl });
+let database: ScratchDatabase;
 let store: DedupeStore;
 
 beforeAll(async () => {
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${database}`);
-  const url = new URL(databaseUrl);
-  url.pathname = `/${database}`;
+  database = await scratchDatabase('dedupe');
   // The schema is subscription-api's, migrated as the deployment migrates it.
   const migrate = spawnSync(
     process.execPath,
     [`${REPO_ROOT}apps/subscription-api/dist/migrate.js`],
-    { env: { ...process.env, DATABASE_URL: url.toString() }, encoding: 'utf8' },
+    { env: { ...process.env, DATABASE_URL: database.url }, encoding: 'utf8' },
   );
   if (migrate.status !== 0) throw new Error(`migrations failed: ${migrate.stderr}`);
   const config = {
-    DATABASE_URL: url.toString(),
+    DATABASE_URL: database.url,
     DATABASE_POOL_SIZE: 2,
     DEDUPE_WINDOW: 72 * 3_600_000,
   } as IngestConfig;
@@ -37,8 +29,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await store?.onApplicationShutdown();
-  await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-  await admin.end();
+  await database?.drop();
 });
 
 const at = (eventId: string, partition: number, offset: number): Sighting => ({

@@ -1,4 +1,5 @@
 import { createKafka, ensureTopics, highWatermarks, KafkaProducer } from '@hookpost/platform';
+import { scratchDatabase, type ScratchDatabase } from '@hookpost/testing';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { pino } from 'pino';
@@ -10,8 +11,7 @@ import { executeCommand, loadSubscription } from './subscription-store.js';
 
 /** The event store and its outbox relay against a real Postgres (a database of its own) and Kafka. */
 const brokers = process.env.KAFKA_BROKERS;
-const databaseUrl = process.env.DATABASE_URL;
-if (!brokers || !databaseUrl) throw new Error('KAFKA_BROKERS and DATABASE_URL: run with npm test');
+if (!brokers) throw new Error('KAFKA_BROKERS: run with npm test');
 
 const logger = pino({ level: 'silent' });
 const kafka = createKafka(
@@ -19,19 +19,13 @@ const kafka = createKafka(
   logger,
 );
 const producer = new KafkaProducer(kafka, logger);
-const database = `hookpost_outbox_${Date.now().toString(36)}`;
-const admin = new pg.Client({ connectionString: databaseUrl });
 const topic = `int-test-outbox-${randomUUID()}`;
+let database: ScratchDatabase;
 let dataSource: DataSource;
-let url: string;
 
 beforeAll(async () => {
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${database}`);
-  const parsed = new URL(databaseUrl);
-  parsed.pathname = `/${database}`;
-  url = parsed.toString();
-  dataSource = createDataSource(url, 4);
+  database = await scratchDatabase('outbox');
+  dataSource = createDataSource(database.url, 4);
   await dataSource.initialize();
   await dataSource.runMigrations();
   await producer.connect();
@@ -41,15 +35,14 @@ beforeAll(async () => {
 afterAll(async () => {
   await producer.disconnect();
   await dataSource?.destroy();
-  await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-  await admin.end();
+  await database?.drop();
 });
 
 describe('OutboxRelay', () => {
   it("sends a change before answering, also while another replica's relay holds the lock", async () => {
     const relay = new OutboxRelay(dataSource, producer, logger);
     // Another replica mid-batch: its batch was chosen before this change committed.
-    const other = new pg.Client({ connectionString: url });
+    const other = new pg.Client({ connectionString: database.url });
     await other.connect();
     await other.query('BEGIN');
     await other.query('SELECT pg_advisory_xact_lock(7460915311)');
@@ -141,7 +134,7 @@ describe('executeCommand', () => {
     );
     await executeCommand(dataSource, id, { type: 'mark_failed', afterFailures: 10 }, options);
     // The attempt log holds the streak's row (recording a failure) while the user resumes.
-    const recorder = new pg.Client({ connectionString: url });
+    const recorder = new pg.Client({ connectionString: database.url });
     await recorder.connect();
     await recorder.query('BEGIN');
     await recorder.query(

@@ -1,4 +1,5 @@
 import { organizationEventSchema, TOPICS, type OrganizationEvent } from '@hookpost/contracts';
+import { scratchDatabase, type ScratchDatabase } from '@hookpost/testing';
 import pg from 'pg';
 import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,22 +8,13 @@ import type { OutboxRelay } from '../event-store/outbox.js';
 import { OrganizationsService } from './organizations.service.js';
 
 /** Organisation changes and their events against a real Postgres (a database of its own). */
-const databaseUrl = process.env.DATABASE_URL;
-if (!databaseUrl) throw new Error('DATABASE_URL: run with npm test');
-
-const database = `hookpost_organizations_${Date.now().toString(36)}`;
-const admin = new pg.Client({ connectionString: databaseUrl });
-let url: string;
+let database: ScratchDatabase;
 let dataSource: DataSource;
 let organizations: OrganizationsService;
 
 beforeAll(async () => {
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${database}`);
-  const parsed = new URL(databaseUrl);
-  parsed.pathname = `/${database}`;
-  url = parsed.toString();
-  dataSource = createDataSource(url, 4);
+  database = await scratchDatabase('organizations');
+  dataSource = createDataSource(database.url, 4);
   await dataSource.initialize();
   await dataSource.runMigrations();
   // The events are read from the outbox here: nothing relays them.
@@ -32,8 +24,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await dataSource?.destroy();
-  await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-  await admin.end();
+  await database?.drop();
 });
 
 /** The organisation's events in the outbox, in the order they committed. */
@@ -49,7 +40,7 @@ describe('organisation events', () => {
   it('number the changes in the order they commit, not the order they began', async () => {
     const { id } = await organizations.create({ name: 'Order Co', domains: ['old.example'] });
     // Another registration of domains holds their lock: the domain change begins, and waits.
-    const other = new pg.Client({ connectionString: url });
+    const other = new pg.Client({ connectionString: database.url });
     await other.connect();
     await other.query('BEGIN');
     await other.query("SELECT pg_advisory_xact_lock(hashtext('hookpost:organization-domains'))");
