@@ -7,6 +7,8 @@ export interface GrpcResult<T = Record<string, unknown>> {
   details: string;
   /** The `error-code` metadata of a failure: the REST error code. */
   errorCode: string | undefined;
+  /** The trailing metadata of a failure (`error-code`, `retry-after`). */
+  trailers: grpc.Metadata | undefined;
   value: T | undefined;
 }
 
@@ -91,9 +93,16 @@ export class WebhooksGrpc {
                   code: error.code,
                   details: error.details,
                   errorCode: error.metadata?.get('error-code')[0]?.toString(),
+                  trailers: error.metadata,
                   value: undefined,
                 }
-              : { code: grpc.status.OK, details: '', errorCode: undefined, value },
+              : {
+                  code: grpc.status.OK,
+                  details: '',
+                  errorCode: undefined,
+                  trailers: undefined,
+                  value,
+                },
           ),
       ),
     );

@@ -1,7 +1,7 @@
 import { TOPICS } from '@hookpost/contracts';
 import { serviceModules, type Logger } from '@hookpost/platform';
 import { Module, type DynamicModule } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
+import { APP_FILTER, APP_INTERCEPTOR } from '@nestjs/core';
 import { AdminGuard, ApiKeyGuard } from './auth/guards.js';
 import type { ApiConfig } from './config.js';
 import { DatabaseModule } from './database/database.module.js';
@@ -20,6 +20,7 @@ import { GrpcServer } from './grpc/grpc.server.js';
 import { ErrorFilter } from './http/error.filter.js';
 import { OrganizationsController } from './organizations/organizations.controller.js';
 import { OrganizationsService } from './organizations/organizations.service.js';
+import { RateLimitInterceptor, RateLimits } from './rate-limits/rate-limits.js';
 import { securityProviders } from './security.js';
 import { WebhooksController } from './webhooks/webhooks.controller.js';
 import { WebhooksService } from './webhooks/webhooks.service.js';
@@ -48,6 +49,8 @@ export class AppModule {
       ],
       providers: [
         { provide: APP_FILTER, useClass: ErrorFilter },
+        { provide: APP_INTERCEPTOR, useClass: RateLimitInterceptor },
+        RateLimits,
         ...securityProviders,
         AdminGuard,
         ApiKeyGuard,

@@ -17,6 +17,10 @@ export const configSchema = z
     DELIVERY_LOG_RETENTION: envVar.duration('30d'),
     ALLOW_HTTP_ENDPOINTS: envVar.bool(false),
     ENDPOINT_ALLOWED_NETWORKS: envVar.checked('', allowedNetworksProblem),
+    /** API calls a second per organisation and replica, in bursts of twice that; 0: no limit. */
+    API_RATE_LIMIT: envVar.int(500, 0, 1_000_000),
+    /** Test events and replays a minute per organisation and replica; 0: no limit. */
+    API_SEND_RATE_LIMIT: envVar.int(60, 0, 1_000_000),
   })
   .superRefine(checkSasl, ALWAYS)
   .superRefine(checkSecretKey(keyringProblem), ALWAYS);

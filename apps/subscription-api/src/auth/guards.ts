@@ -24,7 +24,8 @@ export interface Principal {
   scope: KeyScope;
 }
 
-type AuthenticatedRequest = Request & { principal?: Principal };
+/** A request ApiKeyGuard has let through carries its caller. */
+export type AuthenticatedRequest = Request & { principal?: Principal };
 
 const unauthorized = () => new ApiError(401, 'unauthorized', 'missing or invalid API key');
 

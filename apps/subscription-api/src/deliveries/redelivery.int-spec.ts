@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Principal } from '../auth/guards.js';
 import { createDataSource } from '../database/data-source.js';
 import { ApiError } from '../http/api-error.js';
+import { RateLimits } from '../rate-limits/rate-limits.js';
 import type { WebhooksService } from '../webhooks/webhooks.service.js';
 import { RedeliveryService } from './redelivery.service.js';
 
@@ -16,6 +17,7 @@ if (!databaseUrl) throw new Error('DATABASE_URL: run with npm test');
 const database = `hookpost_replay_${Date.now().toString(36)}`;
 const admin = new pg.Client({ connectionString: databaseUrl });
 let dataSource: DataSource;
+const unlimited = new RateLimits({ API_RATE_LIMIT: 0, API_SEND_RATE_LIMIT: 0 });
 
 const subscription: SubscriptionState = {
   id: 'wh_replay',
@@ -89,7 +91,7 @@ describe('redelivery', () => {
         ],
       );
     }
-    const service = new RedeliveryService(webhooks, dataSource, producer);
+    const service = new RedeliveryService(webhooks, dataSource, producer, unlimited);
     const until = new Date(at(20));
     let since = new Date(at(0));
     const calls: number[] = [];
@@ -142,14 +144,14 @@ describe('redelivery', () => {
       send: () => Promise.reject(new Error('broker unavailable')),
     } as unknown as KafkaProducer;
     await expect(
-      new RedeliveryService(webhooks, dataSource, down).retry(
+      new RedeliveryService(webhooks, dataSource, down, unlimited).retry(
         principal,
         subscription.id,
         deliveryId,
       ),
     ).rejects.toThrow('broker unavailable');
     // Kafka is back: the retry goes as attempt 2, and one more before it is logged waits.
-    const service = new RedeliveryService(webhooks, dataSource, producer);
+    const service = new RedeliveryService(webhooks, dataSource, producer, unlimited);
     expect(await service.retry(principal, subscription.id, deliveryId)).toEqual({
       delivery_id: deliveryId,
       attempt: 2,
@@ -197,7 +199,7 @@ describe('redelivery', () => {
     await attempt(ids[0]!, 2, new Date(Date.now() + 3_600_000));
     await attempt(ids[1]!, 3, null);
     const before = sent.length;
-    const service = new RedeliveryService(webhooks, dataSource, producer);
+    const service = new RedeliveryService(webhooks, dataSource, producer, unlimited);
     const done = await service.replay(
       principal,
       subscription.id,

@@ -20,6 +20,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { Principal } from '../auth/guards.js';
 import { ApiError } from '../http/api-error.js';
+import { RateLimits } from '../rate-limits/rate-limits.js';
 import { WebhooksService } from '../webhooks/webhooks.service.js';
 
 /** Events replayed per call at most; a longer window is replayed in several calls. */
@@ -37,12 +38,14 @@ export class RedeliveryService {
     private readonly webhooks: WebhooksService,
     private readonly dataSource: DataSource,
     private readonly producer: KafkaProducer,
+    private readonly limits: RateLimits,
   ) {}
 
   /**
    * A test event of `type` (default: the first the subscription takes) goes onto the
    * canonical-events topic, marked for this one subscription: the matcher, the deliverer,
-   * signing, retries and the delivery log all handle it as any other.
+   * signing, retries and the delivery log all handle it as any other. Counts against
+   * API_SEND_RATE_LIMIT once it is known to go: a mistyped call costs nothing.
    */
   async test(principal: Principal, id: string, typeName?: string) {
     const subscription = await this.active(principal, id);
@@ -54,6 +57,7 @@ export class RedeliveryService {
         { field: 'type', code: 'unknown_event_type', message: `unknown event type ${typeName}` },
       ]);
     }
+    this.limits.send(subscription.organizationId);
     const now = new Date().toISOString();
     const eventId = newId('event').replace(/^[a-z]+_/, 'evt_test_');
     const event: IngestedEvent = ingestedEventSchema.parse({
@@ -139,10 +143,17 @@ export class RedeliveryService {
    * Every event in [since, until) the subscription matches now, delivered again, in the
    * order they occurred. A window of more than `max` events stops after the instant of the
    * `max`th (its other events at that instant go too), and the 413 names the rest: the
-   * window from the next millisecond on, as event times are whole milliseconds.
+   * window from the next millisecond on, as event times are whole milliseconds. One at a
+   * time per subscription, each counted against API_SEND_RATE_LIMIT (RateLimits.replay).
    */
   async replay(principal: Principal, id: string, since: Date, until: Date, max = MAX_REPLAY) {
     const subscription = await this.active(principal, id);
+    return this.limits.replay(subscription.organizationId, subscription.id, () =>
+      this.queueWindow(subscription, since, until, max),
+    );
+  }
+
+  private async queueWindow(subscription: Subscription, since: Date, until: Date, max: number) {
     const index = new SubscriptionIndex();
     index.update({ before: undefined, after: matchable(subscription) });
     const types = expandEventFilters(subscription.events);

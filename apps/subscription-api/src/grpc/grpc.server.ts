@@ -19,6 +19,7 @@ import { ApiError } from '../http/api-error.js';
 import { MAX_REQUEST_BYTES } from '../http/json-body.js';
 import { knownError } from '../http/error.filter.js';
 import { parseWith } from '../http/zod.pipe.js';
+import { RateLimitedError, RateLimits } from '../rate-limits/rate-limits.js';
 import { messageEventsQuery, MessagesService } from '../messages/messages.service.js';
 import {
   createWebhookSchema,
@@ -48,6 +49,7 @@ const GRPC_CODES: Record<number, grpc.status> = {
   412: grpc.status.FAILED_PRECONDITION,
   413: grpc.status.RESOURCE_EXHAUSTED,
   422: grpc.status.INVALID_ARGUMENT,
+  429: grpc.status.RESOURCE_EXHAUSTED,
   503: grpc.status.UNAVAILABLE,
 };
 
@@ -73,6 +75,7 @@ export class GrpcServer implements OnApplicationBootstrap, BeforeApplicationShut
     private readonly redelivery: RedeliveryService,
     private readonly deliveryLog: DeliveryLog,
     private readonly messages: MessagesService,
+    private readonly limits: RateLimits,
     private readonly dataSource: DataSource,
     @Inject(CONFIG) private readonly config: ApiConfig,
     @Inject(LOGGER) private readonly logger: Logger,
@@ -277,7 +280,10 @@ export class GrpcServer implements OnApplicationBootstrap, BeforeApplicationShut
     );
   }
 
-  /** Authenticates, runs, and answers with the result or the error's gRPC status. */
+  /**
+   * Authenticates, counts the call against API_RATE_LIMIT (the organisation's one bucket,
+   * shared with REST), runs, and answers with the result or the error's gRPC status.
+   */
   private unary(name: string, handler: Handler): grpc.handleUnaryCall<Request, unknown> {
     return (call, callback) => {
       if (call.request[UNDECODABLE]) {
@@ -289,7 +295,10 @@ export class GrpcServer implements OnApplicationBootstrap, BeforeApplicationShut
       }
       const authorization = call.metadata.get('authorization')[0];
       authenticateApiKey(this.dataSource, authorization?.toString())
-        .then((principal) => handler(principal, call.request))
+        .then((principal) => {
+          this.limits.request(principal.organizationId);
+          return handler(principal, call.request);
+        })
         .then(
           (response) => callback(null, response),
           (error: unknown) => callback(this.toStatus(name, error)),
@@ -308,6 +317,9 @@ export class GrpcServer implements OnApplicationBootstrap, BeforeApplicationShut
     const details = body.error.details as Array<{ field: string; message: string }>;
     const metadata = new grpc.Metadata();
     metadata.set('error-code', body.error.code);
+    // As REST's Retry-After: whole seconds.
+    if (error instanceof RateLimitedError)
+      metadata.set('retry-after', String(error.decision.retryAfterSeconds));
     return {
       code: precondition
         ? grpc.status.FAILED_PRECONDITION

@@ -8,6 +8,7 @@ import {
   type ExceptionFilter,
 } from '@nestjs/common';
 import type { Response } from 'express';
+import { RateLimitedError, setRateLimitHeaders } from '../rate-limits/rate-limits.js';
 import { ApiError } from './api-error.js';
 
 export interface ErrorBody {
@@ -123,6 +124,7 @@ export class ErrorFilter implements ExceptionFilter {
     const response = host.switchToHttp().getResponse<Response>();
     const [status, body] = this.toResponse(exception);
     if (status === 503) response.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+    if (exception instanceof RateLimitedError) setRateLimitHeaders(response, exception.decision);
     response.status(status).json(body);
   }
 

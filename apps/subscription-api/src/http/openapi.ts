@@ -267,10 +267,21 @@ const errors = (...statuses: number[]) =>
       String(status),
       {
         description: ERROR_TEXT[status] ?? 'error',
+        ...(status === 429
+          ? { headers: { 'Retry-After': RETRY_AFTER, ...RATE_LIMIT_HEADERS } }
+          : {}),
         content: { 'application/json': { schema: ref('Error') } },
       },
     ]),
   );
+const integerHeader = (description: string) => ({ description, schema: { type: 'integer' } });
+const RETRY_AFTER = integerHeader('Seconds to wait before trying again');
+/** Sent with every answer to an API key (IETF draft RateLimit header fields). */
+const RATE_LIMIT_HEADERS = {
+  'RateLimit-Limit': integerHeader('Calls the organisation may make at once (the burst)'),
+  'RateLimit-Remaining': integerHeader('Calls it may make now'),
+  'RateLimit-Reset': integerHeader('Seconds until it may make the full burst again'),
+};
 /** A sending domain belongs to one organisation at a time. */
 const domainTaken = {
   '409': {
@@ -288,6 +299,7 @@ const ERROR_TEXT: Record<number, string> = {
   413: 'Body or replay window too large',
   415: 'A body sent as anything but application/json',
   422: 'A field is invalid; details name each one',
+  429: 'Past a per-organisation rate limit (rate_limited); the message names it, Retry-After says when to try again',
   503: 'Database or Kafka unavailable; retry after the seconds in the Retry-After header',
 };
 
@@ -332,7 +344,7 @@ const customer = (operation: Json): Json => ({
   ...operation,
   responses: {
     ...(operation.responses as Json),
-    ...errors(401, 404, 503, ...(operation.requestBody ? [415] : [])),
+    ...errors(401, 404, 429, 503, ...(operation.requestBody ? [415] : [])),
   },
 });
 const operator = (operation: Json): Json => ({
@@ -354,7 +366,10 @@ export function openApiDocument(): Json {
       version: '1',
       description:
         'Webhook subscriptions for an email platform. Every error has the shape of `Error`. ' +
-        'Lists use cursor pagination: `?limit&cursor` gives `{data, next_cursor}`.',
+        'Lists use cursor pagination: `?limit&cursor` gives `{data, next_cursor}`. ' +
+        'Calls with an API key are rate limited per organisation: past a limit they answer 429 ' +
+        'rate_limited with Retry-After, and every answer carries RateLimit-Limit, ' +
+        'RateLimit-Remaining and RateLimit-Reset.',
     },
     components: {
       schemas,
@@ -474,6 +489,8 @@ export function openApiDocument(): Json {
       '/v1/webhooks/{id}/test': {
         post: customer({
           summary: 'Send a test event of a type through the pipeline to this webhook',
+          description:
+            'Counts against the limit of test events and replays (API_SEND_RATE_LIMIT a minute per organisation) as well as the limit of calls; over either, 429 rate_limited.',
           parameters: [ID],
           requestBody: body(testSchema, { type: 'message.bounced' }),
           responses: {
@@ -526,7 +543,7 @@ export function openApiDocument(): Json {
         post: customer({
           summary: 'Redeliver every stored event of a window that the webhook matches',
           description:
-            'In the order the events occurred, at most 100,000 a call, each delivery as its next attempt; one whose automatic retry is pending is left to that retry. A larger window answers 413 replay_too_large once that many are queued, naming the time to replay the rest from (`since`).',
+            'In the order the events occurred, at most 100,000 a call, each delivery as its next attempt; one whose automatic retry is pending is left to that retry. A larger window answers 413 replay_too_large once that many are queued, naming the time to replay the rest from (`since`). One replay of a webhook at a time: another while it queues answers 409 replay_in_progress. Counts against the limit of test events and replays (API_SEND_RATE_LIMIT a minute per organisation); over it, 429 rate_limited.',
           parameters: [ID],
           requestBody: body(replaySchema, {
             since: '2026-11-22T00:00:00Z',
