@@ -19,8 +19,9 @@ import {
 
 /**
  * Rotating SECRET_ENCRYPTION_KEY: a new key goes first, the re-encryption command moves
- * every stored secret under it, and then the old key can be removed with nothing lost.
- * Runs on a database of its own, so that only its own secrets are in the store.
+ * every stored secret and custom headers under it, and then the old key can be removed
+ * with nothing lost. Runs on a database of its own, so that only its own secrets are in
+ * the store.
  */
 describe('SECRET_ENCRYPTION_KEY rotation', () => {
   const run = Date.now().toString(36);
@@ -57,7 +58,7 @@ describe('SECRET_ENCRYPTION_KEY rotation', () => {
       encoding: 'utf8',
     });
 
-  it('re-encrypts every stored secret under the new key, after which the old key can go', async () => {
+  it('re-encrypts every stored secret and header under the new key, after which the old key can go', async () => {
     const org = await http('POST', `${pipeline.apiUrl}/v1/organizations`, pipeline.adminToken, {
       name: 'Rotation Co',
     });
@@ -68,11 +69,23 @@ describe('SECRET_ENCRYPTION_KEY rotation', () => {
       pipeline.adminToken,
     );
     const apiKey = key.json.key as string;
+    // Receiver credentials in custom headers are as secret as the signing secret.
+    const firstToken = `tok_${randomBytes(16).toString('hex')}`;
+    const token = `tok_${randomBytes(16).toString('hex')}`;
     const created = await http('POST', `${pipeline.apiUrl}/v1/webhooks`, apiKey, {
       url: `${receiver.url}/rotation`,
       events: ['message.delivered'],
+      headers: { Authorization: `Bearer ${firstToken}`, 'X-Team': 'rotation' },
     });
     const id = created.json.id as string;
+    expect(created.json.headers).toEqual({
+      Authorization: `Bearer ${firstToken}`,
+      'X-Team': 'rotation',
+    });
+    const updated = await http('PATCH', `${pipeline.apiUrl}/v1/webhooks/${id}`, apiKey, {
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    expect(updated.json.headers).toEqual({ Authorization: `Bearer ${token}` });
     const firstSecret = created.json.secret as string;
     // Two rotations within the overlap: all three secrets sign.
     const rotate = async () =>
@@ -100,12 +113,15 @@ describe('SECRET_ENCRYPTION_KEY rotation', () => {
     expect(row!.state.olderSecrets?.map((s) => s.secret)).toEqual([
       expect.stringMatching(/^v1\.k2\./),
     ]);
+    expect(row!.state.headers).toMatch(/^v1\.k2\./);
     // Nothing left under the old key: a second run changes nothing.
     expect(reencrypt(`${newKey},${oldKey}`).stdout).toContain('"reencrypted":0');
 
-    // The old key removed: the deliverer still signs with every secret of the overlap.
+    // The old key removed: the deliverer still signs with every secret of the overlap,
+    // and the API, which decrypts the headers it answers with, still reads them.
     await sleep(1_000);
     await pipeline.restart('deliverer', 'SIGTERM', { SECRET_ENCRYPTION_KEY: newKey });
+    await pipeline.restart('subscription-api', 'SIGTERM', { SECRET_ENCRYPTION_KEY: newKey });
     await kcatProduce(pipeline.brokers, 'mail-events', [
       deliveredEvent(`evt_rotation_${run}`, organizationId, { message_id: `rotation-${run}` }),
     ]);
@@ -114,16 +130,24 @@ describe('SECRET_ENCRYPTION_KEY rotation', () => {
     expect(new Webhook(secret).verify(request!.body, headers)).toBeTruthy();
     expect(new Webhook(middleSecret).verify(request!.body, headers)).toBeTruthy();
     expect(new Webhook(firstSecret).verify(request!.body, headers)).toBeTruthy();
+    expect(request!.headers.authorization).toBe(`Bearer ${token}`);
 
-    // No later response, no table, no topic and no log holds a secret or the API key.
+    // The organisation reads its headers back as it set them; no later response holds a
+    // secret, and no table, no topic and no log holds a secret, a header's token or the
+    // API key.
     const got = await http('GET', `${pipeline.apiUrl}/v1/webhooks/${id}`, apiKey);
     const listed = await http('GET', `${pipeline.apiUrl}/v1/webhooks`, apiKey);
-    const plain = [firstSecret, middleSecret, secret, apiKey];
-    const leaks = (where: string, text: string) =>
-      plain.filter((p) => text.includes(p)).map(() => where);
+    expect(got.json.headers).toEqual({ Authorization: `Bearer ${token}` });
+    expect(listed.json.data).toEqual([
+      expect.objectContaining({ id, headers: { Authorization: `Bearer ${token}` } }),
+    ]);
+    const secrets = [firstSecret, middleSecret, secret, apiKey];
+    const plain = [...secrets, firstToken, token];
+    const leaks = (where: string, text: string, among = plain) =>
+      among.filter((p) => text.includes(p)).map(() => where);
     const found = [
-      ...leaks('GET response', JSON.stringify(got.json)),
-      ...leaks('list response', JSON.stringify(listed.json)),
+      ...leaks('GET response', JSON.stringify(got.json), secrets),
+      ...leaks('list response', JSON.stringify(listed.json), secrets),
     ];
     const scan = new pg.Client({ connectionString: databaseUrl });
     await scan.connect();

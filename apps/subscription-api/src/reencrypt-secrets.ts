@@ -1,9 +1,13 @@
 import { isId } from '@hookpost/contracts';
 import {
+  boundTo,
   decryptSecret,
   encryptSecret,
+  headersNeedSealing,
   keyringFromSettings,
   needsReencryption,
+  openHeaders,
+  sealHeaders,
   type Subscription,
 } from '@hookpost/domain';
 import { createLogger, loadConfigOrExit } from '@hookpost/platform';
@@ -12,14 +16,15 @@ import { createDataSource } from './database/data-source.js';
 import { executeCommand } from './event-store/subscription-store.js';
 
 /**
- * Re-encrypts every stored signing secret under the newest key of SECRET_ENCRYPTION_KEY:
- * `node apps/subscription-api/dist/reencrypt-secrets.js` (`npm run reencrypt-secrets` in a
- * checkout). Run it after putting a new key first in the list (old keys still after it).
- * Each subscription with any secret (current or replaced) under an older key gets a
+ * Re-encrypts every stored signing secret and custom headers under the newest key of
+ * SECRET_ENCRYPTION_KEY: `node apps/subscription-api/dist/reencrypt-secrets.js`
+ * (`npm run reencrypt-secrets` in a checkout). Run it after putting a new key first in the
+ * list (old keys still after it). Each subscription with any secret (current or replaced)
+ * or its headers under an older key, or headers still in the clear (ADR 0019), gets a
  * `subscription.secrets_reencrypted` event, through the store like any change, so the
  * read model, the state topic and the deliverer follow; the running API's outbox relay
- * publishes it. When it reports nothing left, the old keys can be removed. Secrets are
- * decrypted only in this process's memory and never logged.
+ * publishes it. When it reports nothing left, the old keys can be removed. Secrets and
+ * headers are decrypted only in this process's memory and never logged.
  */
 const config = loadConfigOrExit(
   'subscription-api-reencrypt',
@@ -35,8 +40,10 @@ const { keyring } = keyringFromSettings(config.SECRET_ENCRYPTION_KEY, config.NOD
 const dataSource = createDataSource(config.DATABASE_URL, 1);
 await dataSource.initialize();
 
-const again = (subscription: Subscription, ciphertext: string) =>
-  encryptSecret(keyring, decryptSecret(keyring, ciphertext, subscription.id), subscription.id);
+const again = (subscription: Subscription, ciphertext: string) => {
+  const aad = boundTo(subscription.id, 'signing_secret');
+  return encryptSecret(keyring, decryptSecret(keyring, ciphertext, aad), aad);
+};
 
 async function reencrypt(id: string): Promise<boolean> {
   // Read afresh on each try: a concurrent change (409/412) is simply tried again.
@@ -50,7 +57,12 @@ async function reencrypt(id: string): Promise<boolean> {
     const previous = state.previousSecret?.secret ?? null;
     const older = (state.olderSecrets ?? []).map((s) => s.secret);
     const all = [state.secret, ...(previous ? [previous] : []), ...older];
-    if (!all.some((ciphertext) => needsReencryption(keyring, ciphertext))) return false;
+    const sealed = headersNeedSealing(keyring, state.headers)
+      ? sealHeaders(keyring, id, openHeaders(keyring, id, state.headers))
+      : undefined;
+    // Headers that need sealing are never empty: sealed, they are a ciphertext.
+    const headers = typeof sealed === 'string' ? sealed : undefined;
+    if (!headers && !all.some((ciphertext) => needsReencryption(keyring, ciphertext))) return false;
     try {
       await executeCommand(
         dataSource,
@@ -60,6 +72,7 @@ async function reencrypt(id: string): Promise<boolean> {
           secret: again(state, state.secret),
           previousSecret: previous && again(state, previous),
           olderSecrets: older.map((ciphertext) => again(state, ciphertext)),
+          ...(headers && { headers }),
         },
         { organizationId: state.organizationId, expectedVersion: state.version },
       );

@@ -3,6 +3,7 @@ export * from './delivery/payloads.js';
 export * from './endpoints/endpoint-policy.js';
 export * from './event-filters/event-filters.js';
 export * from './headers/custom-headers.js';
+export * from './headers/sealed-headers.js';
 export * from './matching/subscription-index.js';
 export * from './secrets/keyring.js';
 export * from './signing/signing.js';

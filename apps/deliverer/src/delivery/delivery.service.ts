@@ -10,11 +10,13 @@ import {
   type DeliveryJob,
 } from '@hookpost/contracts';
 import {
+  boundTo,
   BoundedCache,
   decryptSecret,
   deferralDelay,
   putOffForSaturation,
   nextStep,
+  openHeaders,
   SecretCryptoError,
   serialisePayload,
   signBodyHex,
@@ -63,7 +65,7 @@ const deferrals = new Counter({
 });
 const unsignable = new Counter({
   name: 'hookpost_delivery_unsignable_total',
-  help: "Jobs put off to a retry delay, without an attempt, because their subscription's signing secret could not be decrypted",
+  help: "Jobs put off to a retry delay, without an attempt, because their subscription's signing secret or custom headers could not be decrypted",
 });
 const notInView = new Counter({
   name: 'hookpost_delivery_view_behind_total',
@@ -87,9 +89,10 @@ const OUTCOME_LINGER_MS = 20;
 
 /**
  * Delivery attempts: look the subscription up in the deliverer's view, render and sign
- * the payload (secrets are decrypted here, in memory, and nowhere else), POST it, and
- * turn the outcome into Kafka messages: the attempt event, and the job's next retry on
- * its delay topic or, after the last delay, the dead-letter topic.
+ * the payload (secrets and custom headers are decrypted here, in memory, and nowhere
+ * else on the delivery path), POST it, and turn the outcome into Kafka messages: the
+ * attempt event, and the job's next retry on its delay topic or, after the last delay,
+ * the dead-letter topic.
  */
 @Injectable()
 export class DeliveryService {
@@ -104,6 +107,11 @@ export class DeliveryService {
    * rotated or re-encrypted secret has a new ciphertext, so it is never served stale.
    */
   private readonly plaintexts = new BoundedCache<string>();
+  /**
+   * Decrypted custom headers, by subscription and version: a version's headers never
+   * change, and its id and number make a far shorter key than the ciphertext would.
+   */
+  private readonly customHeaders = new BoundedCache<Record<string, string>>();
 
   constructor(
     private readonly endpoints: EndpointView,
@@ -400,13 +408,20 @@ export class DeliveryService {
     const body = serialisePayload(job.event, subscription.format);
     const secrets = signingSecrets(subscription, attemptedAt).map((s) =>
       this.plaintexts.get(`${subscription.id}\u0000${s}`, () =>
-        decryptSecret(this.keyring, s, subscription.id),
+        decryptSecret(this.keyring, s, boundTo(subscription.id, 'signing_secret')),
       ),
     );
+    const custom = this.customHeaders.get(`${subscription.id}@${subscription.version}`, () => {
+      try {
+        return openHeaders(this.keyring, subscription.id, subscription.headers);
+      } catch (error) {
+        throw error instanceof SecretCryptoError ? new HeadersNotDecryptable(error) : error;
+      }
+    });
     // Signed afresh for every attempt, so a retry hours later passes the receivers' tolerance.
     const timestamp = Math.floor(attemptedAt.getTime() / 1000);
     const headers: Record<string, string> = {
-      ...subscription.headers,
+      ...custom,
       'content-type': 'application/json',
       'user-agent': USER_AGENT,
       'webhook-id': job.deliveryId,
@@ -467,6 +482,16 @@ class SubscriptionNotInView extends Error {
   }
 }
 
+/** The subscription's custom headers could not be decrypted (its signing secrets could). */
+class HeadersNotDecryptable extends Error {
+  readonly code: SecretCryptoError['code'];
+
+  constructor(error: SecretCryptoError) {
+    super(error.message);
+    this.code = error.code;
+  }
+}
+
 /** This deliverer's view has not confirmed within VIEW_LEASE_MS that it is current. */
 class ViewNotCurrent extends Error {
   constructor() {
@@ -482,6 +507,12 @@ function cannotAttemptYet(
     return {
       reason: `secret not decryptable (${error.code})`,
       message: 'signing secret could not be decrypted; delivery put off',
+      counter: unsignable,
+    };
+  if (error instanceof HeadersNotDecryptable)
+    return {
+      reason: `custom headers not decryptable (${error.code})`,
+      message: 'custom headers could not be decrypted; delivery put off',
       counter: unsignable,
     };
   if (error instanceof SubscriptionNotInView)

@@ -29,6 +29,13 @@ export interface ExecuteOptions {
   mayChange?: (state: Subscription) => boolean;
 }
 
+/**
+ * A command, or how to make it from the state it will be decided on, inside the same
+ * transaction: for what depends on the stored state, such as whether sealed headers change.
+ */
+export type CommandOn =
+  SubscriptionCommand | ((state: Subscription | undefined) => SubscriptionCommand);
+
 /** A subscription's state, folded from its stored events. */
 export async function loadSubscription(
   manager: EntityManager,
@@ -51,12 +58,12 @@ export async function loadSubscription(
 export async function executeCommand(
   dataSource: DataSource,
   subscriptionId: string,
-  command: SubscriptionCommand,
+  commandOn: CommandOn,
   options: ExecuteOptions,
 ): Promise<{ state: Subscription; appended: boolean }> {
   return dataSource
     .transaction(async (manager) => {
-      const health = await lockHealth(manager, subscriptionId, command);
+      const health = await lockHealth(manager, subscriptionId, commandOn);
       const state = await loadSubscription(manager, subscriptionId);
       // Another organisation's subscription is indistinguishable from a missing one.
       if (
@@ -76,6 +83,7 @@ export async function executeCommand(
           `expected version ${options.expectedVersion} (If-Match, or expected_version over gRPC) is not the current version ${state.version}`,
         );
       }
+      const command = typeof commandOn === 'function' ? commandOn(state) : commandOn;
       const events = decide(command, state, options.now ?? new Date(), health);
       if (events.length === 0) return { state: state!, appended: false };
       await append(manager, events);
@@ -109,8 +117,10 @@ export async function executeCommand(
 async function lockHealth(
   manager: EntityManager,
   subscriptionId: string,
-  command: SubscriptionCommand,
+  command: CommandOn,
 ): Promise<DeliveryHealth | undefined> {
+  // resume and mark_failed are always given as they are; only updates are made from the state.
+  if (typeof command === 'function') return undefined;
   if (command.type === 'resume') {
     await manager.query(
       'UPDATE subscription_health SET consecutive_failures = 0 WHERE subscription_id = $1',
@@ -169,7 +179,7 @@ export class SubscriptionStore {
    */
   async execute(
     subscriptionId: string,
-    command: SubscriptionCommand,
+    command: CommandOn,
     options: ExecuteOptions,
   ): Promise<{ state: Subscription; changed: boolean }> {
     const result = await executeCommand(this.dataSource, subscriptionId, command, options);

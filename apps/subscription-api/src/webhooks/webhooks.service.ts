@@ -1,15 +1,19 @@
 import { newId, type PayloadFormat, type SubscriptionScope } from '@hookpost/contracts';
 import {
+  boundTo,
   checkEndpointUrl,
   encryptSecret,
   generateSecret,
+  headersNeedSealing,
   normalizeEventFilters,
+  openHeaders,
   resolveAndCheck,
+  sealHeaders,
   validateCustomHeaders,
   type EndpointPolicy,
   type Keyring,
   type Subscription,
-  type SubscriptionCommand,
+  type UpdateCommand,
   keyCovers,
 } from '@hookpost/domain';
 import { CONFIG, hostResolver } from '@hookpost/platform';
@@ -19,12 +23,15 @@ import { DataSource } from 'typeorm';
 import type { Principal } from '../auth/guards.js';
 import type { ApiConfig } from '../config.js';
 import { DeliveryFence } from '../event-store/delivery-fence.js';
-import { SubscriptionStore } from '../event-store/subscription-store.js';
+import { SubscriptionStore, type CommandOn } from '../event-store/subscription-store.js';
 import { ApiError, type ErrorDetail } from '../http/api-error.js';
 import { ENDPOINT_POLICY, SECRET_KEYRING } from '../security.js';
 import type { CreateWebhookInput, PatchWebhookInput } from './webhooks.schemas.js';
 
-/** A subscription as the API shows it: never its secret (that is shown once, at creation). */
+/**
+ * A subscription as the API shows it to its organisation: never its secret (that is shown
+ * once, at creation), its custom headers as they were set (decrypted here).
+ */
 export interface WebhookView {
   id: string;
   url: string;
@@ -40,7 +47,7 @@ export interface WebhookView {
   updated_at: string;
 }
 
-export function toView(subscription: Subscription): WebhookView {
+export function toView(subscription: Subscription, keyring: Keyring): WebhookView {
   return {
     id: subscription.id,
     url: subscription.url,
@@ -48,7 +55,7 @@ export function toView(subscription: Subscription): WebhookView {
     active: subscription.status === 'active',
     status: subscription.status,
     scope: subscription.scope,
-    headers: subscription.headers,
+    headers: openHeaders(keyring, subscription.id, subscription.headers),
     format: subscription.format,
     description: subscription.description,
     version: subscription.version,
@@ -114,15 +121,16 @@ export class WebhooksService {
         subscriptionId: id,
         organizationId: principal.organizationId,
         ...(fields as EditableFields),
+        headers: sealHeaders(this.keyring, id, (fields as EditableFields).headers),
         secret: this.encrypt(secret, id),
       },
       { organizationId: principal.organizationId },
     );
-    return { ...toView(subscription), secret };
+    return { ...toView(subscription, this.keyring), secret };
   }
 
   async get(principal: Principal, id: string): Promise<WebhookView> {
-    return toView(await this.state(principal, id));
+    return toView(await this.state(principal, id), this.keyring);
   }
 
   /** The subscription's current state, if the caller may see it; else 404. */
@@ -156,7 +164,7 @@ export class WebhooksService {
       )) as Array<{ id: string; state: Subscription }>;
       more = rows.length === limit + 1;
       for (const row of rows) {
-        if (keyCovers(principal.scope, row.state.scope)) page.push(toView(row.state));
+        if (keyCovers(principal.scope, row.state.scope)) page.push(toView(row.state, this.keyring));
       }
       after = rows[rows.length - 1]?.id ?? after;
     }
@@ -173,7 +181,12 @@ export class WebhooksService {
     // A subscription the caller may not see answers 404 before its input is judged.
     await this.get(principal, id);
     const changes = await this.validate(input, principal);
-    return this.run(principal, id, { type: 'update', changes }, expectedVersion);
+    return this.run(
+      principal,
+      id,
+      (state) => ({ type: 'update', changes: this.sealChanges(id, changes, state) }),
+      expectedVersion,
+    );
   }
 
   /** Answers once no deliverer can start a delivery for it any more (ADR 0017). */
@@ -202,7 +215,7 @@ export class WebhooksService {
   private async run(
     principal: Principal,
     id: string,
-    command: SubscriptionCommand,
+    command: CommandOn,
     expectedVersion?: number,
   ) {
     // Tenancy and key scope first: what the caller may not see, it may not change. Checked
@@ -213,12 +226,34 @@ export class WebhooksService {
       expectedVersion,
       mayChange: (state) => keyCovers(principal.scope, state.scope),
     });
-    return toView(subscription);
+    return toView(subscription, this.keyring);
   }
 
   /** Bound to the subscription id: a ciphertext copied to another subscription fails to decrypt. */
   private encrypt(secret: string, subscriptionId: string): string {
-    return encryptSecret(this.keyring, secret, subscriptionId);
+    return encryptSecret(this.keyring, secret, boundTo(subscriptionId, 'signing_secret'));
+  }
+
+  /**
+   * The changes, with the headers sealed if they change: compared in the clear, against
+   * the state the update is decided on. Headers still in the clear (or under an older key)
+   * are sealed by any update, whatever it changes.
+   */
+  private sealChanges(
+    id: string,
+    changes: Partial<EditableFields>,
+    state: Subscription | undefined,
+  ): UpdateCommand['changes'] {
+    const { headers, ...rest } = changes;
+    if (!state || state.deleted) return rest;
+    const current = openHeaders(this.keyring, id, state.headers);
+    const wanted = headers ?? current;
+    if (
+      !headersNeedSealing(this.keyring, state.headers) &&
+      JSON.stringify(wanted) === JSON.stringify(current)
+    )
+      return rest;
+    return { ...rest, headers: sealHeaders(this.keyring, id, wanted) };
   }
 
   /** The contract's field rules; every bad field is named, all at once. */

@@ -6,7 +6,8 @@ import { z } from 'zod';
  * the subscription's new version; consumers fold them into their own views and can
  * tell a stale or repeated event by its version.
  *
- * Secrets appear only encrypted (`v1.<keyId>.<iv>.<ciphertext>.<tag>`).
+ * Secrets appear only encrypted (`v1.<keyId>.<iv>.<ciphertext>.<tag>`), and so do custom
+ * headers (ADR 0019).
  */
 
 export const SUBSCRIPTION_STATUSES = ['active', 'paused', 'failed', 'disabled'] as const;
@@ -23,6 +24,13 @@ export type SubscriptionScope = z.infer<typeof scopeSchema>;
 
 const encryptedSecret = z.string().startsWith('v1.');
 
+/**
+ * A subscription's custom headers: one ciphertext of the whole map, names and values
+ * (ADR 0019). A map in the clear is what was written before they were encrypted, or none
+ * (`{}`, which hides nothing); readers take it as it is.
+ */
+const storedHeaders = z.union([encryptedSecret, z.record(z.string(), z.string())]);
+
 const base = {
   eventId: z.string(),
   subscriptionId: z.string(),
@@ -38,7 +46,7 @@ export const subscriptionCreatedSchema = z.object({
     url: z.string(),
     events: z.array(z.string()),
     scope: scopeSchema,
-    headers: z.record(z.string(), z.string()),
+    headers: storedHeaders,
     format: z.enum(PAYLOAD_FORMATS),
     description: z.string().nullable(),
     secret: encryptedSecret,
@@ -52,7 +60,7 @@ export const subscriptionUpdatedSchema = z.object({
     url: z.string().optional(),
     events: z.array(z.string()).optional(),
     scope: scopeSchema.optional(),
-    headers: z.record(z.string(), z.string()).optional(),
+    headers: storedHeaders.optional(),
     format: z.enum(PAYLOAD_FORMATS).optional(),
     description: z.string().nullable().optional(),
   }),
@@ -81,6 +89,8 @@ export const subscriptionSecretsReencryptedSchema = z.object({
     previousSecret: encryptedSecret.nullable(),
     /** The secrets replaced before the previous one, in the state's order (absent: none). */
     olderSecrets: z.array(encryptedSecret).optional(),
+    /** The custom headers, encrypted again, or for the first time (absent: unchanged). */
+    headers: encryptedSecret.optional(),
   }),
 });
 
@@ -123,7 +133,7 @@ export const subscriptionStateSchema = z.object({
   url: z.string(),
   events: z.array(z.string()),
   scope: scopeSchema,
-  headers: z.record(z.string(), z.string()),
+  headers: storedHeaders,
   format: z.enum(PAYLOAD_FORMATS),
   description: z.string().nullable(),
   status: z.enum(SUBSCRIPTION_STATUSES),
@@ -141,6 +151,7 @@ export const subscriptionStateSchema = z.object({
 });
 
 export type SubscriptionState = z.infer<typeof subscriptionStateSchema>;
+export type StoredHeaders = SubscriptionState['headers'];
 
 /**
  * An organisation as it stands after a change, to the compacted organisation topic.

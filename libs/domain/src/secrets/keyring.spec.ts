@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
+  boundTo,
   decryptSecret,
   encryptSecret,
   keyringFromSettings,
@@ -28,6 +29,23 @@ describe('secret keyring', () => {
     parts[3] = Buffer.from('tampered').toString('base64url');
     expect(() => decryptSecret(keyring, parts.join('.'), 'wh_1')).toThrow(/failed authentication/);
     expect(() => decryptSecret(keyring, 'plain', 'wh_1')).toThrow(/not a v1/);
+  });
+
+  it('binds to the subscription and the field, keeping the bare id for signing secrets', () => {
+    const keyring = parseKeyring(key());
+    // Secrets stored before fields were told apart were bound to the bare id: they still open.
+    const stored = encryptSecret(keyring, 'whsec_old', 'wh_1');
+    expect(decryptSecret(keyring, stored, boundTo('wh_1', 'signing_secret'))).toBe('whsec_old');
+    const headers = encryptSecret(keyring, '{"a":"b"}', boundTo('wh_1', 'custom_headers'));
+    expect(() => decryptSecret(keyring, headers, boundTo('wh_1', 'signing_secret'))).toThrow(
+      /failed authentication/,
+    );
+    expect(() => decryptSecret(keyring, stored, boundTo('wh_1', 'custom_headers'))).toThrow(
+      /failed authentication/,
+    );
+    expect(() => decryptSecret(keyring, headers, boundTo('wh_2', 'custom_headers'))).toThrow(
+      /failed authentication/,
+    );
   });
 
   it('encrypts with the first key and decrypts with any, for rotation', () => {

@@ -13,7 +13,8 @@ import {
  * key can be rotated: add a new key in front, re-encrypt, then drop the old one.
  *
  * Ciphertext: `v1.<keyId>.<iv>.<ciphertext>.<tag>` (base64url parts). The optional
- * associated data binds a ciphertext to its subscription: moved to another, it fails.
+ * associated data (`boundTo`) binds a ciphertext to its subscription and to what it
+ * holds: moved to another subscription, or to another field, it fails.
  */
 export interface Keyring {
   /** KeyObjects, not Buffers: a cipher made from a Buffer key first builds one, every time. */
@@ -100,6 +101,20 @@ export function keyringProblem(value: string): string | undefined {
 export function developmentKeyring(): Keyring {
   const key = createHash('sha256').update('hookpost insecure development key').digest();
   return { keys: new Map([['dev', createSecretKey(key)]]), currentKeyId: 'dev' };
+}
+
+/** What a subscription's ciphertext holds. */
+export type SealedField = 'signing_secret' | 'custom_headers';
+
+/**
+ * The associated data of a subscription's ciphertext: its id and the field it belongs to,
+ * so that a header ciphertext copied over a secret (or back) fails to decrypt. Signing
+ * secrets were bound to the bare id before anything else was encrypted, and keep that
+ * binding so that every stored secret still decrypts; other fields prefix their name and
+ * a colon, which no subscription id holds (`wh_` and base32), so no two fields share it.
+ */
+export function boundTo(subscriptionId: string, field: SealedField): string {
+  return field === 'signing_secret' ? subscriptionId : `${field}:${subscriptionId}`;
 }
 
 export function encryptSecret(

@@ -268,6 +268,46 @@ describe('subscription decider', () => {
     });
   });
 
+  it('replaces the custom headers when re-encrypting with them, and keeps them otherwise', () => {
+    const inClear = [
+      ...created,
+      ...decide(
+        { type: 'update', changes: { headers: { 'X-Team': 'mail' } } },
+        replay(created),
+        now,
+      ),
+    ];
+    given(inClear)
+      .when({
+        type: 'reencrypt_secrets',
+        secret: 'v1.k1.s',
+        previousSecret: null,
+        headers: 'v1.k1.h',
+      })
+      .then([
+        {
+          type: 'subscription.secrets_reencrypted',
+          data: { secret: 'v1.k1.s', previousSecret: null, headers: 'v1.k1.h' },
+        },
+      ]);
+    const reencrypt = (headers?: string) =>
+      replay([
+        ...inClear,
+        ...decide(
+          {
+            type: 'reencrypt_secrets',
+            secret: 'v1.k1.s',
+            previousSecret: null,
+            ...(headers && { headers }),
+          },
+          replay(inClear),
+          now,
+        ),
+      ])!.headers;
+    expect(reencrypt('v1.k1.h')).toBe('v1.k1.h');
+    expect(reencrypt()).toEqual({ 'X-Team': 'mail' });
+  });
+
   it('deletes, after which every command is refused as not found', () => {
     const deleted = [...created, ...decide({ type: 'delete' }, replay(created), now)];
     expect(replay(deleted)?.deleted).toBe(true);

@@ -1,5 +1,6 @@
 import type {
   PayloadFormat,
+  StoredHeaders,
   SubscriptionEvent,
   SubscriptionScope,
   SubscriptionState,
@@ -78,6 +79,7 @@ export function evolve(
             ? { ...state.previousSecret, secret: event.data.previousSecret }
             : state.previousSecret,
         olderSecrets: state.olderSecrets?.map((s, i) => ({ ...s, secret: older?.[i] ?? s.secret })),
+        headers: event.data.headers ?? state.headers,
         ...stamp,
       };
     }
@@ -108,12 +110,17 @@ export interface CreateCommand {
   url: string;
   events: string[];
   scope: SubscriptionScope;
-  headers: Record<string, string>;
+  /** Sealed (`sealHeaders`). */
+  headers: StoredHeaders;
   format: PayloadFormat;
   description: string | null;
   secret: string;
 }
 
+/**
+ * `headers`, sealed, only when they change: a fresh ciphertext never equals the stored one,
+ * so the caller, who can decrypt, is the one to tell.
+ */
 export interface UpdateCommand {
   type: 'update';
   changes: Partial<
@@ -127,13 +134,18 @@ export interface RotateSecretCommand {
   previousSecretExpiresAt: string;
 }
 
-/** Replaces the ciphertexts of the same secrets (SECRET_ENCRYPTION_KEY rotation). */
+/**
+ * Replaces the ciphertexts of the same secrets and headers (SECRET_ENCRYPTION_KEY
+ * rotation, or headers still in the clear).
+ */
 export interface ReencryptSecretsCommand {
   type: 'reencrypt_secrets';
   secret: string;
   previousSecret: string | null;
   /** The older secrets' new ciphertexts, in the state's order. */
   olderSecrets?: string[];
+  /** The custom headers sealed anew (`sealHeaders`): they were in the clear, or under an older key. */
+  headers?: string;
 }
 
 export interface ChangeStatusCommand {
@@ -266,6 +278,7 @@ export function decide(
             secret: command.secret,
             previousSecret: command.previousSecret,
             ...(command.olderSecrets?.length ? { olderSecrets: command.olderSecrets } : {}),
+            ...(command.headers !== undefined ? { headers: command.headers } : {}),
           },
         },
       ];
