@@ -1,6 +1,6 @@
 import { deriveId, type DeliveryJob, type SubscriptionState } from '@hookpost/contracts';
 import type { KafkaProducer, OutgoingMessage } from '@hookpost/platform';
-import pg from 'pg';
+import { scratchDatabase, type ScratchDatabase } from '@hookpost/testing';
 import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Principal } from '../auth/guards.js';
@@ -11,11 +11,7 @@ import type { WebhooksService } from '../webhooks/webhooks.service.js';
 import { RedeliveryService } from './redelivery.service.js';
 
 /** Retry and replay against a real Postgres (a database of its own), jobs recorded. */
-const databaseUrl = process.env.DATABASE_URL;
-if (!databaseUrl) throw new Error('DATABASE_URL: run with npm test');
-
-const database = `hookpost_replay_${Date.now().toString(36)}`;
-const admin = new pg.Client({ connectionString: databaseUrl });
+let database: ScratchDatabase;
 let dataSource: DataSource;
 const unlimited = new RateLimits({ API_RATE_LIMIT: 0, API_SEND_RATE_LIMIT: 0 });
 
@@ -47,19 +43,15 @@ const producer = {
 const principal = { organizationId: subscription.organizationId } as Principal;
 
 beforeAll(async () => {
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${database}`);
-  const url = new URL(databaseUrl);
-  url.pathname = `/${database}`;
-  dataSource = createDataSource(url.toString(), 2);
+  database = await scratchDatabase('replay');
+  dataSource = createDataSource(database.url, 2);
   await dataSource.initialize();
   await dataSource.runMigrations();
 });
 
 afterAll(async () => {
   await dataSource?.destroy();
-  await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-  await admin.end();
+  await database?.drop();
 });
 
 describe('redelivery', () => {
