@@ -33,15 +33,19 @@ const untouchable = <T>(what: string): T =>
     },
   }) as T;
 
-/** A service whose sends are recorded, and which reaches no endpoint, view or breaker. */
-function service(): { deliveries: DeliveryService; sent: OutgoingMessage[] } {
-  const sent: OutgoingMessage[] = [];
-  const producer = {
+/** A producer that keeps what it is asked to send in `sent`. */
+const recording = (sent: OutgoingMessage[]) =>
+  ({
     send: (messages: OutgoingMessage[]) => {
       sent.push(...messages);
       return Promise.resolve();
     },
-  } as unknown as KafkaProducer;
+  }) as unknown as KafkaProducer;
+
+/** A service whose sends are recorded, and which reaches no endpoint, view or breaker. */
+function service(): { deliveries: DeliveryService; sent: OutgoingMessage[] } {
+  const sent: OutgoingMessage[] = [];
+  const producer = recording(sent);
   const deliveries = new DeliveryService(
     untouchable<EndpointView>('endpoints'),
     untouchable<WebhookClient>('client'),
@@ -174,12 +178,7 @@ describe('DeliveryService, custom headers', () => {
         });
       },
     } as unknown as WebhookClient;
-    const producer = {
-      send: (messages: OutgoingMessage[]) => {
-        sent.push(...messages);
-        return Promise.resolve();
-      },
-    } as unknown as KafkaProducer;
+    const producer = recording(sent);
     const deliveries = new DeliveryService(
       view,
       client,

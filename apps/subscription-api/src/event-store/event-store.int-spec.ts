@@ -1,3 +1,4 @@
+import type { CreateCommand } from '@hookpost/domain';
 import { createKafka, ensureTopics, highWatermarks, KafkaProducer } from '@hookpost/platform';
 import { scratchDatabase, type ScratchDatabase } from '@hookpost/testing';
 import { randomUUID } from 'node:crypto';
@@ -73,26 +74,26 @@ describe('OutboxRelay', () => {
   });
 });
 
+/** A subscription of org_1 to create, scoped to `domains` if given. */
+const createCommand = (id: string, domains: string[] = []): CreateCommand => ({
+  type: 'create',
+  subscriptionId: id,
+  organizationId: 'org_1',
+  url: 'https://example.com/hook',
+  events: ['message.delivered'],
+  scope: { domains, mailboxes: [] },
+  headers: {},
+  format: 'standard',
+  description: null,
+  secret: 'v1.k0.iv.ct.tag',
+});
+
 describe('executeCommand', () => {
   it('refuses, as not found, a change the caller may not make to the state it is decided on', async () => {
     const id = `wh_${Date.now().toString(36)}`;
-    await executeCommand(
-      dataSource,
-      id,
-      {
-        type: 'create',
-        subscriptionId: id,
-        organizationId: 'org_1',
-        url: 'https://example.com/hook',
-        events: ['message.delivered'],
-        scope: { domains: ['elsewhere.example'], mailboxes: [] },
-        headers: {},
-        format: 'standard',
-        description: null,
-        secret: 'v1.k0.iv.ct.tag',
-      },
-      { organizationId: 'org_1' },
-    );
+    await executeCommand(dataSource, id, createCommand(id, ['elsewhere.example']), {
+      organizationId: 'org_1',
+    });
     // A scoped key checked the subscription before; meanwhile it moved out of its reach.
     const covers = (state: { scope: { domains: string[] } }) =>
       state.scope.domains.includes('mine.example');
@@ -113,20 +114,8 @@ describe('executeCommand', () => {
   });
   it('clears the failure streak in the transaction that resumes, not after it', async () => {
     const id = `wh_resume_${Date.now().toString(36)}`;
-    const create = {
-      type: 'create' as const,
-      subscriptionId: id,
-      organizationId: 'org_1',
-      url: 'https://example.com/hook',
-      events: ['message.delivered'],
-      scope: { domains: [], mailboxes: [] },
-      headers: {},
-      format: 'standard' as const,
-      description: null,
-      secret: 'v1.k0.iv.ct.tag',
-    };
     const options = { organizationId: 'org_1' };
-    await executeCommand(dataSource, id, create, options);
+    await executeCommand(dataSource, id, createCommand(id), options);
     await dataSource.query(
       `INSERT INTO subscription_health (subscription_id, consecutive_failures, last_attempt_at)
        VALUES ($1, 10, now())`,
@@ -164,23 +153,7 @@ describe('executeCommand', () => {
   it('marks failed on the streak as it stands, not as it was when the failures were counted', async () => {
     const id = `wh_stale_${Date.now().toString(36)}`;
     const options = { organizationId: 'org_1' };
-    await executeCommand(
-      dataSource,
-      id,
-      {
-        type: 'create',
-        subscriptionId: id,
-        organizationId: 'org_1',
-        url: 'https://example.com/hook',
-        events: ['message.delivered'],
-        scope: { domains: [], mailboxes: [] },
-        headers: {},
-        format: 'standard',
-        description: null,
-        secret: 'v1.k0.iv.ct.tag',
-      },
-      options,
-    );
+    await executeCommand(dataSource, id, createCommand(id), options);
     const markFailed = { type: 'mark_failed', afterFailures: 10 } as const;
     // What the attempts consumer commits before it sends its commands.
     const streak = (failures: number) =>
