@@ -1,19 +1,10 @@
-import { ConfigError, loadConfig } from '@hookpost/platform';
+import { configProblems } from '@hookpost/platform';
 import { describe, expect, it } from 'vitest';
 import { configSchema } from './config.js';
 
 const required = { KAFKA_BROKERS: '127.0.0.1:9092', NODE_ENV: 'development' };
 
-/** What loading the configuration from `env` reports wrong; none when it loads. */
-function problems(env: Record<string, string>): string[] {
-  try {
-    loadConfig(configSchema, env);
-    return [];
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-}
+const problems = (env: Record<string, string>) => configProblems(configSchema, env);
 
 describe('deliverer configuration', () => {
   it('takes the allowed networks as CIDRs or bare addresses', () => {

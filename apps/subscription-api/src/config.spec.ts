@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig } from '@hookpost/platform';
+import { configProblems, loadConfig } from '@hookpost/platform';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { configSchema } from './config.js';
@@ -9,16 +9,7 @@ const required = {
   ADMIN_TOKEN: 'a'.repeat(32),
 };
 
-/** What loading the configuration from `env` reports wrong; none when it loads. */
-function problems(env: Record<string, string>): string[] {
-  try {
-    loadConfig(configSchema, env);
-    return [];
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-}
+const problems = (env: Record<string, string>) => configProblems(configSchema, env);
 
 describe('subscription-api configuration', () => {
   it('takes a keyring of base64 keys', () => {

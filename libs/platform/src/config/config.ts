@@ -31,6 +31,17 @@ export function loadConfig<S extends z.ZodType>(
   );
 }
 
+/** What loading `env` with `schema` finds wrong, each naming its variable; none when it loads. */
+export function configProblems(schema: z.ZodType, env: NodeJS.ProcessEnv): string[] {
+  try {
+    loadConfig(schema, env);
+    return [];
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+}
+
 const DURATION_UNITS_MS: Record<string, number> = {
   ms: 1,
   s: 1_000,
