@@ -132,29 +132,40 @@ describe('resolveAndCheck', () => {
     ).resolves.toEqual([{ address: '93.184.216.34', family: 4 }]);
   });
 
+  /** What a tenant is told about the name: the same whether it exists inside or not. */
+  const refusal = async (host: string, resolve: Parameters<typeof resolveAndCheck>[2]) => {
+    const error = await resolveAndCheck(host, strict, resolve).then(
+      () => undefined,
+      (thrown: unknown) => thrown as { code: string; message: string },
+    );
+    return error && { code: error.code, message: error.message };
+  };
+  const alike = (host: string) => ({
+    code: 'unresolvable_host',
+    message: `the host ${host} has no address webhooks may reach: it does not resolve, or resolves to a private, loopback, link-local, metadata or reserved address`,
+  });
+
   it('refuses a name that resolves to a private address, even among public ones', async () => {
-    await expect(
-      resolveAndCheck('evil.example', strict, answers('93.184.216.34', '10.0.0.5')),
-    ).rejects.toMatchObject({
-      code: 'address_not_allowed',
-    });
-    await expect(
-      resolveAndCheck('localhost', strict, answers('127.0.0.1', '::1')),
-    ).rejects.toMatchObject({
-      code: 'address_not_allowed',
-    });
+    expect(await refusal('evil.example', answers('93.184.216.34', '10.0.0.5'))).toEqual(
+      alike('evil.example'),
+    );
+    expect(await refusal('localhost', answers('127.0.0.1', '::1'))).toEqual(alike('localhost'));
   });
 
   it('refuses a name that does not resolve', async () => {
-    await expect(resolveAndCheck('nowhere.invalid', strict, answers())).rejects.toMatchObject({
-      code: 'unresolvable_host',
-    });
+    expect(await refusal('nowhere.invalid', answers())).toEqual(alike('nowhere.invalid'));
     const failing = async () => {
       throw new Error('ENOTFOUND');
     };
-    await expect(resolveAndCheck('nowhere.invalid', strict, failing)).rejects.toMatchObject({
-      code: 'unresolvable_host',
-    });
+    expect(await refusal('nowhere.invalid', failing)).toEqual(alike('nowhere.invalid'));
+  });
+
+  it('tells a name that exists inside from one that exists nowhere by nothing', async () => {
+    const inside = await refusal('redis', answers('10.0.3.7'));
+    const nowhere = await refusal('redis', answers());
+    expect(inside).toBeDefined();
+    expect(inside).toEqual(nowhere);
+    expect(inside!.message).not.toContain('10.0.3.7');
   });
 });
 

@@ -159,6 +159,12 @@ export type Resolver = (host: string) => Promise<Array<{ address: string; family
 /**
  * Resolves a host and checks every answer; throws EndpointError when any is refused or
  * none comes back. Returns the checked addresses: connect to these and nothing else.
+ *
+ * A name that does not resolve and one that resolves inside are refused alike, with one
+ * code and one message. Customers read it, at save time and in the attempt log; if the
+ * two differed, trying names would tell a tenant which exist on the network Hookpost
+ * runs in (`redis`, `postgres.default.svc.cluster.local`, `db.corp.example.com`), and
+ * with each answer left out of the message, that was still a map of the inside.
  */
 export async function resolveAndCheck(
   host: string,
@@ -171,25 +177,19 @@ export async function resolveAndCheck(
     if (!checked.ok) throw new EndpointError(checked.code, checked.message);
     return [{ address: bare, family: ipaddr.parse(bare).kind() === 'ipv4' ? 4 : 6 }];
   }
+  const unreachable = () =>
+    new EndpointError(
+      'unresolvable_host',
+      `the host ${bare} has no address webhooks may reach: it does not resolve, or resolves to a private, loopback, link-local, metadata or reserved address`,
+    );
   let answers: Array<{ address: string; family: 4 | 6 }>;
   try {
     answers = await resolve(bare);
   } catch {
-    throw new EndpointError('unresolvable_host', `the host ${bare} does not resolve`);
+    throw unreachable();
   }
-  if (answers.length === 0)
-    throw new EndpointError('unresolvable_host', `the host ${bare} does not resolve`);
-  for (const answer of answers) {
-    const checked = checkAddress(answer.address, policy);
-    // The answer itself is not told: customers read this message, and it would map the
-    // names and addresses of the network Hookpost runs in.
-    if (!checked.ok) {
-      throw new EndpointError(
-        'address_not_allowed',
-        `the host ${bare} resolves to a private, loopback, link-local, metadata or reserved address, which is not allowed`,
-      );
-    }
-  }
+  if (answers.length === 0) throw unreachable();
+  if (answers.some((answer) => !checkAddress(answer.address, policy).ok)) throw unreachable();
   return answers;
 }
 
