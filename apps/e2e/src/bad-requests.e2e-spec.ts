@@ -1117,7 +1117,7 @@ describe('bad requests', () => {
       const key = c.key === 'none' ? '' : c.key === 'wrong' ? 'hp_not_a_key' : apiKey;
       const result = c.bytes
         ? await client.callRaw(c.method, c.bytes, key, TIMEOUT_MS)
-        : await client.call(c.method, c.request ?? {}, key, TIMEOUT_MS);
+        : await client.call(c.method, c.request ?? {}, key, { timeoutMs: TIMEOUT_MS });
       const where = `#${i} ${c.label}`;
       if ('ok' in c.expect) {
         if (result.code !== grpc.status.OK)

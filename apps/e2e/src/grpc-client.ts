@@ -7,8 +7,8 @@ export interface GrpcResult<T = Record<string, unknown>> {
   details: string;
   /** The `error-code` metadata of a failure: the REST error code. */
   errorCode: string | undefined;
-  /** The trailing metadata of a failure (`error-code`, `retry-after`). */
-  trailers: grpc.Metadata | undefined;
+  /** The trailing metadata: a failure's `error-code` and `retry-after`, `idempotent-replayed`. */
+  trailers: grpc.Metadata;
   value: T | undefined;
 }
 
@@ -31,12 +31,15 @@ export class WebhooksGrpc {
     return Object.keys(this.service);
   }
 
-  /** One call with `key` in the authorization metadata ('' sends none); never rejects. */
+  /**
+   * One call with `key` in the authorization metadata ('' sends none), and any other
+   * metadata given; never rejects.
+   */
   call<T = Record<string, unknown>>(
     method: string,
     request: unknown,
     key: string,
-    timeoutMs = 15_000,
+    options: { timeoutMs?: number; metadata?: Record<string, string> } = {},
   ): Promise<GrpcResult<T>> {
     const definition = this.service[method];
     if (!definition) throw new Error(`no method ${method} in hookpost.v1.Webhooks`);
@@ -46,7 +49,8 @@ export class WebhooksGrpc {
       (bytes) => definition.responseDeserialize(bytes) as T,
       request,
       key,
-      timeoutMs,
+      options.timeoutMs ?? 15_000,
+      options.metadata,
     );
   }
 
@@ -75,36 +79,32 @@ export class WebhooksGrpc {
     request: Req,
     key: string,
     timeoutMs: number,
+    extra: Record<string, string> = {},
   ): Promise<GrpcResult<T>> {
     const metadata = new grpc.Metadata();
     if (key) metadata.set('authorization', `Bearer ${key}`);
-    return new Promise((resolve) =>
-      this.client.makeUnaryRequest(
+    for (const [name, value] of Object.entries(extra)) metadata.set(name, value);
+    return new Promise((resolve) => {
+      let answer: T | undefined;
+      // The callback has the message; the status event, which follows it, the trailers.
+      const call = this.client.makeUnaryRequest(
         path,
         serialize,
         deserialize,
         request,
         metadata,
         { deadline: Date.now() + timeoutMs },
-        (error: grpc.ServiceError | null, value?: T) =>
-          resolve(
-            error
-              ? {
-                  code: error.code,
-                  details: error.details,
-                  errorCode: error.metadata?.get('error-code')[0]?.toString(),
-                  trailers: error.metadata,
-                  value: undefined,
-                }
-              : {
-                  code: grpc.status.OK,
-                  details: '',
-                  errorCode: undefined,
-                  trailers: undefined,
-                  value,
-                },
-          ),
-      ),
-    );
+        (_error: grpc.ServiceError | null, value?: T) => (answer = value),
+      );
+      call.on('status', (status: grpc.StatusObject) =>
+        resolve({
+          code: status.code,
+          details: status.code === grpc.status.OK ? '' : status.details,
+          errorCode: status.metadata.get('error-code')[0]?.toString(),
+          trailers: status.metadata,
+          value: status.code === grpc.status.OK ? answer : undefined,
+        }),
+      );
+    });
   }
 }

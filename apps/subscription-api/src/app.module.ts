@@ -20,6 +20,7 @@ import { GrpcServer } from './grpc/grpc.server.js';
 import { ErrorFilter } from './http/error.filter.js';
 import { OrganizationsController } from './organizations/organizations.controller.js';
 import { OrganizationsService } from './organizations/organizations.service.js';
+import { IdempotencyInterceptor, IdempotencyKeys } from './idempotency/idempotency-keys.js';
 import { RateLimitInterceptor, RateLimits } from './rate-limits/rate-limits.js';
 import { securityProviders } from './security.js';
 import { WebhooksController } from './webhooks/webhooks.controller.js';
@@ -49,8 +50,11 @@ export class AppModule {
       ],
       providers: [
         { provide: APP_FILTER, useClass: ErrorFilter },
+        // In this order: a call is counted, then answered again for its idempotency key.
         { provide: APP_INTERCEPTOR, useClass: RateLimitInterceptor },
+        { provide: APP_INTERCEPTOR, useClass: IdempotencyInterceptor },
         RateLimits,
+        IdempotencyKeys,
         ...securityProviders,
         AdminGuard,
         ApiKeyGuard,

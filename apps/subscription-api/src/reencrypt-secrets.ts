@@ -14,9 +14,11 @@ import { createLogger, loadConfigOrExit } from '@hookpost/platform';
 import { z } from 'zod';
 import { createDataSource } from './database/data-source.js';
 import { executeCommand } from './event-store/subscription-store.js';
+import { IdempotencyKeys } from './idempotency/idempotency-keys.js';
 
 /**
- * Re-encrypts every stored signing secret and custom headers under the newest key of
+ * Re-encrypts every stored signing secret, custom headers and kept idempotent answer
+ * (ADR 0020) under the newest key of
  * SECRET_ENCRYPTION_KEY: `node apps/subscription-api/dist/reencrypt-secrets.js`
  * (`npm run reencrypt-secrets` in a checkout). Run it after putting a new key first in the
  * list (old keys still after it). Each subscription with any secret (current or replaced)
@@ -113,8 +115,17 @@ try {
     }
     after = ids[ids.length - 1]!;
   }
+  // The API's answers kept for idempotency keys, some of which hold a signing secret.
+  const answers = await new IdempotencyKeys(dataSource, keyring, logger).reencrypt();
   logger.info(
-    { checked, reencrypted, failed: failed.length, key: keyring.currentKeyId },
+    {
+      checked,
+      reencrypted,
+      failed: failed.length,
+      answersReencrypted: answers.reencrypted,
+      answersUnreadable: answers.failed,
+      key: keyring.currentKeyId,
+    },
     failed.length === 0
       ? 'secrets re-encrypted under the newest key'
       : 'some secrets could not be re-encrypted',

@@ -6,6 +6,7 @@ import { EventLog1764000000003 } from './migrations/1764000000003-event-log.js';
 import { ManualRetries1764000000004 } from './migrations/1764000000004-manual-retries.js';
 import { OrganizationVersions1764000000005 } from './migrations/1764000000005-organization-versions.js';
 import { EventLogStoredAt1764000000006 } from './migrations/1764000000006-event-log-stored-at.js';
+import { IdempotencyKeys1764000000007 } from './migrations/1764000000007-idempotency-keys.js';
 
 /** Every migration, in order. Schema changes are made only by migrations, never `synchronize`. */
 export const MIGRATIONS = [
@@ -16,6 +17,7 @@ export const MIGRATIONS = [
   ManualRetries1764000000004,
   OrganizationVersions1764000000005,
   EventLogStoredAt1764000000006,
+  IdempotencyKeys1764000000007,
 ];
 
 export function createDataSource(url: string, poolSize: number): DataSource {

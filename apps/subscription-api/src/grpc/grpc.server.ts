@@ -19,6 +19,11 @@ import { ApiError } from '../http/api-error.js';
 import { MAX_REQUEST_BYTES } from '../http/json-body.js';
 import { knownError } from '../http/error.filter.js';
 import { parseWith } from '../http/zod.pipe.js';
+import {
+  IdempotencyKeys,
+  parseIdempotencyKey,
+  requestFingerprint,
+} from '../idempotency/idempotency-keys.js';
 import { RateLimitedError, RateLimits } from '../rate-limits/rate-limits.js';
 import { messageEventsQuery, MessagesService } from '../messages/messages.service.js';
 import {
@@ -54,6 +59,27 @@ const GRPC_CODES: Record<number, grpc.status> = {
 };
 
 /**
+ * The methods that create or send, as REST's POSTs: an `idempotency-key` in their metadata
+ * makes a repeat answer as the first call did (ADR 0020). Others ignore it.
+ */
+const IDEMPOTENT_METHODS = new Set([
+  'CreateWebhook',
+  'PauseWebhook',
+  'ResumeWebhook',
+  'RotateSecret',
+  'SendTestEvent',
+  'RetryDelivery',
+  'Replay',
+]);
+
+/** Trailing metadata of an answer given again for its idempotency key. */
+function replayedTrailer(): grpc.Metadata {
+  const trailer = new grpc.Metadata();
+  trailer.set('idempotent-replayed', 'true');
+  return trailer;
+}
+
+/**
  * REST 409s that are not a conflict to retry (ABORTED) but a state to change first: a
  * webhook to resume, a retry to let happen.
  */
@@ -76,6 +102,7 @@ export class GrpcServer implements OnApplicationBootstrap, BeforeApplicationShut
     private readonly deliveryLog: DeliveryLog,
     private readonly messages: MessagesService,
     private readonly limits: RateLimits,
+    private readonly idempotency: IdempotencyKeys,
     private readonly dataSource: DataSource,
     @Inject(CONFIG) private readonly config: ApiConfig,
     @Inject(LOGGER) private readonly logger: Logger,
@@ -294,13 +321,27 @@ export class GrpcServer implements OnApplicationBootstrap, BeforeApplicationShut
         return;
       }
       const authorization = call.metadata.get('authorization')[0];
+      const idempotencyKey = call.metadata.get('idempotency-key')[0]?.toString();
       authenticateApiKey(this.dataSource, authorization?.toString())
-        .then((principal) => {
+        .then(async (principal) => {
           this.limits.request(principal.organizationId);
-          return handler(principal, call.request);
+          const key = IDEMPOTENT_METHODS.has(name)
+            ? parseIdempotencyKey(idempotencyKey)
+            : undefined;
+          if (key === undefined)
+            return { answer: await handler(principal, call.request), replayed: false };
+          return this.idempotency
+            .run(
+              principal.organizationId,
+              key,
+              requestFingerprint(`grpc ${name}`, call.request),
+              async () => ({ message: await handler(principal, call.request) }),
+            )
+            .then(({ answer, replayed }) => ({ answer: answer.message, replayed }));
         })
         .then(
-          (response) => callback(null, response),
+          ({ answer, replayed }) =>
+            callback(null, answer, replayed ? replayedTrailer() : undefined),
           (error: unknown) => callback(this.toStatus(name, error)),
         );
     };
@@ -317,6 +358,7 @@ export class GrpcServer implements OnApplicationBootstrap, BeforeApplicationShut
     const details = body.error.details as Array<{ field: string; message: string }>;
     const metadata = new grpc.Metadata();
     metadata.set('error-code', body.error.code);
+    if ((error as { replayed?: boolean }).replayed) metadata.set('idempotent-replayed', 'true');
     // As REST's Retry-After: whole seconds.
     if (error instanceof RateLimitedError)
       metadata.set('retry-after', String(error.decision.retryAfterSeconds));

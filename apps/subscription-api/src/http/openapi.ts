@@ -290,15 +290,15 @@ const domainTaken = {
   },
 };
 const ERROR_TEXT: Record<number, string> = {
-  400: 'Malformed body (not JSON, not an object)',
+  400: 'Malformed body (not JSON, not an object), or an Idempotency-Key that is not one (invalid_idempotency_key)',
   401: 'Missing or invalid credential',
   403: 'Outside the API key scope',
   404: 'No such resource, or another organisation’s',
-  409: 'Conflicting change, or the webhook is not active',
+  409: 'Conflicting change, the webhook is not active, or a request with the same Idempotency-Key still running (idempotency_key_in_use)',
   412: 'If-Match is not the current version',
   413: 'Body or replay window too large',
   415: 'A body sent as anything but application/json',
-  422: 'A field is invalid; details name each one',
+  422: 'A field is invalid (details name each one), or the Idempotency-Key was sent with another request (idempotency_key_reused)',
   429: 'Past a per-organisation rate limit (rate_limited); the message names it, Retry-After says when to try again',
   503: 'Database or Kafka unavailable; retry after the seconds in the Retry-After header',
 };
@@ -347,6 +347,21 @@ const customer = (operation: Json): Json => ({
     ...errors(401, 404, 429, 503, ...(operation.requestBody ? [415] : [])),
   },
 });
+const IDEMPOTENCY_KEY = {
+  name: 'Idempotency-Key',
+  in: 'header',
+  required: false,
+  schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]+$' },
+  description:
+    'Any unique string (a UUID): the same request sent again with it within 24 hours answers as the first did, with Idempotent-Replayed: true, and does nothing twice. With another request it answers 422 idempotency_key_reused; while the first still runs, 409 idempotency_key_in_use.',
+};
+/** The POSTs create or send: each takes an Idempotency-Key (ADR 0020). */
+const customerPost = (operation: Json): Json =>
+  customer({
+    ...operation,
+    parameters: [...((operation.parameters as Json[] | undefined) ?? []), IDEMPOTENCY_KEY],
+    responses: { ...errors(400, 409, 422), ...(operation.responses as Json) },
+  });
 const operator = (operation: Json): Json => ({
   security: [{ adminToken: [] }],
   tags: ['operators'],
@@ -369,7 +384,8 @@ export function openApiDocument(): Json {
         'Lists use cursor pagination: `?limit&cursor` gives `{data, next_cursor}`. ' +
         'Calls with an API key are rate limited per organisation: past a limit they answer 429 ' +
         'rate_limited with Retry-After, and every answer carries RateLimit-Limit, ' +
-        'RateLimit-Remaining and RateLimit-Reset.',
+        'RateLimit-Remaining and RateLimit-Reset. A POST sent with an Idempotency-Key is done once: ' +
+        'sent again with the key within 24 hours, it gets the first answer.',
     },
     components: {
       schemas,
@@ -419,7 +435,7 @@ export function openApiDocument(): Json {
         }),
       },
       '/v1/webhooks': {
-        post: customer({
+        post: customerPost({
           summary: 'Create a webhook subscription; the secret is returned this once',
           requestBody: body(createWebhookSchema, {
             url: 'https://hooks.example.com/mail',
@@ -465,21 +481,21 @@ export function openApiDocument(): Json {
         }),
       },
       '/v1/webhooks/{id}/pause': {
-        post: customer({
+        post: customerPost({
           summary: 'Pause deliveries',
           parameters: [ID],
           responses: ok(200, webhook, 'Paused'),
         }),
       },
       '/v1/webhooks/{id}/resume': {
-        post: customer({
+        post: customerPost({
           summary: 'Resume deliveries; clears a failed status',
           parameters: [ID],
           responses: ok(200, webhook, 'Active'),
         }),
       },
       '/v1/webhooks/{id}/rotate-secret': {
-        post: customer({
+        post: customerPost({
           summary: 'New secret; the old one still signs for SECRET_ROTATION_OVERLAP',
           parameters: [ID],
           requestBody: body(rotateSchema, {}),
@@ -487,7 +503,7 @@ export function openApiDocument(): Json {
         }),
       },
       '/v1/webhooks/{id}/test': {
-        post: customer({
+        post: customerPost({
           summary: 'Send a test event of a type through the pipeline to this webhook',
           description:
             'Counts against the limit of test events and replays (API_SEND_RATE_LIMIT a minute per organisation) as well as the limit of calls; over either, 429 rate_limited.',
@@ -514,7 +530,7 @@ export function openApiDocument(): Json {
         }),
       },
       '/v1/webhooks/{id}/deliveries/{deliveryId}/retry': {
-        post: customer({
+        post: customerPost({
           summary: 'Redeliver one delivery, as its next attempt (same webhook-id)',
           parameters: [ID, pathParam('deliveryId', 'The delivery id (del_...)')],
           responses: {
@@ -540,7 +556,7 @@ export function openApiDocument(): Json {
         }),
       },
       '/v1/webhooks/{id}/replay': {
-        post: customer({
+        post: customerPost({
           summary: 'Redeliver every stored event of a window that the webhook matches',
           description:
             'In the order the events occurred, at most 100,000 a call, each delivery as its next attempt; one whose automatic retry is pending is left to that retry. A larger window answers 413 replay_too_large once that many are queued, naming the time to replay the rest from (`since`). One replay of a webhook at a time: another while it queues answers 409 replay_in_progress. Counts against the limit of test events and replays (API_SEND_RATE_LIMIT a minute per organisation); over it, 429 rate_limited.',
