@@ -288,4 +288,71 @@ describe('test, retry, replay and message events', () => {
     await sleep(2_000);
     expect(receiver.requests.filter((r) => r.path === '/failing')).toHaveLength(1);
   });
+
+  it('narrows the delivery log by outcome, event type, event and time, over REST and gRPC', async () => {
+    receiver.respondWith((r) => ({
+      status:
+        r.path === '/failing' ||
+        (r.path === '/filtered' &&
+          (JSON.parse(r.body) as { type: string }).type === 'message.bounced')
+          ? 500
+          : 200,
+    }));
+    const id = await subscribe('/filtered', ['message.delivered', 'message.bounced']);
+    await sleep(1_000);
+    const sent: Record<string, string> = {};
+    for (const type of ['message.delivered', 'message.bounced']) {
+      const test = await http('POST', `${pipeline.apiUrl}/v1/webhooks/${id}/test`, apiKey, {
+        type,
+      });
+      expect(test.status, JSON.stringify(test.json)).toBe(202);
+      sent[type] = test.json.event_id as string;
+    }
+    const logs = (query: string) =>
+      http('GET', `${pipeline.apiUrl}/v1/webhooks/${id}/logs?${query}`, apiKey);
+    await until(
+      () => logs(''),
+      (r) => (r.json.data as unknown[] | undefined)?.length === 2,
+    );
+    type Attempt = { event_id: string; event_type: string; status: string };
+    const data = async (query: string) => (await logs(query)).json.data as Attempt[];
+
+    expect(await data('status=failed')).toEqual([
+      expect.objectContaining({ event_type: 'message.bounced', status: 'failed' }),
+    ]);
+    expect(await data('status=succeeded&event_type=delivered')).toEqual([
+      expect.objectContaining({ event_id: sent['message.delivered'], status: 'succeeded' }),
+    ]);
+    expect(await data(`event_id=${sent['message.bounced']}`)).toEqual([
+      expect.objectContaining({ event_id: sent['message.bounced'] }),
+    ]);
+    expect(await data(`since=${new Date(Date.now() + 60_000).toISOString()}`)).toEqual([]);
+    const refused = await logs('status=exploded');
+    expect(refused.status).toBe(422);
+    expect(refused.json.error).toMatchObject({
+      code: 'invalid_status',
+      details: [{ field: 'status.0', message: expect.stringMatching(/must be one of/) }],
+    });
+
+    const client = new WebhooksGrpc(pipeline.grpcAddress);
+    try {
+      const failed = await client.call<{ data: Attempt[] }>(
+        'ListDeliveryAttempts',
+        { id, status: ['failed'] },
+        apiKey,
+      );
+      expect(failed.code, failed.details).toBe(grpc.status.OK);
+      expect(failed.value!.data.map((a) => a.event_type)).toEqual(['message.bounced']);
+      const delivered = await client.call<{ data: Attempt[] }>(
+        'ListDeliveryAttempts',
+        { id, event_type: ['message.delivered'], event_id: sent['message.delivered'] },
+        apiKey,
+      );
+      expect(delivered.value!.data.map((a) => a.status)).toEqual(['succeeded']);
+      const bad = await client.call('ListDeliveryAttempts', { id, since: 'yesterday' }, apiKey);
+      expect(bad).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, errorCode: 'invalid_since' });
+    } finally {
+      client.close();
+    }
+  });
 });

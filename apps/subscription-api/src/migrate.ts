@@ -1,6 +1,6 @@
 import { createLogger, loadConfigOrExit } from '@hookpost/platform';
 import { z } from 'zod';
-import { createDataSource } from './database/data-source.js';
+import { createDataSource, migrate } from './database/data-source.js';
 
 /**
  * Applies pending migrations and exits: `node apps/subscription-api/dist/migrate.js`.
@@ -17,7 +17,7 @@ const logger = createLogger('subscription-api-migrate', config.LOG_LEVEL);
 const dataSource = createDataSource(config.DATABASE_URL, 1);
 await dataSource.initialize();
 try {
-  const applied = await dataSource.runMigrations({ transaction: 'each' });
+  const applied = await migrate(dataSource);
   logger.info(
     { applied: applied.map((m) => m.name) },
     applied.length ? 'migrations applied' : 'schema up to date',

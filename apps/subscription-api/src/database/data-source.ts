@@ -7,6 +7,7 @@ import { ManualRetries1764000000004 } from './migrations/1764000000004-manual-re
 import { OrganizationVersions1764000000005 } from './migrations/1764000000005-organization-versions.js';
 import { EventLogStoredAt1764000000006 } from './migrations/1764000000006-event-log-stored-at.js';
 import { IdempotencyKeys1764000000007 } from './migrations/1764000000007-idempotency-keys.js';
+import { AttemptsNotSucceeded1764000000008 } from './migrations/1764000000008-attempts-not-succeeded.js';
 
 /** Every migration, in order. Schema changes are made only by migrations, never `synchronize`. */
 export const MIGRATIONS = [
@@ -18,7 +19,16 @@ export const MIGRATIONS = [
   OrganizationVersions1764000000005,
   EventLogStoredAt1764000000006,
   IdempotencyKeys1764000000007,
+  AttemptsNotSucceeded1764000000008,
 ];
+
+/**
+ * Applies the pending migrations, each in a transaction of its own, save those that
+ * cannot run in one (an index built concurrently).
+ */
+export function migrate(dataSource: DataSource) {
+  return dataSource.runMigrations({ transaction: 'each' });
+}
 
 export function createDataSource(url: string, poolSize: number): DataSource {
   return new DataSource({

@@ -4,7 +4,7 @@ import { scratchDatabase, type ScratchDatabase } from '@hookpost/testing';
 import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Principal } from '../auth/guards.js';
-import { createDataSource } from '../database/data-source.js';
+import { createDataSource, migrate } from '../database/data-source.js';
 import { ApiError } from '../http/api-error.js';
 import { RateLimits } from '../rate-limits/rate-limits.js';
 import type { WebhooksService } from '../webhooks/webhooks.service.js';
@@ -46,7 +46,7 @@ beforeAll(async () => {
   database = await scratchDatabase('replay');
   dataSource = createDataSource(database.url, 2);
   await dataSource.initialize();
-  await dataSource.runMigrations();
+  await migrate(dataSource);
 });
 
 afterAll(async () => {

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { pino } from 'pino';
 import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDataSource } from '../database/data-source.js';
+import { createDataSource, migrate } from '../database/data-source.js';
 import { enqueue, OutboxRelay } from './outbox.js';
 import { executeCommand, loadSubscription } from './subscription-store.js';
 
@@ -28,7 +28,7 @@ beforeAll(async () => {
   database = await scratchDatabase('outbox');
   dataSource = createDataSource(database.url, 4);
   await dataSource.initialize();
-  await dataSource.runMigrations();
+  await migrate(dataSource);
   await producer.connect();
   await ensureTopics(kafka, [{ topic }], { partitions: 1, replicationFactor: 1 }, logger);
 });

@@ -251,8 +251,18 @@ export class GrpcServer implements OnApplicationBootstrap, BeforeApplicationShut
       },
       ListDeliveryAttempts: async (principal, r) => {
         const webhook = await this.webhooks.get(principal, webhookIdOf(r));
-        const query = parseWith(logsQuery, { limit: r.limit || undefined, cursor: r.cursor });
-        const page = await this.deliveryLog.page(webhook.id, query.limit, query.cursor);
+        // proto3's empty repeated fields are no filter, as absent query parameters are.
+        const query = parseWith(logsQuery, {
+          limit: r.limit || undefined,
+          cursor: r.cursor,
+          status: nonEmptyList(r.status),
+          event_type: nonEmptyList(r.event_type),
+          delivery_id: r.delivery_id,
+          event_id: r.event_id,
+          since: r.since,
+          until: r.until,
+        });
+        const page = await this.deliveryLog.page(webhook.id, query.limit, query);
         return {
           data: page.data.map((a) => ({
             ...a,
@@ -419,6 +429,10 @@ function statusMessage(message: string, details: Array<{ field: string; message:
     length += part.length + 2;
   }
   return `${text} (${parts.join('; ')})`;
+}
+
+function nonEmptyList(list: unknown): unknown[] | undefined {
+  return Array.isArray(list) && list.length > 0 ? list : undefined;
 }
 
 function nonEmpty(map: unknown): Record<string, string> | undefined {

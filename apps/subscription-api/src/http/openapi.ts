@@ -525,6 +525,8 @@ export function openApiDocument(): Json {
       '/v1/webhooks/{id}/logs': {
         get: customer({
           summary: 'Delivery attempts, newest first',
+          description:
+            'Narrowed by any of: status (outcomes), event_type (types, aliases or wildcards such as message.*, as a subscription names them), each a list given as repeated parameters or comma-separated; delivery_id or event_id (every attempt of one delivery); since (inclusive) and until (exclusive), ISO-8601 attempt times. next_cursor pages through what matches, with the same filters.',
           parameters: [ID, ...query(logsQuery)],
           responses: { ...ok(200, ref('DeliveryAttemptPage'), 'A page'), ...errors(422) },
         }),

@@ -4,7 +4,7 @@ import { createLogger } from '@hookpost/platform';
 import { scratchDatabase, type ScratchDatabase } from '@hookpost/testing';
 import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDataSource } from '../database/data-source.js';
+import { createDataSource, migrate } from '../database/data-source.js';
 import { ApiError } from '../http/api-error.js';
 import { IdempotencyKeys } from './idempotency-keys.js';
 
@@ -18,7 +18,7 @@ beforeAll(async () => {
   database = await scratchDatabase('idempotency');
   dataSource = createDataSource(database.url, 4);
   await dataSource.initialize();
-  await dataSource.runMigrations();
+  await migrate(dataSource);
   keys = new IdempotencyKeys(dataSource, developmentKeyring(), createLogger('test', 'silent'));
 });
 

@@ -3,7 +3,7 @@ import { scratchDatabase, type ScratchDatabase } from '@hookpost/testing';
 import pg from 'pg';
 import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDataSource } from '../database/data-source.js';
+import { createDataSource, migrate } from '../database/data-source.js';
 import type { OutboxRelay } from '../event-store/outbox.js';
 import { OrganizationsService } from './organizations.service.js';
 
@@ -16,7 +16,7 @@ beforeAll(async () => {
   database = await scratchDatabase('organizations');
   dataSource = createDataSource(database.url, 4);
   await dataSource.initialize();
-  await dataSource.runMigrations();
+  await migrate(dataSource);
   // The events are read from the outbox here: nothing relays them.
   const relay = { kickAndWait: () => Promise.resolve() } as unknown as OutboxRelay;
   organizations = new OrganizationsService(dataSource, relay);

@@ -100,7 +100,7 @@ export class WebhooksController {
   ) {
     // Through the subscription first: another organisation's logs answer 404 like its webhooks.
     const webhook = await this.webhooks.get(principal, webhookId(id));
-    return this.deliveryLog.page(webhook.id, query.limit, query.cursor);
+    return this.deliveryLog.page(webhook.id, query.limit, query);
   }
 
   @Patch(':id')

@@ -1,5 +1,5 @@
-import { PAYLOAD_FORMATS } from '@hookpost/contracts';
-import { secretProblem } from '@hookpost/domain';
+import { ATTEMPT_OUTCOMES, PAYLOAD_FORMATS } from '@hookpost/contracts';
+import { expandEventFilters, normalizeEventFilters, secretProblem } from '@hookpost/domain';
 import { z } from 'zod';
 import { domainName, mailbox } from '../organizations/organizations.schemas.js';
 
@@ -63,13 +63,60 @@ export const listWebhooksQuery = z.strictObject({
     .optional(),
 });
 
-export const logsQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z
-    .string()
-    .regex(/^att_[0-9A-HJKMNP-TV-Z]{26}$/, 'must be a next_cursor from a previous page')
-    .optional(),
-});
+/**
+ * A list in a query string, given either way: `?status=failed,skipped` or
+ * `?status=failed&status=skipped` (and a repeated field over gRPC).
+ */
+function queryList<T extends z.ZodType>(item: T, max: number) {
+  return z.preprocess(
+    (value) =>
+      (Array.isArray(value) ? value : [value])
+        .flatMap((entry) => String(entry).split(','))
+        .map((entry) => entry.trim()),
+    z.array(item).min(1).max(max),
+  );
+}
+
+const isoTime = z.iso.datetime({ offset: true, message: 'must be an ISO-8601 time' });
+
+/**
+ * The delivery log of a webhook, newest first, narrowed by any of: outcome, event type
+ * (names, aliases and wildcards, as a subscription's filter takes them), one delivery or
+ * event, and a window of attempt times (since inclusive, until exclusive).
+ */
+export const logsQuery = z
+  .strictObject({
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+    cursor: z
+      .string()
+      .regex(/^att_[0-9A-HJKMNP-TV-Z]{26}$/, 'must be a next_cursor from a previous page')
+      .optional(),
+    status: queryList(
+      z.enum(ATTEMPT_OUTCOMES, { message: `must be one of ${ATTEMPT_OUTCOMES.join(', ')}` }),
+      ATTEMPT_OUTCOMES.length,
+    ).optional(),
+    event_type: queryList(z.string().max(100), 50)
+      .transform((filters, ctx) => {
+        const normalized = normalizeEventFilters(filters);
+        if (normalized.ok) return expandEventFilters(normalized.filters);
+        for (const error of normalized.errors)
+          ctx.addIssue({ code: 'custom', message: error.message });
+        return z.NEVER;
+      })
+      .optional(),
+    delivery_id: z
+      .string()
+      .regex(/^del_[0-9A-HJKMNP-TV-Z]{26}$/, 'must be a delivery id (del_...)')
+      .optional(),
+    event_id: z.string().min(1).max(200).optional(),
+    since: isoTime.optional(),
+    until: isoTime.optional(),
+  })
+  .refine((q) => !q.since || !q.until || Date.parse(q.until) > Date.parse(q.since), {
+    path: ['until'],
+    message: 'must be after since',
+  });
+export type LogsQuery = z.infer<typeof logsQuery>;
 
 /** pause, resume, retry: nothing to say but the path; a body, if any, must be `{}`. */
 export const emptySchema = z.strictObject({});

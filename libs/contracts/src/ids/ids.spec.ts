@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { deriveId, isId, newId } from './ids.js';
+import { deriveId, firstIdAt, isId, newId } from './ids.js';
 
 describe('ids', () => {
   it('makes prefixed ids that parse back and sort by time', () => {
@@ -8,6 +8,18 @@ describe('ids', () => {
     expect(early).toMatch(/^wh_[0-9A-Z]{26}$/);
     expect(isId('webhook', early)).toBe(true);
     expect(early < late).toBe(true);
+  });
+
+  it('gives the first id of a moment: every id made then or later sorts after it, none before', () => {
+    const at = Date.parse('2026-12-07T09:00:00.000Z');
+    const first = firstIdAt('attempt', at);
+    expect(isId('attempt', first)).toBe(true);
+    expect(first.endsWith('0'.repeat(16))).toBe(true);
+    for (let i = 0; i < 100; i++) {
+      expect(newId('attempt', at) >= first).toBe(true);
+      expect(newId('attempt', at + 1) > first).toBe(true);
+      expect(newId('attempt', at - 1) < first).toBe(true);
+    }
   });
 
   it('refuses an id of another kind or a malformed one', () => {

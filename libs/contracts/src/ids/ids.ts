@@ -83,3 +83,14 @@ export function deriveId(kind: IdKind, ...parts: string[]): string {
   writeBytes(hash('sha256', parts.join('\u0000'), 'buffer'), 0, 0, BODY_LENGTH);
   return `${ID_PREFIXES[kind]}_${body.toString('latin1', 0, BODY_LENGTH)}`;
 }
+
+/**
+ * The lowest time-ordered id of a kind made at `ms` (its random part all zeros): ids made
+ * from then on sort after it, so a time window becomes a range of ids, which an index on
+ * them serves.
+ */
+export function firstIdAt(kind: IdKind, ms: number): string {
+  writeTime(Math.max(0, Math.floor(ms)));
+  body.fill(CROCKFORD[0]!, 10);
+  return `${ID_PREFIXES[kind]}_${body.toString('latin1', 0, BODY_LENGTH)}`;
+}
