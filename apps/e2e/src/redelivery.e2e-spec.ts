@@ -289,7 +289,7 @@ describe('test, retry, replay and message events', () => {
     expect(receiver.requests.filter((r) => r.path === '/failing')).toHaveLength(1);
   });
 
-  it('narrows the delivery log by outcome, event type, event and time, over REST and gRPC', async () => {
+  it('narrows the delivery log by outcome, event type, event and time, and replays only failures, over REST and gRPC', async () => {
     receiver.respondWith((r) => ({
       status:
         r.path === '/failing' ||
@@ -327,6 +327,12 @@ describe('test, retry, replay and message events', () => {
       expect.objectContaining({ event_id: sent['message.bounced'] }),
     ]);
     expect(await data(`since=${new Date(Date.now() + 60_000).toISOString()}`)).toEqual([]);
+    const recover = await http('POST', `${pipeline.apiUrl}/v1/webhooks/${id}/replay`, apiKey, {
+      since: new Date(Date.now() - 3_600_000).toISOString(),
+      failed_only: true,
+    });
+    expect(recover.status, JSON.stringify(recover.json)).toBe(202);
+    expect(recover.json).toMatchObject({ queued: 0, failed_only: true });
     const refused = await logs('status=exploded');
     expect(refused.status).toBe(422);
     expect(refused.json.error).toMatchObject({
@@ -351,6 +357,10 @@ describe('test, retry, replay and message events', () => {
       expect(delivered.value!.data.map((a) => a.status)).toEqual(['succeeded']);
       const bad = await client.call('ListDeliveryAttempts', { id, since: 'yesterday' }, apiKey);
       expect(bad).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, errorCode: 'invalid_since' });
+      // A replay of only what never succeeded (test events are not replayed: none here).
+      const since = new Date(Date.now() - 3_600_000).toISOString();
+      const recovered = await client.call('Replay', { id, since, failed_only: true }, apiKey);
+      expect(recovered.value).toMatchObject({ queued: 0, failed_only: true });
     } finally {
       client.close();
     }

@@ -89,7 +89,12 @@ describe('redelivery', () => {
     const calls: number[] = [];
     for (let call = 0; call < 10; call++) {
       try {
-        const done = await service.replay(principal, subscription.id, since, until, 3);
+        const done = await service.replay(
+          principal,
+          subscription.id,
+          { since, until, failedOnly: false },
+          3,
+        );
         calls.push(done.queued);
         break;
       } catch (error) {
@@ -192,17 +197,84 @@ describe('redelivery', () => {
     await attempt(ids[1]!, 3, null);
     const before = sent.length;
     const service = new RedeliveryService(webhooks, dataSource, producer, unlimited);
-    const done = await service.replay(
-      principal,
-      subscription.id,
-      new Date(Date.UTC(2026, 6, 1)),
-      new Date(Date.UTC(2026, 6, 2)),
-    );
+    const done = await service.replay(principal, subscription.id, {
+      since: new Date(Date.UTC(2026, 6, 1)),
+      until: new Date(Date.UTC(2026, 6, 2)),
+      failedOnly: false,
+    });
     expect(done.queued).toBe(2);
     const jobs = sent.slice(before).map((m) => JSON.parse(m.value!.toString()) as DeliveryJob);
     expect(jobs.map((job) => [job.event.id, job.attempt])).toEqual([
       ['evt_replay_dead_1', 4],
       ['evt_replay_fresh_1', 1],
+    ]);
+  });
+
+  it('replays only the deliveries that never succeeded when asked to', async () => {
+    const at = new Date(Date.UTC(2026, 7, 1, 12, 0)).toISOString();
+    // Succeeded; failed for good; failed, then succeeded by hand; put off by a breaker;
+    // skipped while paused; never attempted (from before the subscription matched it).
+    const outcomes: Record<string, string[]> = {
+      ok: ['succeeded'],
+      dead: ['failed', 'failed'],
+      healed: ['failed', 'succeeded'],
+      broken: ['short_circuited'],
+      paused: ['skipped'],
+      never: [],
+    };
+    for (const [name, attempts] of Object.entries(outcomes)) {
+      const id = `evt_recover_${name}`;
+      const event = {
+        id,
+        type: 'message.delivered',
+        organization_id: subscription.organizationId,
+        occurred_at: at,
+        received_at: at,
+        source: { format: 'canonical' },
+        data: { message_id: id },
+      };
+      await dataSource.query(
+        `INSERT INTO mail_events (event_id, organization_id, message_id, type, occurred_at, event)
+         VALUES ($1, $2, $3, $4, $5, $6)`,
+        [id, event.organization_id, id, event.type, at, event],
+      );
+      for (const [i, outcome] of attempts.entries())
+        await dataSource.query(
+          `INSERT INTO delivery_attempts (attempt_id, delivery_id, subscription_id, organization_id,
+             event_id, event_type, attempt, outcome, http_status, duration_ms, error, next_retry_at, attempted_at)
+           VALUES ($1, $2, $3, $4, $5, 'message.delivered', $6, $7, NULL, 5, NULL, NULL, now())`,
+          [
+            `att_recover_${name}_${i}`,
+            deriveId('delivery', id, subscription.id),
+            subscription.id,
+            subscription.organizationId,
+            id,
+            i + 1,
+            outcome,
+          ],
+        );
+    }
+    const service = new RedeliveryService(webhooks, dataSource, producer, unlimited);
+    const window = { since: new Date(Date.UTC(2026, 7, 1)), until: new Date(Date.UTC(2026, 7, 2)) };
+    const replayed = async (failedOnly: boolean) => {
+      const before = sent.length;
+      const done = await service.replay(principal, subscription.id, { ...window, failedOnly });
+      const jobs = sent.slice(before).map((m) => JSON.parse(m.value!.toString()) as DeliveryJob);
+      expect(done).toMatchObject({ queued: jobs.length, failed_only: failedOnly });
+      return jobs.map((job) => [job.event.id.replace('evt_recover_', ''), job.attempt]).sort();
+    };
+    expect(await replayed(true)).toEqual([
+      ['broken', 2],
+      ['dead', 3],
+      ['paused', 2],
+    ]);
+    expect(await replayed(false)).toEqual([
+      ['broken', 2],
+      ['dead', 3],
+      ['healed', 3],
+      ['never', 1],
+      ['ok', 2],
+      ['paused', 2],
     ]);
   });
 });

@@ -146,14 +146,23 @@ export class RedeliveryService {
    * window from the next millisecond on, as event times are whole milliseconds. One at a
    * time per subscription, each counted against API_SEND_RATE_LIMIT (RateLimits.replay).
    */
-  async replay(principal: Principal, id: string, since: Date, until: Date, max = MAX_REPLAY) {
+  async replay(
+    principal: Principal,
+    id: string,
+    window: ReplayWindow,
+    max = MAX_REPLAY,
+  ): Promise<{ queued: number; since: string; until: string; failed_only: boolean }> {
     const subscription = await this.active(principal, id);
     return this.limits.replay(subscription.organizationId, subscription.id, () =>
-      this.queueWindow(subscription, since, until, max),
+      this.queueWindow(subscription, window, max),
     );
   }
 
-  private async queueWindow(subscription: Subscription, since: Date, until: Date, max: number) {
+  private async queueWindow(
+    subscription: Subscription,
+    { since, until, failedOnly }: ReplayWindow,
+    max: number,
+  ) {
     const index = new SubscriptionIndex();
     index.update({ before: undefined, after: matchable(subscription) });
     const types = expandEventFilters(subscription.events);
@@ -182,6 +191,7 @@ export class RedeliveryService {
           .map((row) => ingestedEventSchema.parse(row.event))
           .filter((event) => index.match(event).length > 0)
           .map((event) => this.job(subscription, event, 1)),
+        failedOnly,
       );
       await this.producer.send(
         jobs.map((job) => ({
@@ -204,26 +214,45 @@ export class RedeliveryService {
         `more than ${max} events in the window; ${queued} were queued, every one that occurred before ${rest}: replay the rest with since ${rest}`,
       );
     }
-    return { queued, since: since.toISOString(), until: until.toISOString() };
+    return {
+      queued,
+      since: since.toISOString(),
+      until: until.toISOString(),
+      failed_only: failedOnly,
+    };
   }
 
   /**
    * `jobs` as their deliveries' next attempts, without those whose automatic retry is
    * pending: that retry sends the event anyway, and a replayed attempt that failed would
    * start a second chain of retries beside it (as a manual retry would; ADR 0008).
+   * `failedOnly` keeps only the deliveries attempted and never succeeded: those that
+   * failed, or were put off by an open breaker or skipped while the webhook was paused,
+   * not events it never had a delivery of (from before it existed or matched them).
    */
-  private async notPending(subscription: Subscription, jobs: DeliveryJob[]) {
+  private async notPending(subscription: Subscription, jobs: DeliveryJob[], failedOnly: boolean) {
     if (jobs.length === 0) return jobs;
     const rows = (await this.dataSource.query(
-      `SELECT DISTINCT ON (delivery_id) delivery_id, attempt, next_retry_at
+      `SELECT delivery_id, max(attempt) AS attempt,
+              (array_agg(next_retry_at ORDER BY attempt DESC))[1] AS next_retry_at,
+              bool_or(outcome = 'succeeded') AS succeeded
        FROM delivery_attempts WHERE delivery_id = ANY($1) AND subscription_id = $2
-       ORDER BY delivery_id, attempt DESC`,
+       GROUP BY delivery_id`,
       [jobs.map((job) => job.deliveryId), subscription.id],
-    )) as Array<{ delivery_id: string; attempt: number; next_retry_at: Date | null }>;
+    )) as Array<{
+      delivery_id: string;
+      attempt: number;
+      next_retry_at: Date | null;
+      succeeded: boolean;
+    }>;
     const last = new Map(rows.map((row) => [row.delivery_id, row]));
     const now = new Date();
     return jobs
-      .filter((job) => !retryPending(last.get(job.deliveryId)?.next_retry_at ?? null, now))
+      .filter((job) => {
+        const delivery = last.get(job.deliveryId);
+        if (failedOnly && (!delivery || delivery.succeeded)) return false;
+        return !retryPending(delivery?.next_retry_at ?? null, now);
+      })
       .map((job) => ({ ...job, attempt: (last.get(job.deliveryId)?.attempt ?? 0) + 1 }));
   }
 
@@ -250,6 +279,25 @@ export class RedeliveryService {
     }
     return subscription;
   }
+}
+
+/** What a replay sends again: the window's events, or only its deliveries that never succeeded. */
+export interface ReplayWindow {
+  since: Date;
+  until: Date;
+  failedOnly: boolean;
+}
+
+/** A replay request's window (`replaySchema`): without `until`, up to now. */
+export function replayWindow(
+  body: { since: string; until?: string; failed_only?: boolean },
+  now = new Date(),
+): ReplayWindow {
+  return {
+    since: new Date(body.since),
+    until: body.until ? new Date(body.until) : now,
+    failedOnly: body.failed_only ?? false,
+  };
 }
 
 /**

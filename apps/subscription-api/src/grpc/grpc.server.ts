@@ -13,7 +13,7 @@ import { DataSource } from 'typeorm';
 import { authenticateApiKey, type Principal } from '../auth/guards.js';
 import type { ApiConfig } from '../config.js';
 import { DeliveryLog } from '../deliveries/delivery-log.js';
-import { RedeliveryService } from '../deliveries/redelivery.service.js';
+import { RedeliveryService, replayWindow } from '../deliveries/redelivery.service.js';
 import { eventTypesQuery, listEventTypes } from '../event-types/event-types.controller.js';
 import { ApiError } from '../http/api-error.js';
 import { MAX_REQUEST_BYTES } from '../http/json-body.js';
@@ -281,9 +281,12 @@ export class GrpcServer implements OnApplicationBootstrap, BeforeApplicationShut
       },
       Replay: async (principal, r) => {
         const id = webhookIdOf(r);
-        const body = parseWith(replaySchema, { since: r.since, until: r.until });
-        const until = body.until ? new Date(body.until) : new Date();
-        return this.redelivery.replay(principal, id, new Date(body.since), until);
+        const body = parseWith(replaySchema, {
+          since: r.since,
+          until: r.until,
+          failed_only: r.failed_only,
+        });
+        return this.redelivery.replay(principal, id, replayWindow(body));
       },
       ListEventTypes: (_principal, r) => {
         const page = listEventTypes(

@@ -561,7 +561,7 @@ export function openApiDocument(): Json {
         post: customerPost({
           summary: 'Redeliver every stored event of a window that the webhook matches',
           description:
-            'In the order the events occurred, at most 100,000 a call, each delivery as its next attempt; one whose automatic retry is pending is left to that retry. A larger window answers 413 replay_too_large once that many are queued, naming the time to replay the rest from (`since`). One replay of a webhook at a time: another while it queues answers 409 replay_in_progress. Counts against the limit of test events and replays (API_SEND_RATE_LIMIT a minute per organisation); over it, 429 rate_limited.',
+            'In the order the events occurred, at most 100,000 a call, each delivery as its next attempt; one whose automatic retry is pending is left to that retry. With failed_only: true, only the deliveries attempted that never succeeded (failed, put off by an open breaker, or skipped while paused): what an outage left undelivered. A larger window answers 413 replay_too_large once that many are queued, naming the time to replay the rest from (`since`). One replay of a webhook at a time: another while it queues answers 409 replay_in_progress. Counts against the limit of test events and replays (API_SEND_RATE_LIMIT a minute per organisation); over it, 429 rate_limited.',
           parameters: [ID],
           requestBody: body(replaySchema, {
             since: '2026-11-22T00:00:00Z',

@@ -18,7 +18,7 @@ import type { Response } from 'express';
 import { z } from 'zod';
 import { ApiKeyGuard, CurrentPrincipal, type Principal } from '../auth/guards.js';
 import { DeliveryLog } from '../deliveries/delivery-log.js';
-import { RedeliveryService } from '../deliveries/redelivery.service.js';
+import { RedeliveryService, replayWindow } from '../deliveries/redelivery.service.js';
 import { ApiError } from '../http/api-error.js';
 import { ZodPipe } from '../http/zod.pipe.js';
 import {
@@ -192,8 +192,7 @@ export class WebhooksController {
     @Param('id') id: string,
     @Body(new ZodPipe(replaySchema)) body: z.infer<typeof replaySchema>,
   ) {
-    const until = body.until ? new Date(body.until) : new Date();
-    return this.redelivery.replay(principal, webhookId(id), new Date(body.since), until);
+    return this.redelivery.replay(principal, webhookId(id), replayWindow(body));
   }
 
   @Post(':id/rotate-secret')

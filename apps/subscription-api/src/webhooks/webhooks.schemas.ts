@@ -129,6 +129,8 @@ export const replaySchema = z
   .strictObject({
     since: z.iso.datetime({ offset: true, message: 'must be an ISO-8601 time' }),
     until: z.iso.datetime({ offset: true, message: 'must be an ISO-8601 time' }).optional(),
+    /** Only the deliveries attempted in the window that never succeeded (Svix's "recover"). */
+    failed_only: z.boolean().optional(),
   })
   .refine((body) => !body.until || Date.parse(body.until) > Date.parse(body.since), {
     path: ['until'],
