@@ -1,4 +1,5 @@
-import { hostileMailEvents, RecordingReceiver } from '@hookpost/testing';
+import { hostileMailEvents, RecordingReceiver, REPO_ROOT } from '@hookpost/testing';
+import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -112,6 +113,73 @@ describe('ingest and matching', () => {
     for (const service of Object.values(pipeline.services)) {
       expect(service.process.exitCode, service.name).toBeNull();
     }
+  });
+
+  it('sends dead letters back to mail-events once their organisation is known, and delivers them once', async () => {
+    await subscribe('/redriven');
+    await untilViewsHaveChanges(pipeline);
+    const since = new Date().toISOString();
+    const domain = `late-${run}.example`;
+    // From a domain no organisation has yet: dead-lettered.
+    const late = event('redriven', { organization_id: undefined }, { from: `news@${domain}` });
+    await kcatProduceMany(pipeline.brokers, 'mail-events', [late]);
+    const lateId = JSON.parse(late.value).id as string;
+    const deadline = Date.now() + 30_000;
+    const lettered = () =>
+      kcatConsume(pipeline.brokers, 'hookpost.mail-events.dlq.v1').filter((m) => m.key === lateId);
+    while (lettered().length === 0 && Date.now() < deadline) await sleep(500);
+    expect(lettered().map((m) => m.headers['hookpost-reject-reason'])).toEqual([
+      'missing_organization',
+    ]);
+
+    const redrive = (...args: string[]) => {
+      const done = spawnSync(
+        process.execPath,
+        [`${REPO_ROOT}apps/event-ingest/dist/redrive-dead-letters.js`, ...args],
+        {
+          env: { ...process.env, KAFKA_BROKERS: pipeline.brokers, LOG_LEVEL: 'info' },
+          encoding: 'utf8',
+        },
+      );
+      expect(done.status, done.stderr).toBe(0);
+      return JSON.parse(done.stdout.trim().split('\n').at(-1)!) as {
+        read: number;
+        redriven: Record<string, number>;
+        otherReasons: number;
+      };
+    };
+    const refused = spawnSync(
+      process.execPath,
+      [`${REPO_ROOT}apps/event-ingest/dist/redrive-dead-letters.js`, '--reason', 'lost'],
+      { env: { ...process.env, KAFKA_BROKERS: pipeline.brokers }, encoding: 'utf8' },
+    );
+    expect(refused.status).toBe(64);
+    expect(refused.stderr).toMatch(/unknown reason lost: the reasons are too_large, /);
+
+    // A dry run counts it and sends nothing.
+    expect(redrive('--since', since, '--dry-run')).toMatchObject({
+      redriven: { missing_organization: 1 },
+    });
+    const patched = await http(
+      'PATCH',
+      `${pipeline.apiUrl}/v1/organizations/${organizationId}`,
+      pipeline.adminToken,
+      { domains: [`ingest-${run}.example`, `other-${run}.example`, domain] },
+    );
+    expect(patched.status, JSON.stringify(patched.json)).toBe(200);
+    await sleep(1_000);
+    expect(idsAt('/redriven')).toEqual([]);
+
+    expect(redrive('--reason', 'missing_organization', '--since', since)).toMatchObject({
+      read: 1,
+      redriven: { missing_organization: 1 },
+      otherReasons: 0,
+    });
+    await receiver.waitFor((r) => r.path === '/redriven', 1, 30_000);
+    // Sent back twice, it is still one event: ingest drops the repeat.
+    redrive('--since', since);
+    await sleep(3_000);
+    expect(idsAt('/redriven')).toEqual([lateId]);
   });
 
   it('delivers a source event once, even when a copy arrives after an ingest restart', async () => {
