@@ -10,6 +10,7 @@ import { DeliveryLog } from './deliveries/delivery-log.js';
 import { DeliveryLogRetention } from './deliveries/retention.js';
 import { EventLogConsumer } from './deliveries/event-log.consumer.js';
 import { RedeliveryService } from './deliveries/redelivery.service.js';
+import { ReplayLocks } from './deliveries/replay-locks.js';
 import { MessagesController } from './messages/messages.controller.js';
 import { MessagesService } from './messages/messages.service.js';
 import { EventTypesController } from './event-types/event-types.controller.js';
@@ -68,6 +69,7 @@ export class AppModule {
         DeliveryLogRetention,
         EventLogConsumer,
         RedeliveryService,
+        ReplayLocks,
         MessagesService,
         GrpcServer,
       ],

@@ -9,6 +9,7 @@ import { ApiError } from '../http/api-error.js';
 import { RateLimits } from '../rate-limits/rate-limits.js';
 import type { WebhooksService } from '../webhooks/webhooks.service.js';
 import { RedeliveryService } from './redelivery.service.js';
+import { ReplayLocks } from './replay-locks.js';
 
 /** Retry and replay against a real Postgres (a database of its own), jobs recorded. */
 let database: ScratchDatabase;
@@ -83,7 +84,13 @@ describe('redelivery', () => {
         ],
       );
     }
-    const service = new RedeliveryService(webhooks, dataSource, producer, unlimited);
+    const service = new RedeliveryService(
+      webhooks,
+      dataSource,
+      producer,
+      unlimited,
+      new ReplayLocks(dataSource),
+    );
     const until = new Date(at(20));
     let since = new Date(at(0));
     const calls: number[] = [];
@@ -141,14 +148,22 @@ describe('redelivery', () => {
       send: () => Promise.reject(new Error('broker unavailable')),
     } as unknown as KafkaProducer;
     await expect(
-      new RedeliveryService(webhooks, dataSource, down, unlimited).retry(
-        principal,
-        subscription.id,
-        deliveryId,
-      ),
+      new RedeliveryService(
+        webhooks,
+        dataSource,
+        down,
+        unlimited,
+        new ReplayLocks(dataSource),
+      ).retry(principal, subscription.id, deliveryId),
     ).rejects.toThrow('broker unavailable');
     // Kafka is back: the retry goes as attempt 2, and one more before it is logged waits.
-    const service = new RedeliveryService(webhooks, dataSource, producer, unlimited);
+    const service = new RedeliveryService(
+      webhooks,
+      dataSource,
+      producer,
+      unlimited,
+      new ReplayLocks(dataSource),
+    );
     expect(await service.retry(principal, subscription.id, deliveryId)).toEqual({
       delivery_id: deliveryId,
       attempt: 2,
@@ -196,7 +211,13 @@ describe('redelivery', () => {
     await attempt(ids[0]!, 2, new Date(Date.now() + 3_600_000));
     await attempt(ids[1]!, 3, null);
     const before = sent.length;
-    const service = new RedeliveryService(webhooks, dataSource, producer, unlimited);
+    const service = new RedeliveryService(
+      webhooks,
+      dataSource,
+      producer,
+      unlimited,
+      new ReplayLocks(dataSource),
+    );
     const done = await service.replay(principal, subscription.id, {
       since: new Date(Date.UTC(2026, 6, 1)),
       until: new Date(Date.UTC(2026, 6, 2)),
@@ -254,7 +275,13 @@ describe('redelivery', () => {
           ],
         );
     }
-    const service = new RedeliveryService(webhooks, dataSource, producer, unlimited);
+    const service = new RedeliveryService(
+      webhooks,
+      dataSource,
+      producer,
+      unlimited,
+      new ReplayLocks(dataSource),
+    );
     const window = { since: new Date(Date.UTC(2026, 7, 1)), until: new Date(Date.UTC(2026, 7, 2)) };
     const replayed = async (failedOnly: boolean) => {
       const before = sent.length;
@@ -276,5 +303,46 @@ describe('redelivery', () => {
       ['ok', 2],
       ['paused', 2],
     ]);
+  });
+
+  it('refuses a replay while another replica replays the webhook, and counts no send for it', async () => {
+    const oneSend = new RateLimits({ API_RATE_LIMIT: 0, API_SEND_RATE_LIMIT: 1 });
+    const service = new RedeliveryService(
+      webhooks,
+      dataSource,
+      producer,
+      oneSend,
+      new ReplayLocks(dataSource),
+    );
+    const window = {
+      since: new Date(Date.UTC(2026, 8, 1)),
+      until: new Date(Date.UTC(2026, 8, 2)),
+      failedOnly: false,
+    };
+    let finish!: () => void;
+    const elsewhere = createDataSource(database.url, 1);
+    await elsewhere.initialize();
+    try {
+      const held = new ReplayLocks(elsewhere).hold(
+        subscription.id,
+        () => new Promise<void>((resolve) => (finish = resolve)),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await expect(service.replay(principal, subscription.id, window)).rejects.toMatchObject({
+        status: 409,
+        code: 'replay_in_progress',
+      });
+      finish();
+      await held;
+    } finally {
+      await elsewhere.destroy();
+    }
+    // The minute's one send is still there.
+    await expect(service.replay(principal, subscription.id, window)).resolves.toMatchObject({
+      queued: 0,
+    });
+    await expect(service.replay(principal, subscription.id, window)).rejects.toMatchObject({
+      status: 429,
+    });
   });
 });

@@ -17,10 +17,11 @@ import {
 } from '@hookpost/domain';
 import { KafkaProducer } from '@hookpost/platform';
 import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import type { Principal } from '../auth/guards.js';
 import { ApiError } from '../http/api-error.js';
 import { RateLimits } from '../rate-limits/rate-limits.js';
+import { ReplayLocks } from './replay-locks.js';
 import { WebhooksService } from '../webhooks/webhooks.service.js';
 
 /** Events replayed per call at most; a longer window is replayed in several calls. */
@@ -39,6 +40,7 @@ export class RedeliveryService {
     private readonly dataSource: DataSource,
     private readonly producer: KafkaProducer,
     private readonly limits: RateLimits,
+    private readonly locks: ReplayLocks,
   ) {}
 
   /**
@@ -144,7 +146,8 @@ export class RedeliveryService {
    * order they occurred. A window of more than `max` events stops after the instant of the
    * `max`th (its other events at that instant go too), and the 413 names the rest: the
    * window from the next millisecond on, as event times are whole milliseconds. One at a
-   * time per subscription, each counted against API_SEND_RATE_LIMIT (RateLimits.replay).
+   * time per subscription across replicas (ReplayLocks), each counted against
+   * API_SEND_RATE_LIMIT.
    */
   async replay(
     principal: Principal,
@@ -153,12 +156,17 @@ export class RedeliveryService {
     max = MAX_REPLAY,
   ): Promise<{ queued: number; since: string; until: string; failed_only: boolean }> {
     const subscription = await this.active(principal, id);
-    return this.limits.replay(subscription.organizationId, subscription.id, () =>
-      this.queueWindow(subscription, window, max),
-    );
+    // Asked after the tenancy check, so that no one learns of another's replay; counted
+    // as a send once it goes ahead (one refused as in progress costs none).
+    return this.locks.hold(subscription.id, (db) => {
+      this.limits.send(subscription.organizationId);
+      return this.queueWindow(db, subscription, window, max);
+    });
   }
 
+  /** Runs its queries on `db`, the connection that holds the webhook's replay lock. */
   private async queueWindow(
+    db: EntityManager,
     subscription: Subscription,
     { since, until, failedOnly }: ReplayWindow,
     max: number,
@@ -171,7 +179,7 @@ export class RedeliveryService {
     // at 1): at first, before the window's first event.
     let after = { occurredAt: since, seq: '0' };
     const page = (before: Date, limit: number) =>
-      this.dataSource.query(
+      db.query(
         `SELECT seq, occurred_at, event FROM mail_events
          WHERE organization_id = $1 AND occurred_at >= $2 AND occurred_at < $3
            AND type = ANY($4) AND (occurred_at, seq) > ($5, $6)
@@ -186,6 +194,7 @@ export class RedeliveryService {
       const rows = await page(end, Math.min(PAGE, max));
       if (rows.length === 0) break;
       const jobs = await this.notPending(
+        db,
         subscription,
         rows
           .map((row) => ingestedEventSchema.parse(row.event))
@@ -230,9 +239,14 @@ export class RedeliveryService {
    * failed, or were put off by an open breaker or skipped while the webhook was paused,
    * not events it never had a delivery of (from before it existed or matched them).
    */
-  private async notPending(subscription: Subscription, jobs: DeliveryJob[], failedOnly: boolean) {
+  private async notPending(
+    db: EntityManager,
+    subscription: Subscription,
+    jobs: DeliveryJob[],
+    failedOnly: boolean,
+  ) {
     if (jobs.length === 0) return jobs;
-    const rows = (await this.dataSource.query(
+    const rows = (await db.query(
       `SELECT delivery_id, max(attempt) AS attempt,
               (array_agg(next_retry_at ORDER BY attempt DESC))[1] AS next_retry_at,
               bool_or(outcome = 'succeeded') AS succeeded

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { ApiError } from '../http/api-error.js';
 import { RateLimitedError, RateLimits } from './rate-limits.js';
 
 describe('RateLimits', () => {
@@ -38,30 +37,5 @@ describe('RateLimits', () => {
       expect(limits.request('org_a')).toBeUndefined();
       limits.send('org_a');
     }
-  });
-
-  it('runs one replay of a webhook at a time; a refused one costs no send', async () => {
-    const limits = new RateLimits({ API_RATE_LIMIT: 100, API_SEND_RATE_LIMIT: 3 });
-    let finish!: (queued: number) => void;
-    const first = limits.replay('org_a', 'wh_1', () => new Promise<number>((r) => (finish = r)));
-    const second = limits.replay('org_a', 'wh_1', () => Promise.resolve(0));
-    await expect(second).rejects.toMatchObject({ status: 409, code: 'replay_in_progress' });
-    await expect(second).rejects.toBeInstanceOf(ApiError);
-    await expect(limits.replay('org_a', 'wh_2', () => Promise.resolve(1))).resolves.toBe(1);
-    finish(42);
-    await expect(first).resolves.toBe(42);
-    // Free again, and the refused call left the third send of the minute.
-    await expect(limits.replay('org_a', 'wh_1', () => Promise.resolve(7))).resolves.toBe(7);
-    await expect(limits.replay('org_a', 'wh_1', () => Promise.resolve(8))).rejects.toMatchObject({
-      status: 429,
-    });
-  });
-
-  it('frees the webhook when a replay fails', async () => {
-    const limits = new RateLimits({ API_RATE_LIMIT: 100, API_SEND_RATE_LIMIT: 60 });
-    await expect(
-      limits.replay('org_a', 'wh_1', () => Promise.reject(new Error('Kafka away'))),
-    ).rejects.toThrow('Kafka away');
-    await expect(limits.replay('org_a', 'wh_1', () => Promise.resolve(1))).resolves.toBe(1);
   });
 });

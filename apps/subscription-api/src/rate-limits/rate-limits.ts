@@ -23,6 +23,11 @@ const limited = new Counter({
   labelNames: ['limit'],
 });
 
+/** Counts a call refused by a limit kept elsewhere (one replay of a webhook at a time). */
+export function countRefusal(limit: 'replay_in_progress'): void {
+  limited.inc({ limit });
+}
+
 /** 429 `rate_limited`, naming the limit and when to try again. */
 export class RateLimitedError extends ApiError {
   constructor(
@@ -49,10 +54,11 @@ export function setRateLimitHeaders(response: Response, decision: Decision): voi
 
 /**
  * The per-organisation limits of this replica (docs/adr/0018-api-rate-limits.md): every
- * call with an API key (API_RATE_LIMIT a second), test events and replays
- * (API_SEND_RATE_LIMIT a minute), and one replay of a webhook at a time. Held in memory:
- * each replica counts on its own, so an organisation spread over N replicas gets up to N
- * times the limits. Operator calls (ADMIN_TOKEN) are not limited.
+ * call with an API key (API_RATE_LIMIT a second), and test events and replays
+ * (API_SEND_RATE_LIMIT a minute). Held in memory: each replica counts on its own, so an
+ * organisation spread over N replicas gets up to N times the limits. Operator calls
+ * (ADMIN_TOKEN) are not limited. One replay of a webhook at a time is kept in Postgres,
+ * for every replica (ReplayLocks).
  */
 @Injectable()
 export class RateLimits {
@@ -60,8 +66,6 @@ export class RateLimits {
   private readonly sends: TokenBuckets | undefined;
   private readonly requestLimit: string;
   private readonly sendLimit: string;
-  /** Webhooks whose replay is queuing in this replica. */
-  private readonly replaying = new Set<string>();
 
   constructor(@Inject(CONFIG) config: Pick<ApiConfig, 'API_RATE_LIMIT' | 'API_SEND_RATE_LIMIT'>) {
     const perSecond = config.API_RATE_LIMIT;
@@ -85,31 +89,6 @@ export class RateLimits {
   /** Counts one test event or replay of the organisation; throws past the limit. */
   send(organizationId: string): void {
     this.take(this.sends, organizationId, 'sends', this.sendLimit);
-  }
-
-  /**
-   * Runs `replay` of the organisation's webhook (one the caller may see: asked after the
-   * tenancy check, so that no one learns of another's replay) unless a replay of it is
-   * still queuing here: that one answers 409 `replay_in_progress` (not 429: waiting some
-   * seconds does not help, its end does). A replay counts as a send; one refused as in
-   * progress does not.
-   */
-  async replay<T>(organizationId: string, webhookId: string, replay: () => Promise<T>) {
-    if (this.replaying.has(webhookId)) {
-      limited.inc({ limit: 'replay_in_progress' });
-      throw new ApiError(
-        409,
-        'replay_in_progress',
-        'a replay of this webhook is still queuing its deliveries; replay again once it has answered',
-      );
-    }
-    this.send(organizationId);
-    this.replaying.add(webhookId);
-    try {
-      return await replay();
-    } finally {
-      this.replaying.delete(webhookId);
-    }
   }
 
   private take(
