@@ -114,6 +114,18 @@ describe('Idempotency-Key', () => {
     expect(await count()).toBe(before);
   });
 
+  it('sends a test event once for its key, and answers a repeat with the first 202', async () => {
+    const created = await post(webhooks(), 'for-tests', hook('tested'));
+    const id = created.json.id as string;
+    const first = await post(webhooks(`/${id}/test`), 'test-once', { type: 'message.bounced' });
+    const again = await post(webhooks(`/${id}/test`), 'test-once', { type: 'message.bounced' });
+    expect(first.status, JSON.stringify(first.json)).toBe(202);
+    expect(again.status).toBe(202);
+    expect(again.json).toEqual(first.json);
+    expect(again.json.event_id).toEqual(expect.any(String));
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+  });
+
   it('keeps an error the request came to, and gives it again', async () => {
     const bad = { url: 'ftp://example.com/', events: ['message.delivered'] };
     const first = await post(webhooks(), 'refused-once', bad);
