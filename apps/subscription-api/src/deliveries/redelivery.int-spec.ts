@@ -43,6 +43,52 @@ const producer = {
 } as unknown as KafkaProducer;
 const principal = { organizationId: subscription.organizationId } as Principal;
 
+/** The service on this database, sending with `via`, limited by `limits`. */
+const redelivery = (via: KafkaProducer = producer, limits: RateLimits = unlimited) =>
+  new RedeliveryService(webhooks, dataSource, via, limits, new ReplayLocks(dataSource));
+
+/** A canonical `message.delivered` event in the event log, as the event-log consumer stores it. */
+async function storeEvent(id: string, occurredAt: string, messageId = id): Promise<void> {
+  const event = {
+    id,
+    type: 'message.delivered',
+    organization_id: subscription.organizationId,
+    occurred_at: occurredAt,
+    received_at: occurredAt,
+    source: { format: 'canonical' },
+    data: { message_id: messageId },
+  };
+  await dataSource.query(
+    `INSERT INTO mail_events (event_id, organization_id, message_id, type, occurred_at, event)
+     VALUES ($1, $2, $3, $4, $5, $6)`,
+    [id, event.organization_id, messageId, event.type, occurredAt, event],
+  );
+}
+
+/** Attempt `n` of the subscription's delivery of `eventId`, in the delivery log. */
+async function storeAttempt(
+  eventId: string,
+  n: number,
+  outcome: string,
+  nextRetryAt: Date | null = null,
+): Promise<void> {
+  await dataSource.query(
+    `INSERT INTO delivery_attempts (attempt_id, delivery_id, subscription_id, organization_id,
+       event_id, event_type, attempt, outcome, http_status, duration_ms, error, next_retry_at, attempted_at)
+     VALUES ($1, $2, $3, $4, $5, 'message.delivered', $6, $7, NULL, 5, NULL, $8, now())`,
+    [
+      `att_${eventId}_${n}`,
+      deriveId('delivery', eventId, subscription.id),
+      subscription.id,
+      subscription.organizationId,
+      eventId,
+      n,
+      outcome,
+      nextRetryAt,
+    ],
+  );
+}
+
 beforeAll(async () => {
   database = await scratchDatabase('replay');
   dataSource = createDataSource(database.url, 2);
@@ -61,36 +107,9 @@ describe('redelivery', () => {
     // minute each occurred at, in the order they arrived. Two occurred at once, at 3.
     const stored = ['5', '1', '9', '3', '7', '2', '8', '3b', '4', '6', '10'];
     const at = (minute: number) => new Date(Date.UTC(2026, 5, 1, 12, minute)).toISOString();
-    for (const tag of stored) {
-      const event = {
-        id: `evt_replay_minute_${tag}`,
-        type: 'message.delivered',
-        organization_id: subscription.organizationId,
-        occurred_at: at(parseInt(tag, 10)),
-        received_at: at(30),
-        source: { format: 'canonical' },
-        data: { message_id: `m${tag}` },
-      };
-      await dataSource.query(
-        `INSERT INTO mail_events (event_id, organization_id, message_id, type, occurred_at, event)
-         VALUES ($1, $2, $3, $4, $5, $6)`,
-        [
-          event.id,
-          event.organization_id,
-          event.data.message_id,
-          event.type,
-          event.occurred_at,
-          event,
-        ],
-      );
-    }
-    const service = new RedeliveryService(
-      webhooks,
-      dataSource,
-      producer,
-      unlimited,
-      new ReplayLocks(dataSource),
-    );
+    for (const tag of stored)
+      await storeEvent(`evt_replay_minute_${tag}`, at(parseInt(tag, 10)), `m${tag}`);
+    const service = redelivery();
     const until = new Date(at(20));
     let since = new Date(at(0));
     const calls: number[] = [];
@@ -123,47 +142,17 @@ describe('redelivery', () => {
     expect(calls).toEqual([4, 3, 3, 1]);
   });
   it('keeps no attempt number for a retry by hand whose job could not be sent', async () => {
-    const event = {
-      id: 'evt_retry_by_hand_1',
-      type: 'message.delivered',
-      organization_id: subscription.organizationId,
-      occurred_at: new Date().toISOString(),
-      received_at: new Date().toISOString(),
-      source: { format: 'canonical' },
-      data: { message_id: 'retried' },
-    };
-    await dataSource.query(
-      `INSERT INTO mail_events (event_id, organization_id, message_id, type, occurred_at, event)
-       VALUES ($1, $2, $3, $4, $5, $6)`,
-      [event.id, event.organization_id, 'retried', event.type, event.occurred_at, event],
-    );
-    const deliveryId = 'del_01JRETRYBYHAND0000000000000';
-    await dataSource.query(
-      `INSERT INTO delivery_attempts (attempt_id, delivery_id, subscription_id, organization_id,
-         event_id, event_type, attempt, outcome, http_status, duration_ms, error, next_retry_at, attempted_at)
-       VALUES ('att_retry_by_hand_1', $1, $2, $3, $4, $5, 1, 'failed', 500, 5, 'HTTP 500', NULL, now())`,
-      [deliveryId, subscription.id, subscription.organizationId, event.id, event.type],
-    );
+    await storeEvent('evt_retry_by_hand_1', new Date().toISOString(), 'retried');
+    await storeAttempt('evt_retry_by_hand_1', 1, 'failed');
+    const deliveryId = deriveId('delivery', 'evt_retry_by_hand_1', subscription.id);
     const down = {
       send: () => Promise.reject(new Error('broker unavailable')),
     } as unknown as KafkaProducer;
-    await expect(
-      new RedeliveryService(
-        webhooks,
-        dataSource,
-        down,
-        unlimited,
-        new ReplayLocks(dataSource),
-      ).retry(principal, subscription.id, deliveryId),
-    ).rejects.toThrow('broker unavailable');
-    // Kafka is back: the retry goes as attempt 2, and one more before it is logged waits.
-    const service = new RedeliveryService(
-      webhooks,
-      dataSource,
-      producer,
-      unlimited,
-      new ReplayLocks(dataSource),
+    await expect(redelivery(down).retry(principal, subscription.id, deliveryId)).rejects.toThrow(
+      'broker unavailable',
     );
+    // Kafka is back: the retry goes as attempt 2, and one more before it is logged waits.
+    const service = redelivery();
     expect(await service.retry(principal, subscription.id, deliveryId)).toEqual({
       delivery_id: deliveryId,
       attempt: 2,
@@ -176,48 +165,12 @@ describe('redelivery', () => {
   it('replays each delivery as its next attempt, and leaves one whose retry is pending to it', async () => {
     const at = new Date(Date.UTC(2026, 6, 1, 12, 0)).toISOString();
     const ids = ['evt_replay_pending_1', 'evt_replay_dead_1', 'evt_replay_fresh_1'];
-    for (const id of ids) {
-      const event = {
-        id,
-        type: 'message.delivered',
-        organization_id: subscription.organizationId,
-        occurred_at: at,
-        received_at: at,
-        source: { format: 'canonical' },
-        data: { message_id: id },
-      };
-      await dataSource.query(
-        `INSERT INTO mail_events (event_id, organization_id, message_id, type, occurred_at, event)
-         VALUES ($1, $2, $3, $4, $5, $6)`,
-        [id, event.organization_id, id, event.type, at, event],
-      );
-    }
-    const attempt = (eventId: string, n: number, nextRetryAt: Date | null) =>
-      dataSource.query(
-        `INSERT INTO delivery_attempts (attempt_id, delivery_id, subscription_id, organization_id,
-           event_id, event_type, attempt, outcome, http_status, duration_ms, error, next_retry_at, attempted_at)
-         VALUES ($1, $2, $3, $4, $5, 'message.delivered', $6, 'failed', 500, 5, 'HTTP 500', $7, now())`,
-        [
-          `att_${eventId}_${n}`,
-          deriveId('delivery', eventId, subscription.id),
-          subscription.id,
-          subscription.organizationId,
-          eventId,
-          n,
-          nextRetryAt,
-        ],
-      );
+    for (const id of ids) await storeEvent(id, at);
     // The first has its third attempt due in an hour; the second died after its third.
-    await attempt(ids[0]!, 2, new Date(Date.now() + 3_600_000));
-    await attempt(ids[1]!, 3, null);
+    await storeAttempt(ids[0]!, 2, 'failed', new Date(Date.now() + 3_600_000));
+    await storeAttempt(ids[1]!, 3, 'failed');
     const before = sent.length;
-    const service = new RedeliveryService(
-      webhooks,
-      dataSource,
-      producer,
-      unlimited,
-      new ReplayLocks(dataSource),
-    );
+    const service = redelivery();
     const done = await service.replay(principal, subscription.id, {
       since: new Date(Date.UTC(2026, 6, 1)),
       until: new Date(Date.UTC(2026, 6, 2)),
@@ -244,44 +197,11 @@ describe('redelivery', () => {
       never: [],
     };
     for (const [name, attempts] of Object.entries(outcomes)) {
-      const id = `evt_recover_${name}`;
-      const event = {
-        id,
-        type: 'message.delivered',
-        organization_id: subscription.organizationId,
-        occurred_at: at,
-        received_at: at,
-        source: { format: 'canonical' },
-        data: { message_id: id },
-      };
-      await dataSource.query(
-        `INSERT INTO mail_events (event_id, organization_id, message_id, type, occurred_at, event)
-         VALUES ($1, $2, $3, $4, $5, $6)`,
-        [id, event.organization_id, id, event.type, at, event],
-      );
+      await storeEvent(`evt_recover_${name}`, at);
       for (const [i, outcome] of attempts.entries())
-        await dataSource.query(
-          `INSERT INTO delivery_attempts (attempt_id, delivery_id, subscription_id, organization_id,
-             event_id, event_type, attempt, outcome, http_status, duration_ms, error, next_retry_at, attempted_at)
-           VALUES ($1, $2, $3, $4, $5, 'message.delivered', $6, $7, NULL, 5, NULL, NULL, now())`,
-          [
-            `att_recover_${name}_${i}`,
-            deriveId('delivery', id, subscription.id),
-            subscription.id,
-            subscription.organizationId,
-            id,
-            i + 1,
-            outcome,
-          ],
-        );
+        await storeAttempt(`evt_recover_${name}`, i + 1, outcome);
     }
-    const service = new RedeliveryService(
-      webhooks,
-      dataSource,
-      producer,
-      unlimited,
-      new ReplayLocks(dataSource),
-    );
+    const service = redelivery();
     const window = { since: new Date(Date.UTC(2026, 7, 1)), until: new Date(Date.UTC(2026, 7, 2)) };
     const replayed = async (failedOnly: boolean) => {
       const before = sent.length;
@@ -307,13 +227,7 @@ describe('redelivery', () => {
 
   it('refuses a replay while another replica replays the webhook, and counts no send for it', async () => {
     const oneSend = new RateLimits({ API_RATE_LIMIT: 0, API_SEND_RATE_LIMIT: 1 });
-    const service = new RedeliveryService(
-      webhooks,
-      dataSource,
-      producer,
-      oneSend,
-      new ReplayLocks(dataSource),
-    );
+    const service = redelivery(producer, oneSend);
     const window = {
       since: new Date(Date.UTC(2026, 8, 1)),
       until: new Date(Date.UTC(2026, 8, 2)),

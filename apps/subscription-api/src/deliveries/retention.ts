@@ -8,6 +8,7 @@ import {
 import { Counter } from 'prom-client';
 import { DataSource } from 'typeorm';
 import type { ApiConfig } from '../config.js';
+import { IdempotencyKeys } from '../idempotency/idempotency-keys.js';
 
 const purged = new Counter({
   name: 'hookpost_delivery_log_purged_total',
@@ -26,7 +27,7 @@ const EVENT_MARGIN_SECONDS = 24 * 3_600;
 
 /**
  * Removes delivery attempts, stored events and manual retries' numbers older than
- * DELIVERY_LOG_RETENTION, on a timer, a chunk at a time so that no long lock holds up the
+ * DELIVERY_LOG_RETENTION, and idempotency keys older than a day, on a timer, a chunk at a time so that no long lock holds up the
  * attempts consumer. Runs in every replica; concurrent purges only share the work.
  */
 @Injectable()
@@ -36,6 +37,7 @@ export class DeliveryLogRetention implements OnApplicationBootstrap, BeforeAppli
 
   constructor(
     private readonly dataSource: DataSource,
+    private readonly idempotencyKeys: IdempotencyKeys,
     @Inject(CONFIG) private readonly config: ApiConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
@@ -78,6 +80,9 @@ export class DeliveryLogRetention implements OnApplicationBootstrap, BeforeAppli
       }
       purged.inc(total);
       if (total > 0) this.logger.info({ purged: total }, 'delivery log purged');
+      // The API's idempotency keys, a day old (ADR 0020): not the log, but the same chore.
+      const keys = await this.idempotencyKeys.purge();
+      if (keys > 0) this.logger.info({ purged: keys }, 'expired idempotency keys purged');
     } catch (error) {
       this.logger.warn({ err: error }, 'delivery log purge failed; will retry');
     }

@@ -3,11 +3,9 @@ import { LOGGER, type Logger } from '@hookpost/platform';
 import {
   Inject,
   Injectable,
-  type BeforeApplicationShutdown,
   type CallHandler,
   type ExecutionContext,
   type NestInterceptor,
-  type OnApplicationBootstrap,
 } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { createHash, randomUUID } from 'node:crypto';
@@ -36,8 +34,6 @@ export const IDEMPOTENCY_KEY_TTL_SECONDS = 24 * 3_600;
  * 0008), whose jobs, if queued twice, deliver as retries of the same deliveries.
  */
 const RUNNING_LEASE_SECONDS = 120;
-
-const PURGE_EVERY_MS = 10 * 60_000;
 
 /** Keys as Stripe takes them: up to 255 characters, printable ASCII (a UUID, a hash, an id). */
 const KEY = /^[\x21-\x7e]{1,255}$/;
@@ -104,10 +100,7 @@ type Claim = { kind: 'run'; token: string } | { kind: 'kept'; outcome: Outcome }
  * the retry runs (keepsError).
  */
 @Injectable()
-export class IdempotencyKeys implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private timer: NodeJS.Timeout | undefined;
-  private purging: Promise<unknown> = Promise.resolve();
-
+export class IdempotencyKeys {
   constructor(
     private readonly dataSource: DataSource,
     @Inject(SECRET_KEYRING) private readonly keyring: Keyring,
@@ -152,23 +145,10 @@ export class IdempotencyKeys implements OnApplicationBootstrap, BeforeApplicatio
     return { answer: (outcome as { answer: KeptAnswer }).answer, replayed: false };
   }
 
-  onApplicationBootstrap(): void {
-    this.timer = setInterval(() => {
-      this.purging = this.purge().catch((error: unknown) =>
-        this.logger.warn({ err: error }, 'idempotency keys purge failed; will retry'),
-      );
-    }, PURGE_EVERY_MS).unref();
-  }
-
-  async beforeApplicationShutdown(): Promise<void> {
-    clearInterval(this.timer);
-    await this.purging;
-  }
-
   /**
    * Removes keys older than the TTL, a chunk at a time; returns how many. An expired key
-   * sent again is claimed anew anyway: this only keeps the table to a day's keys. Runs in
-   * every replica; concurrent purges only share the work.
+   * sent again is claimed anew anyway: this only keeps the table to a day's keys. Run with
+   * the delivery log's purge (DeliveryLogRetention), in every replica.
    */
   async purge(chunk = 5_000): Promise<number> {
     let total = 0;
