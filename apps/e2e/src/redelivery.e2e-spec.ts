@@ -289,15 +289,14 @@ describe('test, retry, replay and message events', () => {
     expect(receiver.requests.filter((r) => r.path === '/failing')).toHaveLength(1);
   });
 
-  it('narrows the delivery log by outcome, event type, event and time, and replays only failures, over REST and gRPC', async () => {
-    receiver.respondWith((r) => ({
-      status:
-        r.path === '/failing' ||
-        (r.path === '/filtered' &&
-          (JSON.parse(r.body) as { type: string }).type === 'message.bounced')
-          ? 500
-          : 200,
-    }));
+  it('narrows the delivery log by outcome, event type, event and time, shows what a failing endpoint answered, and replays only failures, over REST and gRPC', async () => {
+    const refusing = (r: { path: string; body: string }) =>
+      r.path === '/filtered' && (JSON.parse(r.body) as { type: string }).type === 'message.bounced';
+    receiver.respondWith((r) =>
+      refusing(r)
+        ? { status: 500, body: 'bounce handler down\n' }
+        : { status: r.path === '/failing' ? 500 : 200, body: 'fine' },
+    );
     const id = await subscribe('/filtered', ['message.delivered', 'message.bounced']);
     await sleep(1_000);
     const sent: Record<string, string> = {};
@@ -314,14 +313,28 @@ describe('test, retry, replay and message events', () => {
       () => logs(''),
       (r) => (r.json.data as unknown[] | undefined)?.length === 2,
     );
-    type Attempt = { event_id: string; event_type: string; status: string };
+    type Attempt = {
+      event_id: string;
+      event_type: string;
+      status: string;
+      response_body: string | null;
+    };
     const data = async (query: string) => (await logs(query)).json.data as Attempt[];
 
+    // What the failing endpoint answered is in its attempt; nothing of a success's answer.
     expect(await data('status=failed')).toEqual([
-      expect.objectContaining({ event_type: 'message.bounced', status: 'failed' }),
+      expect.objectContaining({
+        event_type: 'message.bounced',
+        status: 'failed',
+        response_body: 'bounce handler down\n',
+      }),
     ]);
     expect(await data('status=succeeded&event_type=delivered')).toEqual([
-      expect.objectContaining({ event_id: sent['message.delivered'], status: 'succeeded' }),
+      expect.objectContaining({
+        event_id: sent['message.delivered'],
+        status: 'succeeded',
+        response_body: null,
+      }),
     ]);
     expect(await data(`event_id=${sent['message.bounced']}`)).toEqual([
       expect.objectContaining({ event_id: sent['message.bounced'] }),
@@ -348,7 +361,9 @@ describe('test, retry, replay and message events', () => {
         apiKey,
       );
       expect(failed.code, failed.details).toBe(grpc.status.OK);
-      expect(failed.value!.data.map((a) => a.event_type)).toEqual(['message.bounced']);
+      expect(failed.value!.data.map((a) => [a.event_type, a.response_body])).toEqual([
+        ['message.bounced', 'bounce handler down\n'],
+      ]);
       const delivered = await client.call<{ data: Attempt[] }>(
         'ListDeliveryAttempts',
         { id, event_type: ['message.delivered'], event_id: sent['message.delivered'] },

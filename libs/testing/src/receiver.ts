@@ -25,6 +25,8 @@ export function standardWebhookHeaders(request: ReceivedRequest): Record<string,
 export type Responder = (request: ReceivedRequest) => {
   status: number;
   headers?: Record<string, string>;
+  /** What the answer says, if anything. */
+  body?: string | Buffer;
   delayMs?: number;
 };
 
@@ -86,7 +88,7 @@ export class RecordingReceiver extends LocalReceiver {
     const answer = this.responder(request);
     setTimeout(() => {
       res.writeHead(answer.status, answer.headers);
-      res.end();
+      res.end(answer.body);
     }, answer.delayMs ?? 0);
   }
 

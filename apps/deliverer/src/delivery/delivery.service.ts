@@ -463,6 +463,7 @@ export class DeliveryService {
           : response.status >= 300 && response.status < 400
             ? `HTTP ${response.status} (redirects are not followed)`
             : `HTTP ${response.status}`,
+        responseBody: ok ? null : (response.body ?? null),
         gone,
       },
       result: ok

@@ -7,7 +7,7 @@ import {
   type Server as NetServer,
 } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { storableReason, WebhookClient } from './webhook-client.js';
+import { responseExcerpt, storableReason, WebhookClient } from './webhook-client.js';
 
 /**
  * The SSRF defence at connect time, against a real local HTTP server: the deliverer
@@ -295,6 +295,9 @@ describe('WebhookClient reading answers', () => {
       } else if (request.url === '/stall') {
         response.writeHead(200, { 'content-length': '100' });
         response.write('only part of it');
+      } else if (request.url === '/refused') {
+        response.writeHead(422, { 'content-type': 'application/json' });
+        response.end('{"error":"unknown customer"}\n');
       } else if (request.url === '/hints') {
         response.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
         response.writeHead(204).end();
@@ -373,6 +376,21 @@ describe('WebhookClient reading answers', () => {
     await client.close();
   });
 
+  it("keeps the start of a failure's answer, and nothing of a success's", async () => {
+    const client = new WebhookClient(loopbackAllowed, 2_000);
+    expect(await post(client, '/refused')).toMatchObject({
+      kind: 'response',
+      status: 422,
+      body: '{"error":"unknown customer"}\n',
+    });
+    const long = await post(client, '/long');
+    expect(long).toMatchObject({ kind: 'response', status: 503, body: 'x'.repeat(1_024) });
+    const ok = await post(client, '/ok');
+    expect(ok).toMatchObject({ kind: 'response', status: 200 });
+    expect(ok.kind === 'response' && ok.body).toBeUndefined();
+    await client.close();
+  });
+
   it('answers with the status of a body that stalls, at the deadline', async () => {
     const client = new WebhookClient(loopbackAllowed, 300);
     const result = await post(client, '/stall');
@@ -399,5 +417,21 @@ describe('storableReason', () => {
     expect(cut).toBe(`${'x'.repeat(9)}\uFFFD`);
     expect(cut.isWellFormed()).toBe(true);
     expect(storableReason('lone \udc00 half', 300)).toBe('lone \uFFFD half');
+  });
+});
+
+describe('responseExcerpt', () => {
+  it('keeps text and line breaks, and leaves nothing Postgres refuses', () => {
+    expect(responseExcerpt(Buffer.from('line 1\r\n\tline 2\u0000\u001b[0m'))).toBe(
+      'line 1\r\n\tline 2  [0m',
+    );
+    expect(responseExcerpt(Buffer.from([0x6f, 0x6b, 0xff, 0x21]))).toBe('ok\uFFFD!');
+    expect(responseExcerpt(Buffer.from([0x6f, 0x6b, 0xff]))).toBe('ok\uFFFD');
+  });
+
+  it('keeps the first 1,024 bytes, and no half of a character cut there', () => {
+    const cutInHalf = Buffer.concat([Buffer.alloc(1_023, 'a'), Buffer.from('é')]);
+    expect(responseExcerpt(cutInHalf)).toBe('a'.repeat(1_023));
+    expect(responseExcerpt(Buffer.alloc(5_000, 'b'))).toHaveLength(1_024);
   });
 });

@@ -5,6 +5,7 @@ import {
   type EndpointPolicy,
   type Resolver,
 } from '@hookpost/domain';
+import { RESPONSE_EXCERPT_BYTES } from '@hookpost/contracts';
 import { hostResolver } from '@hookpost/platform';
 import type { LookupAddress } from 'node:dns';
 import { setImmediate as nextTurn } from 'node:timers/promises';
@@ -20,7 +21,14 @@ export interface WebhookRequest {
 }
 
 export type WebhookResponse =
-  | { kind: 'response'; status: number; retryAfter: string | undefined; durationMs: number }
+  | {
+      kind: 'response';
+      status: number;
+      retryAfter: string | undefined;
+      /** The start of the body of an answer that is not a 2xx (responseExcerpt). */
+      body?: string;
+      durationMs: number;
+    }
   | { kind: 'error'; error: string; durationMs: number };
 
 /** Bytes of a response body read before the connection is let go. */
@@ -150,8 +158,9 @@ const timedOut = () => Object.assign(new Error('timeout'), { name: 'TimeoutError
 /**
  * One POST through the agent's handler interface, not `request`: no response stream, no
  * abort-signal listeners and no async resource per request, which cost the deliverer
- * measurable time at thousands of requests a second. The answer is its status and
- * `Retry-After`; the body is read and dropped, and a body longer than
+ * measurable time at thousands of requests a second. The answer is its status,
+ * `Retry-After`, and for a status that is not a 2xx the start of its body (for the
+ * delivery log); the rest is read and dropped, and a body longer than
  * MAX_RESPONSE_BYTES, or one that stalls past the deadline, ends the connection without
  * changing the answer.
  */
@@ -160,10 +169,17 @@ function exchange(
   url: URL,
   webhook: WebhookRequest,
   deadline: Deadline,
-): Promise<{ status: number; retryAfter: string | undefined }> {
+): Promise<{ status: number; retryAfter: string | undefined; body?: string }> {
   return new Promise((resolve, reject) => {
-    let answer: { status: number; retryAfter: string | undefined } | undefined;
+    let answer: { status: number; retryAfter: string | undefined; body?: string } | undefined;
     let bodyBytes = 0;
+    // The start of a failure's body, for the delivery log; a success's is not kept.
+    let excerpt: Buffer[] | undefined;
+    let excerptBytes = 0;
+    const settle = () => {
+      if (answer && excerpt) answer.body = responseExcerpt(Buffer.concat(excerpt));
+      return answer;
+    };
     agent.dispatch(
       {
         origin: url.origin,
@@ -178,14 +194,27 @@ function exchange(
           if (status < 200) return; // 1xx: the answer is still to come
           const retryAfter = headers['retry-after'];
           answer = { status, retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter };
+          if (status >= 300) excerpt = [];
         },
         onResponseData: (controller, chunk) => {
           bodyBytes += chunk.length;
+          if (excerpt && excerptBytes < RESPONSE_EXCERPT_BYTES) {
+            excerpt.push(chunk.subarray(0, RESPONSE_EXCERPT_BYTES - excerptBytes));
+            excerptBytes += Math.min(chunk.length, RESPONSE_EXCERPT_BYTES - excerptBytes);
+          }
           if (bodyBytes > MAX_RESPONSE_BYTES) controller.abort(new Error('response too long'));
         },
-        onResponseEnd: () => (answer ? resolve(answer) : reject(new Error('no final answer'))),
+        onResponseEnd: () => {
+          const settled = settle();
+          if (settled) resolve(settled);
+          else reject(new Error('no final answer'));
+        },
         // After the status line, a failure only cuts the body short: the answer stands.
-        onResponseError: (_controller, error) => (answer ? resolve(answer) : reject(error)),
+        onResponseError: (_controller, error) => {
+          const settled = settle();
+          if (settled) resolve(settled);
+          else reject(error);
+        },
       },
     );
   });
@@ -217,6 +246,20 @@ function describeError(error: unknown): string {
     storableReason([codeOf(error), message ?? inner?.message].filter(Boolean).join(': '), 300) ||
     'request failed'
   );
+}
+
+/**
+ * The start of an answer's body as text for the delivery log: decoded as UTF-8 (what is
+ * not becomes U+FFFD), NUL and the other control characters but tab and line breaks as
+ * spaces (Postgres refuses a NUL), and a character cut in half at the end dropped. The
+ * customer's own endpoint wrote it; only that customer reads it.
+ */
+export function responseExcerpt(bytes: Buffer): string {
+  const text = bytes.subarray(0, RESPONSE_EXCERPT_BYTES).toString('utf8');
+  // A multi-byte character cut by the limit decodes as U+FFFD at the very end.
+  const whole = bytes.length >= RESPONSE_EXCERPT_BYTES ? text.replace(/\ufffd$/, '') : text;
+  // eslint-disable-next-line no-control-regex
+  return whole.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g, ' ').toWellFormed();
 }
 
 /**

@@ -8,6 +8,7 @@ import { OrganizationVersions1764000000005 } from './migrations/1764000000005-or
 import { EventLogStoredAt1764000000006 } from './migrations/1764000000006-event-log-stored-at.js';
 import { IdempotencyKeys1764000000007 } from './migrations/1764000000007-idempotency-keys.js';
 import { AttemptsNotSucceeded1764000000008 } from './migrations/1764000000008-attempts-not-succeeded.js';
+import { AttemptResponseBody1764000000009 } from './migrations/1764000000009-attempt-response-body.js';
 
 /** Every migration, in order. Schema changes are made only by migrations, never `synchronize`. */
 export const MIGRATIONS = [
@@ -20,6 +21,7 @@ export const MIGRATIONS = [
   EventLogStoredAt1764000000006,
   IdempotencyKeys1764000000007,
   AttemptsNotSucceeded1764000000008,
+  AttemptResponseBody1764000000009,
 ];
 
 /**

@@ -88,11 +88,11 @@ export class AttemptsConsumer implements OnApplicationBootstrap, BeforeApplicati
     const consequences = await this.dataSource.transaction(async (manager) => {
       const inserted = (await manager.query(
         `INSERT INTO delivery_attempts (attempt_id, delivery_id, subscription_id, organization_id, event_id, event_type,
-           attempt, outcome, http_status, duration_ms, error, next_retry_at, attempted_at)
+           attempt, outcome, http_status, duration_ms, error, next_retry_at, attempted_at, response_body)
          SELECT * FROM jsonb_to_recordset($1::jsonb) AS a(
            "attemptId" text, "deliveryId" text, "subscriptionId" text, "organizationId" text, "eventId" text,
            "eventType" text, attempt int, outcome text, "httpStatus" int, "durationMs" int, error text,
-           "nextRetryAt" timestamptz, "attemptedAt" timestamptz)
+           "nextRetryAt" timestamptz, "attemptedAt" timestamptz, "responseBody" text)
          ON CONFLICT (attempt_id) DO NOTHING
          RETURNING attempt_id`,
         [JSON.stringify(attempts.map((a) => ({ ...a, durationMs: Math.round(a.durationMs) })))],

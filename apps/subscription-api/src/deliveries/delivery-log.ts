@@ -12,6 +12,8 @@ export interface AttemptView {
   http_status: number | null;
   duration_ms: number;
   error: string | null;
+  /** The start of what the endpoint answered, for an attempt that failed with a status. */
+  response_body: string | null;
   next_retry_at: string | null;
   attempted_at: string;
 }
@@ -83,7 +85,7 @@ export class DeliveryLog {
     params.push(limit + 1);
     const rows = (await this.dataSource.query(
       `SELECT attempt_id, delivery_id, event_id, event_type, attempt, outcome AS status, http_status, duration_ms, error,
-              next_retry_at, attempted_at
+              response_body, next_retry_at, attempted_at
        FROM delivery_attempts
        WHERE ${where.join(' AND ')}
        ORDER BY attempt_id DESC LIMIT $${params.length}`,

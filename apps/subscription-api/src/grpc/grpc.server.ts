@@ -268,6 +268,7 @@ export class GrpcServer implements OnApplicationBootstrap, BeforeApplicationShut
             ...a,
             http_status: a.http_status ?? undefined,
             error: a.error ?? undefined,
+            response_body: a.response_body ?? undefined,
             next_retry_at: a.next_retry_at ?? undefined,
           })),
           next_cursor: page.next_cursor ?? undefined,

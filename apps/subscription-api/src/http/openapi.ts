@@ -148,6 +148,11 @@ const schemas: Record<string, Json> = {
       http_status: { type: ['integer', 'null'] },
       duration_ms: { type: 'integer' },
       error: { type: ['string', 'null'] },
+      response_body: {
+        type: ['string', 'null'],
+        description:
+          'The start of what the endpoint answered (its first 1,024 bytes, as text), for an attempt that failed with a status; null otherwise',
+      },
       next_retry_at: { type: ['string', 'null'], format: 'date-time' },
       attempted_at: { type: 'string', format: 'date-time' },
     },
@@ -164,6 +169,7 @@ const schemas: Record<string, Json> = {
         http_status: 503,
         duration_ms: 84,
         error: 'HTTP 503',
+        response_body: '{"error":"database unavailable"}',
         next_retry_at: '2026-11-22T10:01:00.000Z',
         attempted_at: '2026-11-22T10:00:00.000Z',
       },

@@ -44,6 +44,9 @@ export const ATTEMPT_OUTCOMES = [
 ] as const;
 export type AttemptOutcome = (typeof ATTEMPT_OUTCOMES)[number];
 
+/** How much of a failed attempt's answer the delivery log keeps. */
+export const RESPONSE_EXCERPT_BYTES = 1_024;
+
 export const attemptEventSchema = z.object({
   attemptId: z.string(),
   deliveryId: z.string(),
@@ -57,6 +60,11 @@ export const attemptEventSchema = z.object({
   durationMs: z.number().nonnegative(),
   /** Short, secret-free description of what went wrong. */
   error: z.string().max(500).nullable(),
+  /**
+   * The start of what the endpoint answered to an attempt that failed with a status (its
+   * first RESPONSE_EXCERPT_BYTES, as text), for the customer reading the log; null else.
+   */
+  responseBody: z.string().max(RESPONSE_EXCERPT_BYTES).nullable().optional(),
   /** When the next attempt is due, or null when there is none. */
   nextRetryAt: z.iso.datetime({ offset: true }).nullable(),
   /** The endpoint answered 410 Gone: the subscription is to be disabled. */
