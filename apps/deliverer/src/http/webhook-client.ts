@@ -199,7 +199,8 @@ function exchange(
         onResponseData: (controller, chunk) => {
           bodyBytes += chunk.length;
           if (excerpt && excerptBytes < RESPONSE_EXCERPT_BYTES) {
-            excerpt.push(chunk.subarray(0, RESPONSE_EXCERPT_BYTES - excerptBytes));
+            // A copy: the chunk may be a view of a buffer the connection goes on using.
+            excerpt.push(Buffer.from(chunk.subarray(0, RESPONSE_EXCERPT_BYTES - excerptBytes)));
             excerptBytes += Math.min(chunk.length, RESPONSE_EXCERPT_BYTES - excerptBytes);
           }
           if (bodyBytes > MAX_RESPONSE_BYTES) controller.abort(new Error('response too long'));
