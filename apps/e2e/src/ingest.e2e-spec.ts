@@ -1,3 +1,4 @@
+import { CONSUMER_GROUPS, TOPICS } from '@hookpost/contracts';
 import { hostileMailEvents, RecordingReceiver, REPO_ROOT } from '@hookpost/testing';
 import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -65,6 +66,27 @@ describe('ingest and matching', () => {
       { message_id: id, from: `news@ingest-${run}.example`, to: 'ann@example.org', ...data },
       overrides,
     );
+  }
+
+  /** Until event-ingest's group has committed everything on `mail-events` (20 s at most). */
+  async function untilIngestCommitted(): Promise<void> {
+    const admin = kafkaClient(pipeline.brokers, 'e2e-ingest-commits').admin();
+    await admin.connect();
+    try {
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        const [ends, [committed]] = await Promise.all([
+          admin.fetchTopicOffsets(TOPICS.mailEvents),
+          admin.fetchOffsets({ groupId: CONSUMER_GROUPS.eventIngest, topics: [TOPICS.mailEvents] }),
+        ]);
+        const at = new Map(committed!.partitions.map((p) => [p.partition, BigInt(p.offset)]));
+        if (ends.every((end) => (at.get(end.partition) ?? -1n) >= BigInt(end.high))) return;
+        if (Date.now() > deadline) throw new Error('event-ingest did not commit within 20 s');
+        await sleep(200);
+      }
+    } finally {
+      await admin.disconnect();
+    }
   }
 
   const idsAt = (path: string) =>
@@ -189,6 +211,10 @@ describe('ingest and matching', () => {
     // Two copies in one batch.
     await kcatProduceMany(pipeline.brokers, 'mail-events', [original, original]);
     await receiver.waitFor((r) => r.path === '/dedupe', 1, 20_000);
+    // Killed before committing past them, ingest would read both copies again, and the
+    // first, at the position its record names, goes again by design: a crash repeats work
+    // (ADR 0007). What is tested here is a copy that arrives after the restart.
+    await untilIngestCommitted();
 
     await pipeline.restart('event-ingest', 'SIGKILL');
     const sentinel = event('dedupe-sentinel');
