@@ -76,16 +76,21 @@ async function waitReady(
   const deadline = Date.now() + timeoutMs;
   let gone = false;
   void exited.then(() => (gone = true));
+  // What the service last said about its readiness: which checks still failed.
+  let last = 'not listening';
   while (Date.now() < deadline) {
     if (gone) throw new Error(`${service.name} exited before it was ready; see ${service.logFile}`);
     try {
       const response = await fetch(`http://127.0.0.1:${service.port}/health/ready`);
       if (response.status === 200) return;
+      last = await response.text();
     } catch {
       // not listening yet
     }
     await sleep(250);
   }
   await service.stop('SIGKILL');
-  throw new Error(`${service.name} not ready after ${timeoutMs} ms; see ${service.logFile}`);
+  throw new Error(
+    `${service.name} not ready after ${timeoutMs} ms (last: ${last}); see ${service.logFile}`,
+  );
 }

@@ -598,6 +598,24 @@ const BROKER_UNREACHABLE = new Set([
  * instead of exiting. Any other crash leaves the service alive but deaf: exit instead
  * (through the graceful shutdown), so that the orchestrator starts a fresh one.
  */
+/**
+ * A join, with how long it took: a member that stays unready (a join that waits on a
+ * member gone without leaving, until its session times out) shows here.
+ */
+export function logGroupJoin(
+  logger: Logger,
+  join: { groupId: string; duration: number; memberAssignment: Record<string, number[]> },
+): void {
+  logger.info(
+    {
+      groupId: join.groupId,
+      ms: join.duration,
+      partitions: Object.values(join.memberAssignment).reduce((n, p) => n + p.length, 0),
+    },
+    'joined consumer group',
+  );
+}
+
 export function onConsumerCrash(
   logger: Logger,
   groupId: string,
@@ -771,6 +789,7 @@ export class BatchConsumer {
       allowAutoTopicCreation: false,
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
+      logGroupJoin(this.logger, event.payload);
       this.joined = true;
       this.joinedFirst();
       this.crashed = false;

@@ -2,6 +2,7 @@ import type { Consumer, ConsumerRunConfig, Kafka } from 'kafkajs';
 import type { Logger } from '../logging/logger.js';
 import {
   leaveGroup,
+  logGroupJoin,
   onConsumerCrash,
   forgetLag,
   reportLag,
@@ -121,6 +122,7 @@ export class WindowedConsumer {
       void this.sendCommits(due);
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
+      logGroupJoin(this.logger, event.payload);
       this.joined = true;
       this.crashed = false;
       this.dropWindows();
