@@ -229,6 +229,7 @@ const REST_GENERATORS: Array<(r: Random, w: World) => RestCase> = [
         { extra: 1 },
       ],
       format: ['xml', 5, '', null, 'STANDARD'],
+      rate_limit: [0, -1, 1.5, 10_001, '5', true, [], {}, 1e20],
       secret: [5, 'short', 's'.repeat(201), null, ...BAD_WHSEC],
     };
     const [method, path] = r.pick([
@@ -758,6 +759,7 @@ const GRPC_GENERATORS: Array<(r: Random, w: World) => GrpcCase> = [
       ['url', r.pick(BAD_URLS)[0]],
       ['events', r.pick([['message.nope'], [''], ['*.*'], ['bogus', 'message.delivered']])],
       ['format', r.pick(['xml', 'STANDARD', ' '])],
+      ['rate_limit', r.pick([-1, 10_001, 2_147_483_647])],
       ['secret', r.pick(['short', '', 's'.repeat(201), ...BAD_WHSEC])],
       ['headers', r.pick([{ 'webhook-id': 'x' }, { Host: 'evil.example' }, { 'X-A': 'a\r\nb' }])],
       ['description', r.pick(['d'.repeat(501), 'a\u0000b'])],

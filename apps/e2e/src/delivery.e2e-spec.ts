@@ -280,6 +280,54 @@ describe('delivery', () => {
     expect(hung.length).toBeLessThanOrEqual(16);
   });
 
+  it('spaces the requests to an endpoint with a rate limit, holds up no other, and sends at full speed once it is removed', async () => {
+    const limited = await subscribe('/limited', { rate_limit: 5 });
+    const shown = await http('GET', `${pipeline.apiUrl}/v1/webhooks/${limited.id}`, apiKey);
+    expect(shown.json).toMatchObject({ rate_limit: 5 });
+    await subscribe('/unlimited');
+    await untilViewsHaveChanges(pipeline);
+    const total = 10;
+    const burst = async (name: string) => {
+      const events = Array.from({ length: total }, (_, i) => delivered(`${name}-${i}`));
+      await kcatProduceMany(pipeline.brokers, 'mail-events', events);
+      return events.map((e) => e.key);
+    };
+    const arrivals = (path: string, ids: string[]) =>
+      receiver
+        .waitFor(
+          (r) =>
+            r.path === path &&
+            ids.includes((JSON.parse(r.body) as { data: { message_id: string } }).data.message_id),
+          ids.length,
+          30_000,
+        )
+        .then((requests) => requests.map((r) => r.receivedAt).sort((a, b) => a - b));
+    const spread = (times: number[]) => times[times.length - 1]! - times[0]!;
+
+    // Names of their own: a repeated event id is dropped by ingest's dedupe.
+    const paced = await burst('rate-limited');
+    const [limitedTimes, unlimitedTimes] = await Promise.all([
+      arrivals('/limited', paced),
+      arrivals('/unlimited', paced),
+    ]);
+    // Five a second: one every 200 ms. A request sent late by a busy event loop shortens
+    // the gap after it (the turns keep to their schedule), so every five in a row are
+    // judged, with room for that, and the burst as a whole.
+    for (let i = 0; i + 5 < total; i++)
+      expect(limitedTimes[i + 5]! - limitedTimes[i]!).toBeGreaterThanOrEqual(850);
+    expect(spread(limitedTimes)).toBeGreaterThanOrEqual(9 * 200 - 150);
+    // The endpoint beside it got its burst at once, as it would have anyway.
+    expect(spread(unlimitedTimes)).toBeLessThan(1_000);
+
+    const removed = await http('PATCH', `${pipeline.apiUrl}/v1/webhooks/${limited.id}`, apiKey, {
+      rate_limit: null,
+    });
+    expect(removed.json).toMatchObject({ rate_limit: null });
+    await untilViewsHaveChanges(pipeline);
+    const unpaced = await burst('rate-limit-removed');
+    expect(spread(await arrivals('/limited', unpaced))).toBeLessThan(1_000);
+  });
+
   it('stops sending to an endpoint whose breaker opened, and logs its jobs short-circuited', async () => {
     const { id } = await subscribe('/down');
     type Attempt = {
@@ -381,7 +429,7 @@ describe('delivery', () => {
     }
   });
 
-  it('puts off the jobs of an endpoint slow to answer once half its partition window is in flight, not those queued behind one that answers', async () => {
+  it('puts off the jobs of an endpoint slow to answer, or held by its rate limit, once half its partition window is in flight, not those queued behind one that answers', async () => {
     // A window of eight jobs a partition, and a queue limit no burst here comes near: only
     // the crowded window puts jobs off. Without that, several endpoints that fall behind on
     // one partition fill its window together, and its fetching stops for every endpoint.
@@ -420,10 +468,19 @@ describe('delivery', () => {
       // One that takes 1.5 s a request: once one has waited 1 s for its answer, five times
       // the deliverer's typical answer (the burst's, just before), every job that would
       // wait while the window is half full is put off.
-      await subscribe('/crowded');
+      const crowded = await subscribe('/crowded');
       await untilViewsHaveChanges(pipeline);
       await sendBurst('/crowded', 20);
       expect(await deferrals()).toBeGreaterThanOrEqual(4);
+      await http('DELETE', `${pipeline.apiUrl}/v1/webhooks/${crowded.id}`, apiKey);
+
+      // One that answers at once but takes two requests a second: its rate limit holds the
+      // jobs let through for a second, as long as a slow answer would, so it is behind too.
+      const before = await deferrals();
+      await subscribe('/paced', { rate_limit: 2 });
+      await untilViewsHaveChanges(pipeline);
+      await sendBurst('/paced', 20);
+      expect((await deferrals()) - before).toBeGreaterThanOrEqual(4);
     } finally {
       await pipeline.restart('deliverer');
     }

@@ -62,11 +62,17 @@ describe('gRPC API', () => {
   it('runs the webhook lifecycle with the same rules as REST', async () => {
     const created = await call<{ webhook: { id: string; version: number }; secret: string }>(
       'CreateWebhook',
-      { url: 'http://127.0.0.1:9/grpc', events: ['delivered'], headers: { 'X-Team': 'mail' } },
+      {
+        url: 'http://127.0.0.1:9/grpc',
+        events: ['delivered'],
+        headers: { 'X-Team': 'mail' },
+        rate_limit: 0,
+      },
     );
     expect(created.secret).toMatch(/^whsec_/);
     const id = created.webhook.id;
     expect(created.webhook).toMatchObject({ events: ['message.delivered'], version: 1 });
+    expect(created.webhook).not.toHaveProperty('rate_limit');
 
     const got = await call<{ id: string; secret?: string; headers: Record<string, string> }>(
       'GetWebhook',
@@ -102,6 +108,18 @@ describe('gRPC API', () => {
     await call('UpdateWebhook', { id, description: '' });
     const cleared = await http('GET', `${pipeline.apiUrl}/v1/webhooks/${id}`, apiKey);
     expect(cleared.json.description).toBeNull();
+
+    // A rate limit is set, shown, refused out of range naming the field, and 0 clears it.
+    expect(await call('UpdateWebhook', { id, rate_limit: 25 })).toMatchObject({ rate_limit: 25 });
+    const tooFast = await failure(call('UpdateWebhook', { id, rate_limit: 10_001 }));
+    expect(tooFast.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(tooFast.details).toContain('rate_limit');
+    expect(await call('GetWebhook', { id })).toMatchObject({ rate_limit: 25 });
+    const unlimited = await call<{ rate_limit?: number }>('UpdateWebhook', { id, rate_limit: 0 });
+    expect(unlimited.rate_limit).toBeUndefined();
+    expect((await http('GET', `${pipeline.apiUrl}/v1/webhooks/${id}`, apiKey)).json).toMatchObject({
+      rate_limit: null,
+    });
 
     expect(await call('PauseWebhook', { id })).toMatchObject({ status: 'paused' });
     expect(await call('ResumeWebhook', { id })).toMatchObject({ status: 'active' });

@@ -1,4 +1,5 @@
 export * from './caching/bounded-cache.js';
+export * from './delivery/pacing.js';
 export * from './delivery/payloads.js';
 export * from './endpoints/endpoint-policy.js';
 export * from './event-filters/event-filters.js';

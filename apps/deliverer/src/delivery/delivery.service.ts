@@ -17,6 +17,7 @@ import {
   putOffForSaturation,
   nextStep,
   openHeaders,
+  Pacer,
   SecretCryptoError,
   serialisePayload,
   signBodyHex,
@@ -43,6 +44,7 @@ import {
   type OutgoingMessage,
 } from '@hookpost/platform';
 import { Inject, Injectable } from '@nestjs/common';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Counter, Histogram } from 'prom-client';
 import type { DelivererConfig } from '../config.js';
 import { EndpointView } from '../endpoints/endpoint-view.js';
@@ -98,6 +100,8 @@ const OUTCOME_LINGER_MS = 20;
 export class DeliveryService {
   private readonly pool: Limiter;
   private readonly perEndpoint: KeyedLimiter;
+  /** The turns of endpoints with a rate limit (ADR 0021). */
+  private readonly pacer = new Pacer();
   private readonly out: CoalescingProducer;
   /** Set once the consumers have stopped and the requests still in flight are cut short. */
   private stopping = false;
@@ -210,21 +214,27 @@ export class DeliveryService {
         waiting: this.perEndpoint.queued(job.subscriptionId),
         answerMs: this.breakers.answerMs(job.subscriptionId),
         typicalAnswerMs: this.breakers.typicalAnswerMs(),
+        pacedMs: seen.rateLimit
+          ? this.pacer.reservedMs(job.subscriptionId, Date.now()) +
+            (this.perEndpoint.queued(job.subscriptionId) * 1_000) / seen.rateLimit
+          : 0,
         windowShare,
         queueLimit: this.config.ENDPOINT_QUEUE_LIMIT,
       })
     )
       return this.putOff(job, lease, span, headers(), deferrals, 'endpoint saturated');
-    // The endpoint's turn first, then a slot of the shared pool: a job queued behind its
-    // endpoint's cap holds no slot that a healthy endpoint could use. A job its breaker
-    // refuses needs neither, nor to wait behind its endpoint's requests still in flight.
+    // The endpoint's turn first (its cap, then its rate limit), then a slot of the shared
+    // pool: a job queued behind its endpoint holds no slot that a healthy endpoint could
+    // use. A job its breaker refuses needs neither, nor to wait behind its endpoint's
+    // requests still in flight.
     let attempted: Awaited<ReturnType<DeliveryService['attempt']>>;
     try {
       attempted = this.breakers.refuses(job.subscriptionId)
         ? await this.attempt(job)
-        : await this.perEndpoint.run(job.subscriptionId, () =>
-            this.pool.run(() => this.attempt(job)),
-          );
+        : await this.perEndpoint.run(job.subscriptionId, async () => {
+            await this.paced(job);
+            return this.pool.run(() => this.attempt(job));
+          });
     } catch (error) {
       const why = cannotAttemptYet(error);
       if (!why) throw error;
@@ -253,6 +263,26 @@ export class DeliveryService {
     } finally {
       span.end(event.outcome === 'failed' ? (event.error ?? 'failed') : undefined);
     }
+  }
+
+  /**
+   * Waits for the job's turn under its subscription's rate limit, as the subscription is
+   * now. Only for a request that will go: a paused subscription's jobs are skipped, and
+   * those its breaker refuses are short-circuited, without using up turns. The wait holds
+   * no timer that would keep a stopping process alive; a job still waiting when the
+   * deliverer stops is repeated by the next owner of its partition.
+   */
+  private async paced(job: DeliveryJob): Promise<void> {
+    const subscription = this.endpoints.current(job.subscriptionId, job.subscriptionVersion);
+    if (
+      !subscription?.rateLimit ||
+      subscription.deleted ||
+      subscription.status !== 'active' ||
+      this.breakers.refuses(job.subscriptionId)
+    )
+      return;
+    const wait = this.pacer.reserve(job.subscriptionId, subscription.rateLimit, Date.now());
+    if (wait > 0) await sleep(wait, undefined, { ref: false });
   }
 
   /**

@@ -85,6 +85,7 @@ const createCommand = (id: string, domains: string[] = []): CreateCommand => ({
   headers: {},
   format: 'standard',
   description: null,
+  rateLimit: null,
   secret: 'v1.k0.iv.ct.tag',
 });
 

@@ -189,6 +189,8 @@ export class GrpcServer implements OnApplicationBootstrap, BeforeApplicationShut
           scope: r.scope,
           format: r.format,
           secret: r.secret,
+          // proto3 has no null: 0 is no limit, as null is over REST.
+          rate_limit: r.rate_limit === 0 ? null : r.rate_limit,
         });
         const { secret, ...view } = await this.webhooks.create(principal, input);
         return { webhook: toMessage(view), secret };
@@ -222,6 +224,7 @@ export class GrpcServer implements OnApplicationBootstrap, BeforeApplicationShut
           headers: r.headers ? (r.headers as { values: unknown }).values : undefined,
           scope: r.scope,
           format: r.format,
+          rate_limit: r.rate_limit === 0 ? null : r.rate_limit,
         });
         const view = await this.webhooks.update(principal, id, input, expectedVersionOf(r));
         return toMessage(view);
@@ -444,6 +447,10 @@ function nonEmpty(map: unknown): Record<string, string> | undefined {
 }
 
 function toMessage(view: WebhookView) {
-  const { active: _, description, ...rest } = view;
-  return { ...rest, description: description ?? undefined };
+  const { active: _, description, rate_limit, ...rest } = view;
+  return {
+    ...rest,
+    description: description ?? undefined,
+    rate_limit: rate_limit ?? undefined,
+  };
 }

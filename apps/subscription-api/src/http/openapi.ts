@@ -12,6 +12,7 @@ import {
   listWebhooksQuery,
   logsQuery,
   patchWebhookSchema,
+  RATE_LIMIT_MAX,
   replaySchema,
   rotateSchema,
   testSchema,
@@ -40,6 +41,7 @@ const WEBHOOK_EXAMPLE = {
   headers: { 'X-Team': 'mail' },
   format: 'standard',
   description: 'Delivery notifications',
+  rate_limit: null,
   version: 1,
   created_at: '2026-11-22T10:00:00.000Z',
   updated_at: '2026-11-22T10:00:00.000Z',
@@ -116,6 +118,14 @@ const schemas: Record<string, Json> = {
           'own webhook shape and field names, for receivers written for those systems',
       },
       description: { type: ['string', 'null'] },
+      rate_limit: {
+        type: ['integer', 'null'],
+        minimum: 1,
+        maximum: RATE_LIMIT_MAX,
+        description:
+          'Requests a second at most to the endpoint, evenly spaced; null for no limit. ' +
+          'null in a PATCH removes it.',
+      },
       version: { type: 'integer', description: 'Also the ETag; send it as If-Match' },
       created_at: { type: 'string', format: 'date-time' },
       updated_at: { type: 'string', format: 'date-time' },

@@ -22,6 +22,18 @@ const secret = z
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
   });
 
+/**
+ * Requests a second at most to the endpoint (null: no limit). Higher than one deliverer
+ * sends to a single endpoint; a receiver that wants more wants none.
+ */
+export const RATE_LIMIT_MAX = 10_000;
+const rateLimit = z
+  .number({ message: 'must be a whole number of requests a second, or null for no limit' })
+  .int('must be a whole number of requests a second')
+  .min(1, 'must be at least 1 request a second (null for no limit)')
+  .max(RATE_LIMIT_MAX, `must be at most ${RATE_LIMIT_MAX} requests a second (null for no limit)`)
+  .nullable();
+
 const fields = {
   url: z.string().max(2048),
   events: z.array(z.string().max(100)).min(1, 'must name at least one event').max(50),
@@ -29,6 +41,7 @@ const fields = {
   headers: z.record(z.string(), z.unknown()).nullable(),
   scope,
   format: z.enum(PAYLOAD_FORMATS),
+  rate_limit: rateLimit,
 };
 
 export const createWebhookSchema = z.strictObject({
@@ -38,12 +51,13 @@ export const createWebhookSchema = z.strictObject({
   headers: fields.headers.optional(),
   scope: scope.optional(),
   format: fields.format.default('standard'),
+  rate_limit: fields.rate_limit.optional(),
 });
 export type CreateWebhookInput = z.infer<typeof createWebhookSchema>;
 
 /**
  * PATCH, and PUT: any subset, the rest unchanged; `headers: null` clears the custom
- * headers. PUT takes seed 002's update request (`PUT {"events": [...]}`) as it is.
+ * headers, `rate_limit: null` the rate limit. PUT takes seed 002's update request (`PUT {"events": [...]}`) as it is.
  */
 export const patchWebhookSchema = z.strictObject({
   url: fields.url.optional(),
@@ -52,6 +66,7 @@ export const patchWebhookSchema = z.strictObject({
   headers: fields.headers.optional(),
   scope: scope.optional(),
   format: fields.format.optional(),
+  rate_limit: fields.rate_limit.optional(),
 });
 export type PatchWebhookInput = z.infer<typeof patchWebhookSchema>;
 

@@ -42,6 +42,8 @@ export interface WebhookView {
   headers: Record<string, string>;
   format: string;
   description: string | null;
+  /** Requests a second at most to the endpoint; null for no limit. */
+  rate_limit: number | null;
   version: number;
   created_at: string;
   updated_at: string;
@@ -58,6 +60,7 @@ export function toView(subscription: Subscription, keyring: Keyring): WebhookVie
     headers: openHeaders(keyring, subscription.id, subscription.headers),
     format: subscription.format,
     description: subscription.description,
+    rate_limit: subscription.rateLimit ?? null,
     version: subscription.version,
     created_at: subscription.createdAt,
     updated_at: subscription.updatedAt,
@@ -71,6 +74,7 @@ interface EditableFields {
   scope: SubscriptionScope;
   format: PayloadFormat;
   description: string | null;
+  rateLimit: number | null;
 }
 
 /**
@@ -109,6 +113,7 @@ export class WebhooksService {
           mailboxes: principal.scope.mailboxes ?? [],
         },
         description: input.description ?? null,
+        rate_limit: input.rate_limit ?? null,
       },
       principal,
     );
@@ -293,6 +298,7 @@ export class WebhooksService {
     if (input.scope !== undefined) out.scope = input.scope;
     if (input.format !== undefined) out.format = input.format;
     if (input.description !== undefined) out.description = input.description;
+    if (input.rate_limit !== undefined) out.rateLimit = input.rate_limit;
     if (details.length > 0) throw ApiError.validation(details);
     return out;
   }

@@ -31,6 +31,12 @@ const encryptedSecret = z.string().startsWith('v1.');
  */
 const storedHeaders = z.union([encryptedSecret, z.record(z.string(), z.string())]);
 
+/**
+ * Requests a second at most to the subscription's endpoint (null: as fast as it answers).
+ * Absent in events and states from before it existed: none.
+ */
+const rateLimit = z.number().int().positive().nullable().optional();
+
 const base = {
   eventId: z.string(),
   subscriptionId: z.string(),
@@ -49,6 +55,7 @@ export const subscriptionCreatedSchema = z.object({
     headers: storedHeaders,
     format: z.enum(PAYLOAD_FORMATS),
     description: z.string().nullable(),
+    rateLimit,
     secret: encryptedSecret,
   }),
 });
@@ -63,6 +70,7 @@ export const subscriptionUpdatedSchema = z.object({
     headers: storedHeaders.optional(),
     format: z.enum(PAYLOAD_FORMATS).optional(),
     description: z.string().nullable().optional(),
+    rateLimit,
   }),
 });
 
@@ -136,6 +144,7 @@ export const subscriptionStateSchema = z.object({
   headers: storedHeaders,
   format: z.enum(PAYLOAD_FORMATS),
   description: z.string().nullable(),
+  rateLimit,
   status: z.enum(SUBSCRIPTION_STATUSES),
   secret: encryptedSecret,
   previousSecret: z.object({ secret: encryptedSecret, expiresAt: z.string() }).nullable(),

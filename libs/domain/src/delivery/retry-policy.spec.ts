@@ -119,13 +119,14 @@ describe('retry policy', () => {
   it('puts a job off when its endpoint has a full queue, or is slow to answer while the window is crowded', () => {
     const queueLimit = 250;
     const typicalAnswerMs = 5;
-    const behind = { waiting: 1, answerMs: SLOW_ANSWER_MS, typicalAnswerMs };
+    const behind = { waiting: 1, answerMs: SLOW_ANSWER_MS, typicalAnswerMs, pacedMs: 0 };
     // An endpoint that keeps up (nothing waiting) is never put off, however full the window.
     expect(
       putOffForSaturation({
         waiting: 0,
         answerMs: 0,
         typicalAnswerMs,
+        pacedMs: 0,
         windowShare: 0.99,
         queueLimit,
       }),
@@ -140,6 +141,7 @@ describe('retry policy', () => {
         waiting: 250,
         answerMs: 0,
         typicalAnswerMs,
+        pacedMs: 0,
         windowShare: 0,
         queueLimit,
       }),
@@ -152,15 +154,26 @@ describe('retry policy', () => {
         waiting: 200,
         answerMs: SLOW_ANSWER_MS - 1,
         typicalAnswerMs,
+        pacedMs: SLOW_ANSWER_MS - 1,
         windowShare: 0.99,
         queueLimit,
       }),
     ).toBe(false);
   });
 
+  it('counts an endpoint whose rate limit holds its jobs a second as behind, however fast it answers', () => {
+    const load = { waiting: 3, answerMs: 2, typicalAnswerMs: 5, queueLimit: 250 };
+    expect(putOffForSaturation({ ...load, pacedMs: SLOW_ANSWER_MS, windowShare: 0.5 })).toBe(true);
+    // Only in a crowded window: otherwise its jobs wait their turns, up to the queue limit.
+    expect(putOffForSaturation({ ...load, pacedMs: 60_000, windowShare: 0.49 })).toBe(false);
+    expect(putOffForSaturation({ ...load, pacedMs: SLOW_ANSWER_MS - 1, windowShare: 0.99 })).toBe(
+      false,
+    );
+  });
+
   it('does not take a deliverer that is behind for its endpoints being slow', () => {
     const queueLimit = 250;
-    const crowded = { waiting: 40, windowShare: 0.9, queueLimit };
+    const crowded = { waiting: 40, windowShare: 0.9, queueLimit, pacedMs: 0 };
     // Every answer waits 1.5 s for a busy event loop: no endpoint stands out, none is put off.
     expect(putOffForSaturation({ ...crowded, answerMs: 1_600, typicalAnswerMs: 1_500 })).toBe(
       false,

@@ -128,22 +128,24 @@ export const SLOWER_THAN_TYPICAL = 5;
  * Whether a job is put off to a retry delay, unattempted, rather than queued behind its
  * endpoint: `waiting` jobs already wait for that endpoint's turn (its concurrency is in
  * use), the endpoint takes `answerMs` to answer where the deliverer's recent answers took
- * `typicalAnswerMs` (their median, across endpoints), and `windowShare` of its partition's
- * window is in flight.
+ * `typicalAnswerMs` (their median, across endpoints), its rate limit holds the jobs
+ * already let through for `pacedMs` more (0 without a limit), and `windowShare` of its
+ * partition's window is in flight. An endpoint whose rate limit holds its jobs for as
+ * long as a slow answer would is behind in the same way, however fast it answers.
  */
 export function putOffForSaturation(load: {
   waiting: number;
   answerMs: number;
   typicalAnswerMs: number;
+  pacedMs: number;
   windowShare: number;
   queueLimit: number;
 }): boolean {
   if (load.waiting >= load.queueLimit) return true;
-  return (
-    load.waiting > 0 &&
-    load.windowShare >= CROWDED_WINDOW_SHARE &&
-    load.answerMs >= Math.max(SLOW_ANSWER_MS, SLOWER_THAN_TYPICAL * load.typicalAnswerMs)
-  );
+  const slow =
+    load.answerMs >= Math.max(SLOW_ANSWER_MS, SLOWER_THAN_TYPICAL * load.typicalAnswerMs) ||
+    load.pacedMs >= SLOW_ANSWER_MS;
+  return load.waiting > 0 && load.windowShare >= CROWDED_WINDOW_SHARE && slow;
 }
 
 /** The distinct delays of a schedule: one retry topic each. */

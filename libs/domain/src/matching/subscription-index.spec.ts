@@ -33,6 +33,7 @@ function setup() {
           headers: {},
           format: 'standard',
           description: null,
+          rateLimit: null,
           secret: 'v1.x',
           ...overrides,
         },

@@ -20,6 +20,7 @@ const create: CreateCommand = {
   headers: {},
   format: 'standard',
   description: null,
+  rateLimit: null,
   secret: 'v1.k0.iv.ct.tag',
 };
 
@@ -77,6 +78,29 @@ describe('subscription decider', () => {
     given(created)
       .when({ type: 'update', changes: { url: create.url, events: ['message.bounced'] } })
       .then([{ data: { events: ['message.bounced'] } }]);
+  });
+
+  it('sets and removes a rate limit, and takes none for a subscription from before it existed', () => {
+    given(created)
+      .when({ type: 'update', changes: { rateLimit: 20 } })
+      .then([{ type: 'subscription.updated', data: { rateLimit: 20 } }]);
+    const limited = [
+      ...created,
+      ...decide({ type: 'update', changes: { rateLimit: 20 } }, replay(created), now),
+    ];
+    expect(replay(limited)?.rateLimit).toBe(20);
+    given(limited)
+      .when({ type: 'update', changes: { rateLimit: null } })
+      .then([{ data: { rateLimit: null } }]);
+    // Written before rate limits existed: no field, which is no limit, so null changes nothing.
+    const { rateLimit: _, ...older } = created[0]!.data as (typeof created)[0]['data'] & {
+      rateLimit?: number | null;
+    };
+    const before = [{ ...created[0]!, data: older }] as SubscriptionEvent[];
+    expect(replay(before)).not.toHaveProperty('rateLimit');
+    given(before)
+      .when({ type: 'update', changes: { rateLimit: null } })
+      .then([]);
   });
 
   it('pauses, resumes, and is idempotent about it', () => {

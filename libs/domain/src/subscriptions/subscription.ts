@@ -114,6 +114,8 @@ export interface CreateCommand {
   headers: StoredHeaders;
   format: PayloadFormat;
   description: string | null;
+  /** Requests a second at most to the endpoint; null for no limit. */
+  rateLimit: number | null;
   secret: string;
 }
 
@@ -124,7 +126,10 @@ export interface CreateCommand {
 export interface UpdateCommand {
   type: 'update';
   changes: Partial<
-    Pick<Subscription, 'url' | 'events' | 'scope' | 'headers' | 'format' | 'description'>
+    Pick<
+      Subscription,
+      'url' | 'events' | 'scope' | 'headers' | 'format' | 'description' | 'rateLimit'
+    >
   >;
 }
 
@@ -250,8 +255,9 @@ export function decide(
       // turn every other client's If-Match stale for nothing.
       const changes = Object.fromEntries(
         Object.entries(definedOnly(command.changes)).filter(
+          // A field absent from a state written before it existed is null (none).
           ([field, value]) =>
-            JSON.stringify(value) !== JSON.stringify(state[field as keyof Subscription]),
+            JSON.stringify(value) !== JSON.stringify(state[field as keyof Subscription] ?? null),
         ),
       );
       if (Object.keys(changes).length === 0) return [];
