@@ -231,9 +231,12 @@ export class DeliveryService {
     try {
       attempted = this.breakers.refuses(job.subscriptionId)
         ? await this.attempt(job)
-        : await this.perEndpoint.run(job.subscriptionId, async () => {
-            await this.paced(job);
-            return this.pool.run(() => this.attempt(job));
+        : await this.perEndpoint.run(job.subscriptionId, () => {
+            const send = () => this.pool.run(() => this.attempt(job));
+            const wait = this.turnIn(job);
+            // The wait holds no timer that would keep a stopping process alive: a job still
+            // waiting when the deliverer stops is repeated by the next owner of its partition.
+            return wait > 0 ? sleep(wait, undefined, { ref: false }).then(send) : send();
           });
     } catch (error) {
       const why = cannotAttemptYet(error);
@@ -266,13 +269,12 @@ export class DeliveryService {
   }
 
   /**
-   * Waits for the job's turn under its subscription's rate limit, as the subscription is
-   * now. Only for a request that will go: a paused subscription's jobs are skipped, and
-   * those its breaker refuses are short-circuited, without using up turns. The wait holds
-   * no timer that would keep a stopping process alive; a job still waiting when the
-   * deliverer stops is repeated by the next owner of its partition.
+   * Takes the job's turn under its subscription's rate limit, as the subscription is now,
+   * and says how long to wait for it (ms; 0 without a limit). Only a request that will go
+   * takes a turn: a paused subscription's jobs are skipped, and those its breaker refuses
+   * are short-circuited, without using turns up.
    */
-  private async paced(job: DeliveryJob): Promise<void> {
+  private turnIn(job: DeliveryJob): number {
     const subscription = this.endpoints.current(job.subscriptionId, job.subscriptionVersion);
     if (
       !subscription?.rateLimit ||
@@ -280,9 +282,8 @@ export class DeliveryService {
       subscription.status !== 'active' ||
       this.breakers.refuses(job.subscriptionId)
     )
-      return;
-    const wait = this.pacer.reserve(job.subscriptionId, subscription.rateLimit, Date.now());
-    if (wait > 0) await sleep(wait, undefined, { ref: false });
+      return 0;
+    return this.pacer.reserve(job.subscriptionId, subscription.rateLimit, Date.now());
   }
 
   /**
