@@ -238,6 +238,7 @@ describe('subscription-api', () => {
         'POST /v1/webhooks/{id}/rotate-secret',
         'POST /v1/webhooks/{id}/test',
         'GET /v1/webhooks/{id}/logs',
+        'GET /v1/webhooks/{id}/stats',
         'POST /v1/webhooks/{id}/deliveries/{deliveryId}/retry',
         'POST /v1/webhooks/{id}/replay',
         'GET /v1/event-types',

@@ -289,7 +289,7 @@ describe('test, retry, replay and message events', () => {
     expect(receiver.requests.filter((r) => r.path === '/failing')).toHaveLength(1);
   });
 
-  it('narrows the delivery log by outcome, event type, event and time, shows what a failing endpoint answered, and replays only failures, over REST and gRPC', async () => {
+  it('narrows the delivery log by outcome, event type, event and time, shows what a failing endpoint answered, replays only failures, and sums the attempts up, over REST and gRPC', async () => {
     const refusing = (r: { path: string; body: string }) =>
       r.path === '/filtered' && (JSON.parse(r.body) as { type: string }).type === 'message.bounced';
     receiver.respondWith((r) =>
@@ -353,8 +353,38 @@ describe('test, retry, replay and message events', () => {
       details: [{ field: 'status.0', message: expect.stringMatching(/must be one of/) }],
     });
 
+    // The same two attempts summed up: one of two sent succeeded, both answered.
+    const summed = {
+      attempts: { succeeded: 1, failed: 1, short_circuited: 0, skipped: 0 },
+      success_rate: 0.5,
+      duration_ms: {
+        p50: expect.any(Number),
+        p95: expect.any(Number),
+        p99: expect.any(Number),
+      },
+      last_attempt_at: expect.any(String),
+    };
+    const stats = await http('GET', `${pipeline.apiUrl}/v1/webhooks/${id}/stats`, apiKey);
+    expect(stats.status, JSON.stringify(stats.json)).toBe(200);
+    expect(stats.json).toMatchObject(summed);
+    const later = new Date(Date.now() + 60_000).toISOString();
+    const none = await http(
+      'GET',
+      `${pipeline.apiUrl}/v1/webhooks/${id}/stats?since=${later}&until=${later}`,
+      apiKey,
+    );
+    expect(none.status).toBe(422);
+    expect(none.json.error).toMatchObject({
+      details: [{ field: 'until', message: 'must be after since' }],
+    });
+
     const client = new WebhooksGrpc(pipeline.grpcAddress);
     try {
+      const grpcStats = await client.call('GetWebhookStats', { id }, apiKey);
+      expect(grpcStats.code, grpcStats.details).toBe(grpc.status.OK);
+      expect(grpcStats.value).toMatchObject(summed);
+      const badWindow = await client.call('GetWebhookStats', { id, since: 'yesterday' }, apiKey);
+      expect(badWindow).toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
       const failed = await client.call<{ data: Attempt[] }>(
         'ListDeliveryAttempts',
         { id, status: ['failed'] },

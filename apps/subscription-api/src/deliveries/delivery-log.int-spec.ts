@@ -3,7 +3,7 @@ import { scratchDatabase, type ScratchDatabase } from '@hookpost/testing';
 import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDataSource, migrate } from '../database/data-source.js';
-import { logsQuery } from '../webhooks/webhooks.schemas.js';
+import { logsQuery, statsQuery } from '../webhooks/webhooks.schemas.js';
 import { DeliveryLog, type AttemptView } from './delivery-log.js';
 
 /** The delivery log's filters against a real Postgres (a database of its own). */
@@ -23,6 +23,9 @@ interface Row {
   attempt?: number;
 }
 
+/** Each attempt took ten times its minute's number plus ten, in ms: 10, 20, 30, ... */
+const durationAt = (minute: number) => (minute + 1) * 10;
+
 /** One attempt a minute after `start`, in the shape the attempts consumer writes. */
 async function insert(rows: Row[]): Promise<void> {
   for (const row of rows) {
@@ -31,7 +34,7 @@ async function insert(rows: Row[]): Promise<void> {
       `INSERT INTO delivery_attempts (attempt_id, delivery_id, subscription_id, organization_id,
          event_id, event_type, attempt, outcome, http_status, duration_ms, error, next_retry_at,
          attempted_at)
-       VALUES ($1, $2, $3, 'org_log', $4, $5, $6, $7, $8, 12, NULL, NULL, $9)`,
+       VALUES ($1, $2, $3, 'org_log', $4, $5, $6, $7, $8, $9, NULL, NULL, $10)`,
       [
         newId('attempt', at),
         deriveId('delivery', row.event, row.subscription),
@@ -41,6 +44,7 @@ async function insert(rows: Row[]): Promise<void> {
         row.attempt ?? 1,
         row.outcome,
         row.outcome === 'succeeded' ? 200 : row.outcome === 'failed' ? 503 : null,
+        row.outcome === 'succeeded' || row.outcome === 'failed' ? durationAt(row.minute) : 0,
         new Date(at),
       ],
     );
@@ -180,5 +184,72 @@ describe('delivery log filters', () => {
       logsQuery.safeParse({ since: '2026-12-07T10:00:00Z', until: '2026-12-07T09:00:00Z' }).error!
         .issues,
     ).toEqual([expect.objectContaining({ path: ['until'], message: 'must be after since' })]);
+  });
+});
+
+describe('delivery stats', () => {
+  const at = (minute: number) => new Date(start + minute * 60_000).toISOString();
+
+  it('counts the attempts of a window by outcome, with the share that succeeded and the answer times', async () => {
+    // Minutes 0 to 12: nine successes, three failures (3, 7, 10), one short-circuited (12).
+    expect(await log.stats(webhook, at(0), at(13))).toEqual({
+      since: at(0),
+      until: at(13),
+      attempts: { succeeded: 9, failed: 3, short_circuited: 1, skipped: 0 },
+      success_rate: 0.75,
+      // Over the twelve answered attempts, 10 to 120 ms.
+      duration_ms: { p50: 60, p95: 120, p99: 120 },
+      last_attempt_at: at(12),
+      failure_streak: 0,
+    });
+    // Minutes 3 to 7: failures at 3 and 7; answers of 40 to 80 ms.
+    expect(await log.stats(webhook, at(3), at(8))).toMatchObject({
+      attempts: { succeeded: 3, failed: 2, short_circuited: 0, skipped: 0 },
+      success_rate: 0.6,
+      duration_ms: { p50: 60, p95: 80, p99: 80 },
+      last_attempt_at: at(7),
+    });
+  });
+
+  it('answers an empty window with zeros, and nothing to compute from', async () => {
+    expect(await log.stats(webhook, at(20), at(30))).toMatchObject({
+      attempts: { succeeded: 0, failed: 0, short_circuited: 0, skipped: 0 },
+      success_rate: null,
+      duration_ms: null,
+      last_attempt_at: null,
+    });
+  });
+
+  it("gives the webhook's failure streak as it stands, and counts only its own attempts", async () => {
+    await dataSource.query(
+      `INSERT INTO subscription_health (subscription_id, consecutive_failures, last_attempt_at)
+       VALUES ($1, 4, now())`,
+      [other],
+    );
+    expect(await log.stats(other, at(0), at(13))).toMatchObject({
+      attempts: { succeeded: 0, failed: 1, short_circuited: 0, skipped: 0 },
+      success_rate: 0,
+      failure_streak: 4,
+    });
+  });
+
+  it('takes the last 24 hours by default, and names a bad window', () => {
+    const before = Date.now();
+    const window = statsQuery.parse({});
+    expect(Date.parse(window.until)).toBeGreaterThanOrEqual(before);
+    expect(Date.parse(window.until) - Date.parse(window.since)).toBe(86_400_000);
+    expect(statsQuery.parse({ until: at(0) })).toEqual({
+      since: '2026-12-06T10:00:00.000Z',
+      until: at(0),
+    });
+    const problems = (query: Record<string, unknown>) =>
+      statsQuery.safeParse(query).error!.issues.map((i) => [i.path.join('.'), i.message]);
+    expect(problems({ since: at(5), until: at(5) })).toEqual([['until', 'must be after since']]);
+    expect(problems({ since: '2999-01-01T00:00:00Z' })).toEqual([['since', 'must be in the past']]);
+    expect(problems({ since: '2026-10-01T00:00:00Z', until: at(0) })).toEqual([
+      ['since', 'must be at most 31 days before until'],
+    ]);
+    expect(problems({ since: 'yesterday' })).toEqual([['since', 'must be an ISO-8601 time']]);
+    expect(problems({ window: '1d' })[0]![0]).toBe('');
   });
 });

@@ -33,6 +33,7 @@ import {
   patchWebhookSchema,
   replaySchema,
   rotateSchema,
+  statsQuery,
   testSchema,
 } from '../webhooks/webhooks.schemas.js';
 import { WebhooksService, type WebhookView } from '../webhooks/webhooks.service.js';
@@ -275,6 +276,17 @@ export class GrpcServer implements OnApplicationBootstrap, BeforeApplicationShut
             next_retry_at: a.next_retry_at ?? undefined,
           })),
           next_cursor: page.next_cursor ?? undefined,
+        };
+      },
+      GetWebhookStats: async (principal, r) => {
+        const webhook = await this.webhooks.get(principal, webhookIdOf(r));
+        const query = parseWith(statsQuery, { since: r.since, until: r.until });
+        const stats = await this.deliveryLog.stats(webhook.id, query.since, query.until);
+        return {
+          ...stats,
+          success_rate: stats.success_rate ?? undefined,
+          duration_ms: stats.duration_ms ?? undefined,
+          last_attempt_at: stats.last_attempt_at ?? undefined,
         };
       },
       RetryDelivery: async (principal, r) => {

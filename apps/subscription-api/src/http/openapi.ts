@@ -15,6 +15,8 @@ import {
   RATE_LIMIT_MAX,
   replaySchema,
   rotateSchema,
+  statsQuery,
+  STATS_WINDOW_MAX_DAYS,
   testSchema,
 } from '../webhooks/webhooks.schemas.js';
 
@@ -165,6 +167,52 @@ const schemas: Record<string, Json> = {
       },
       next_retry_at: { type: ['string', 'null'], format: 'date-time' },
       attempted_at: { type: 'string', format: 'date-time' },
+    },
+  },
+  WebhookStats: {
+    type: 'object',
+    properties: {
+      since: { type: 'string', format: 'date-time' },
+      until: { type: 'string', format: 'date-time' },
+      attempts: {
+        type: 'object',
+        description: 'Attempts by outcome',
+        properties: Object.fromEntries(
+          ['succeeded', 'failed', 'short_circuited', 'skipped'].map((o) => [
+            o,
+            { type: 'integer' },
+          ]),
+        ),
+      },
+      success_rate: {
+        type: ['number', 'null'],
+        description:
+          'Of the attempts sent (succeeded or failed), the share that succeeded; null if none',
+      },
+      duration_ms: {
+        type: ['object', 'null'],
+        description: 'How long the endpoint took to answer, over the attempts it answered',
+        properties: {
+          p50: { type: 'integer' },
+          p95: { type: 'integer' },
+          p99: { type: 'integer' },
+        },
+      },
+      last_attempt_at: { type: ['string', 'null'], format: 'date-time' },
+      failure_streak: {
+        type: 'integer',
+        description:
+          'Failed attempts in a row as it stands now, whatever the window; AUTO_PAUSE_AFTER_FAILURES of them pause the webhook',
+      },
+    },
+    example: {
+      since: '2026-11-21T10:00:00.000Z',
+      until: '2026-11-22T10:00:00.000Z',
+      attempts: { succeeded: 9_412, failed: 37, short_circuited: 120, skipped: 0 },
+      success_rate: 0.9961,
+      duration_ms: { p50: 84, p95: 310, p99: 1_250 },
+      last_attempt_at: '2026-11-22T09:59:58.120Z',
+      failure_streak: 0,
     },
   },
   DeliveryAttemptPage: page(ref('DeliveryAttempt'), {
@@ -545,6 +593,14 @@ export function openApiDocument(): Json {
             'Narrowed by any of: status (outcomes), event_type (types, aliases or wildcards such as message.*, as a subscription names them), each a list given as repeated parameters or comma-separated; delivery_id or event_id (every attempt of one delivery); since (inclusive) and until (exclusive), ISO-8601 attempt times. next_cursor pages through what matches, with the same filters.',
           parameters: [ID, ...query(logsQuery)],
           responses: { ...ok(200, ref('DeliveryAttemptPage'), 'A page'), ...errors(422) },
+        }),
+      },
+      '/v1/webhooks/{id}/stats': {
+        get: customer({
+          summary: "How the webhook's deliveries went: attempts by outcome, answer times",
+          description: `Over attempt times since (inclusive) and until (exclusive), ISO-8601: by default the 24 hours before until, which defaults to now; at most ${STATS_WINDOW_MAX_DAYS} days.`,
+          parameters: [ID, ...query(statsQuery)],
+          responses: { ...ok(200, ref('WebhookStats'), 'The stats'), ...errors(422) },
         }),
       },
       '/v1/webhooks/{id}/deliveries/{deliveryId}/retry': {

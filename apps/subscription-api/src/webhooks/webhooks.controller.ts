@@ -29,6 +29,7 @@ import {
   patchWebhookSchema,
   replaySchema,
   rotateSchema,
+  statsQuery,
   testSchema,
   type CreateWebhookInput,
   type PatchWebhookInput,
@@ -101,6 +102,16 @@ export class WebhooksController {
     // Through the subscription first: another organisation's logs answer 404 like its webhooks.
     const webhook = await this.webhooks.get(principal, webhookId(id));
     return this.deliveryLog.page(webhook.id, query.limit, query);
+  }
+
+  @Get(':id/stats')
+  async stats(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') id: string,
+    @Query(new ZodPipe(statsQuery)) query: z.infer<typeof statsQuery>,
+  ) {
+    const webhook = await this.webhooks.get(principal, webhookId(id));
+    return this.deliveryLog.stats(webhook.id, query.since, query.until);
   }
 
   @Patch(':id')

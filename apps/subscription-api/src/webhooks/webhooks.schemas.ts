@@ -57,7 +57,8 @@ export type CreateWebhookInput = z.infer<typeof createWebhookSchema>;
 
 /**
  * PATCH, and PUT: any subset, the rest unchanged; `headers: null` clears the custom
- * headers, `rate_limit: null` the rate limit. PUT takes seed 002's update request (`PUT {"events": [...]}`) as it is.
+ * headers, `rate_limit: null` the rate limit. PUT takes seed 002's update request
+ * (`PUT {"events": [...]}`) as it is.
  */
 export const patchWebhookSchema = z.strictObject({
   url: fields.url.optional(),
@@ -132,6 +133,34 @@ export const logsQuery = z
     message: 'must be after since',
   });
 export type LogsQuery = z.infer<typeof logsQuery>;
+
+/** The longest window of delivery stats: one pass over that many days of attempts. */
+export const STATS_WINDOW_MAX_DAYS = 31;
+const DAY_MS = 86_400_000;
+
+/**
+ * The window of delivery stats: since (inclusive) and until (exclusive), by default the
+ * last 24 hours (until now, or the day before until).
+ */
+export const statsQuery = z
+  .strictObject({ since: isoTime.optional(), until: isoTime.optional() })
+  .transform((query, ctx) => {
+    const until = query.until ? Date.parse(query.until) : Date.now();
+    const since = query.since ? Date.parse(query.since) : until - DAY_MS;
+    if (since >= until)
+      ctx.addIssue({
+        code: 'custom',
+        path: [query.until ? 'until' : 'since'],
+        message: query.until ? 'must be after since' : 'must be in the past',
+      });
+    else if (until - since > STATS_WINDOW_MAX_DAYS * DAY_MS)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['since'],
+        message: `must be at most ${STATS_WINDOW_MAX_DAYS} days before until`,
+      });
+    return { since: new Date(since).toISOString(), until: new Date(until).toISOString() };
+  });
 
 /** pause, resume, retry: nothing to say but the path; a body, if any, must be `{}`. */
 export const emptySchema = z.strictObject({});
