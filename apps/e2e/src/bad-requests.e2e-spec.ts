@@ -818,6 +818,12 @@ const GRPC_GENERATORS: Array<(r: Random, w: World) => GrpcCase> = [
         'cursor',
       ],
       [
+        'ListWebhooks',
+        { status: [r.pick(['exploded', 'ACTIVE', "' OR 1=1--", ''])] },
+        grpc.status.INVALID_ARGUMENT,
+        'status',
+      ],
+      [
         'ListDeliveryAttempts',
         { id: w.webhookId, limit: 500 },
         grpc.status.INVALID_ARGUMENT,

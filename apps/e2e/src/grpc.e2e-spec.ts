@@ -122,7 +122,40 @@ describe('gRPC API', () => {
     });
 
     expect(await call('PauseWebhook', { id })).toMatchObject({ status: 'paused' });
+    // The list narrowed by status, over gRPC and REST, finds it among the paused alone.
+    const listed = async (status: string[]) => [
+      (await call<{ data: Array<{ id: string }> }>('ListWebhooks', { status })).data.map(
+        (w) => w.id,
+      ),
+      (
+        (
+          await http(
+            'GET',
+            `${pipeline.apiUrl}/v1/webhooks?limit=100&status=${status.join(',')}`,
+            apiKey,
+          )
+        ).json.data as Array<{ id: string }>
+      ).map((w) => w.id),
+    ];
+    expect(await listed(['paused'])).toEqual([[id], [id]]);
+    expect(await listed(['active', 'failed'])).toEqual([
+      expect.not.arrayContaining([id]),
+      expect.not.arrayContaining([id]),
+    ]);
+    const badStatus = await http(
+      'GET',
+      `${pipeline.apiUrl}/v1/webhooks?status=paused,gone`,
+      apiKey,
+    );
+    expect(badStatus.status).toBe(422);
+    expect(JSON.stringify(badStatus.json)).toContain(
+      'must be one of active, paused, failed, disabled',
+    );
     expect(await call('ResumeWebhook', { id })).toMatchObject({ status: 'active' });
+    expect(await listed(['paused'])).toEqual([
+      expect.not.arrayContaining([id]),
+      expect.not.arrayContaining([id]),
+    ]);
     const rotated = await call<{ secret: string; previous_secret_expires_at: string }>(
       'RotateSecret',
       { id },

@@ -202,8 +202,9 @@ export class GrpcServer implements OnApplicationBootstrap, BeforeApplicationShut
         const query = parseWith(listWebhooksQuery, {
           limit: r.limit || undefined,
           cursor: r.cursor,
+          status: nonEmptyList(r.status),
         });
-        const page = await this.webhooks.list(principal, query.limit, query.cursor);
+        const page = await this.webhooks.list(principal, query.limit, query.cursor, query.status);
         return { data: page.data.map(toMessage), next_cursor: page.next_cursor ?? undefined };
       },
       UpdateWebhook: async (principal, r) => {

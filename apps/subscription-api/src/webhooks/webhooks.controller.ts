@@ -81,7 +81,7 @@ export class WebhooksController {
     @CurrentPrincipal() principal: Principal,
     @Query(new ZodPipe(listWebhooksQuery)) query: z.infer<typeof listWebhooksQuery>,
   ) {
-    return this.webhooks.list(principal, query.limit, query.cursor);
+    return this.webhooks.list(principal, query.limit, query.cursor, query.status);
   }
 
   @Get(':id')

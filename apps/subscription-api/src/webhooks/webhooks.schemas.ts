@@ -1,4 +1,4 @@
-import { ATTEMPT_OUTCOMES, PAYLOAD_FORMATS } from '@hookpost/contracts';
+import { ATTEMPT_OUTCOMES, PAYLOAD_FORMATS, SUBSCRIPTION_STATUSES } from '@hookpost/contracts';
 import { expandEventFilters, normalizeEventFilters, secretProblem } from '@hookpost/domain';
 import { z } from 'zod';
 import { domainName, mailbox } from '../organizations/organizations.schemas.js';
@@ -71,12 +71,19 @@ export const patchWebhookSchema = z.strictObject({
 });
 export type PatchWebhookInput = z.infer<typeof patchWebhookSchema>;
 
+/** A page of webhooks, narrowed by status if asked (`?status=failed,paused`). */
 export const listWebhooksQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z
     .string()
     .regex(/^wh_[0-9A-HJKMNP-TV-Z]{26}$/, 'must be a next_cursor from a previous page')
     .optional(),
+  status: queryList(
+    z.enum(SUBSCRIPTION_STATUSES, {
+      message: `must be one of ${SUBSCRIPTION_STATUSES.join(', ')}`,
+    }),
+    SUBSCRIPTION_STATUSES.length,
+  ).optional(),
 });
 
 /**

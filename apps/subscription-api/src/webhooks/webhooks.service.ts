@@ -1,4 +1,9 @@
-import { newId, type PayloadFormat, type SubscriptionScope } from '@hookpost/contracts';
+import {
+  newId,
+  type PayloadFormat,
+  type SubscriptionScope,
+  type SubscriptionStatus,
+} from '@hookpost/contracts';
 import {
   boundTo,
   checkEndpointUrl,
@@ -156,7 +161,12 @@ export class WebhooksService {
    * Newest first would shift under inserts; ids are time-ordered, so pages go by id. A
    * scoped key sees only what it covers: rows are read on until the page is full.
    */
-  async list(principal: Principal, limit: number, cursor?: string) {
+  async list(
+    principal: Principal,
+    limit: number,
+    cursor?: string,
+    statuses?: readonly SubscriptionStatus[],
+  ) {
     const page: WebhookView[] = [];
     let after = cursor ?? null;
     let more = true;
@@ -164,8 +174,9 @@ export class WebhooksService {
       const rows = (await this.dataSource.query(
         `SELECT id, state FROM subscriptions
          WHERE organization_id = $1 AND NOT deleted AND ($2::text IS NULL OR id > $2)
+           AND ($4::text[] IS NULL OR status = ANY($4::text[]))
          ORDER BY id LIMIT $3`,
-        [principal.organizationId, after, limit + 1],
+        [principal.organizationId, after, limit + 1, statuses ?? null],
       )) as Array<{ id: string; state: Subscription }>;
       more = rows.length === limit + 1;
       for (const row of rows) {
