@@ -35,6 +35,22 @@ describe('parseWith', () => {
     expect(error.details).toHaveLength(2);
   });
 
+  it('refuses a key named __proto__ at any depth, which an object built from it would drop', () => {
+    const record = z.strictObject({ metadata: z.record(z.string(), z.string()) });
+    const raw = JSON.parse('{"metadata": {"a": "1", "__proto__": "x"}}') as unknown;
+    expect(() => parseWith(record, raw)).toThrow(ApiError);
+    try {
+      parseWith(record, raw);
+    } catch (error) {
+      expect((error as ApiError).details).toEqual([
+        { field: 'metadata', code: 'invalid_key', message: 'must not hold a key named __proto__' },
+      ]);
+    }
+    expect(parseWith(record, { metadata: { a: '1', constructor: 'y' } })).toEqual({
+      metadata: { a: '1', constructor: 'y' },
+    });
+  });
+
   it('names a missing or mistyped field', () => {
     expect(refusal({}).details).toMatchObject([{ field: 'name', code: 'invalid_type' }]);
   });

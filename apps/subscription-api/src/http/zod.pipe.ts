@@ -7,26 +7,37 @@ import { ApiError, type ErrorDetail } from './api-error.js';
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /**
- * The fields holding a string no database or JSON document can carry, at any depth, each
- * named by its top-level field. Walks with a stack: input may be nested arbitrarily deep.
+ * The fields holding a string no database or JSON document can carry, or a key `__proto__`
+ * (which an object built from the input would silently drop, losing what was sent), at
+ * any depth, each named by its top-level field. Walks with a stack: input may be nested
+ * arbitrarily deep.
  */
 function unstorableText(value: object): ErrorDetail[] {
   const fields = new Set<string>();
+  const protoKeys = new Set<string>();
   const stack: Array<[field: string, key: string, value: unknown]> = Object.entries(value).map(
     ([field, child]) => [field, field, child],
   );
   for (let next = stack.pop(); next; next = stack.pop()) {
     const [field, key, child] = next;
-    if (UNSTORABLE.test(key) || (typeof child === 'string' && UNSTORABLE.test(child)))
+    if (key === '__proto__') protoKeys.add(field);
+    else if (UNSTORABLE.test(key) || (typeof child === 'string' && UNSTORABLE.test(child)))
       fields.add(field);
     else if (child !== null && typeof child === 'object')
       for (const [k, v] of Object.entries(child)) stack.push([field, k, v]);
   }
-  return [...fields].map((field) => ({
-    field,
-    code: 'invalid_text',
-    message: 'must not contain NUL characters or unpaired UTF-16 surrogates',
-  }));
+  return [
+    ...[...fields].map((field) => ({
+      field,
+      code: 'invalid_text',
+      message: 'must not contain NUL characters or unpaired UTF-16 surrogates',
+    })),
+    ...[...protoKeys].map((field) => ({
+      field,
+      code: 'invalid_key',
+      message: 'must not hold a key named __proto__',
+    })),
+  ];
 }
 
 /** Validates input with a schema; every bad field is named in the 422 (REST and gRPC alike). */
