@@ -331,6 +331,65 @@ describe('subscription-api', () => {
     );
   });
 
+  it('keeps the metadata a webhook is given, replaces it whole, and names what is wrong with it', async () => {
+    const webhooks = `${pipeline.apiUrl}/v1/webhooks`;
+    const created = await http('POST', webhooks, apiKey, {
+      url: 'http://127.0.0.1:9/metadata',
+      events: ['message.delivered'],
+      metadata: { customer_id: 'cus_4821', team: 'mail' },
+    });
+    expect(created.status, JSON.stringify(created.json)).toBe(201);
+    expect(created.json.metadata).toEqual({ customer_id: 'cus_4821', team: 'mail' });
+    const url = `${webhooks}/${created.json.id as string}`;
+    // Another change leaves it; the same map again is no change (no new version).
+    expect((await http('PATCH', url, apiKey, { description: 'x' })).json).toMatchObject({
+      metadata: { customer_id: 'cus_4821', team: 'mail' },
+      version: 2,
+    });
+    expect(
+      (await http('PATCH', url, apiKey, { metadata: { team: 'mail', customer_id: 'cus_4821' } }))
+        .json.version,
+    ).toBe(2);
+    expect((await http('PATCH', url, apiKey, { metadata: { team: 'ops' } })).json).toMatchObject({
+      metadata: { team: 'ops' },
+      version: 3,
+    });
+    expect((await http('PATCH', url, apiKey, { metadata: null })).json.metadata).toEqual({});
+    expect((await http('GET', url, apiKey)).json.metadata).toEqual({});
+
+    const refused = async (metadata: unknown) => {
+      const answer = await http('PATCH', url, apiKey, { metadata });
+      expect(answer.status, JSON.stringify(answer.json)).toBe(422);
+      return (answer.json.error as { details: Array<{ field: string; message: string }> }).details;
+    };
+    expect(await refused({ '': 'x' })).toEqual([
+      expect.objectContaining({ field: 'metadata.', message: 'keys must not be empty' }),
+    ]);
+    expect(await refused({ plan: 'x'.repeat(501) })).toEqual([
+      expect.objectContaining({
+        field: 'metadata.plan',
+        message: 'values must be at most 500 characters',
+      }),
+    ]);
+    expect(await refused({ plan: 5 })).toEqual([
+      expect.objectContaining({ field: 'metadata.plan', message: 'values must be strings' }),
+    ]);
+    expect(
+      await refused(Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`k${i}`, 'v']))),
+    ).toEqual([
+      expect.objectContaining({ field: 'metadata', message: 'must hold at most 50 keys' }),
+    ]);
+    // Sent as JSON text, as a client would: an object literal here would lose the key first.
+    const proto = await fetch(url, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+      body: '{"metadata": {"__proto__": "x"}}',
+    });
+    expect(proto.status).toBe(422);
+    expect(JSON.stringify(await proto.json())).toContain('must not hold a key named __proto__');
+    expect((await http('GET', url, apiKey)).json.version).toBe(4);
+  });
+
   it("takes seed 002's update request: PUT with the events alone changes them, nothing else", async () => {
     const created = await http('POST', `${pipeline.apiUrl}/v1/webhooks`, apiKey, {
       url: 'http://127.0.0.1:9/seed-002',

@@ -230,6 +230,16 @@ const REST_GENERATORS: Array<(r: Random, w: World) => RestCase> = [
       ],
       format: ['xml', 5, '', null, 'STANDARD'],
       rate_limit: [0, -1, 1.5, 10_001, '5', true, [], {}, 1e20],
+      metadata: [
+        'x',
+        5,
+        [],
+        true,
+        { a: 5 },
+        { '': 'x' },
+        { ['k'.repeat(41)]: 'v' },
+        { a: 'v'.repeat(501) },
+      ],
       secret: [5, 'short', 's'.repeat(201), null, ...BAD_WHSEC],
     };
     const [method, path] = r.pick([

@@ -115,6 +115,16 @@ describe('gRPC API', () => {
     expect(tooFast.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(tooFast.details).toContain('rate_limit');
     expect(await call('GetWebhook', { id })).toMatchObject({ rate_limit: 25 });
+    // Metadata: set, shown, and cleared by an empty map.
+    expect(
+      await call('UpdateWebhook', { id, metadata: { values: { customer_id: 'cus_1' } } }),
+    ).toMatchObject({ metadata: { customer_id: 'cus_1' } });
+    const badMetadata = await failure(
+      call('UpdateWebhook', { id, metadata: { values: { ['k'.repeat(41)]: 'v' } } }),
+    );
+    expect(badMetadata.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(badMetadata.details).toContain('metadata');
+    expect(await call('UpdateWebhook', { id, metadata: {} })).toMatchObject({ metadata: {} });
     const unlimited = await call<{ rate_limit?: number }>('UpdateWebhook', { id, rate_limit: 0 });
     expect(unlimited.rate_limit).toBeUndefined();
     expect((await http('GET', `${pipeline.apiUrl}/v1/webhooks/${id}`, apiKey)).json).toMatchObject({

@@ -86,6 +86,7 @@ const createCommand = (id: string, domains: string[] = []): CreateCommand => ({
   format: 'standard',
   description: null,
   rateLimit: null,
+  metadata: {},
   secret: 'v1.k0.iv.ct.tag',
 });
 

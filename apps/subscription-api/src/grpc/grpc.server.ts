@@ -192,6 +192,7 @@ export class GrpcServer implements OnApplicationBootstrap, BeforeApplicationShut
           secret: r.secret,
           // proto3 has no null: 0 is no limit, as null is over REST.
           rate_limit: r.rate_limit === 0 ? null : r.rate_limit,
+          metadata: nonEmpty(r.metadata),
         });
         const { secret, ...view } = await this.webhooks.create(principal, input);
         return { webhook: toMessage(view), secret };
@@ -227,6 +228,7 @@ export class GrpcServer implements OnApplicationBootstrap, BeforeApplicationShut
           scope: r.scope,
           format: r.format,
           rate_limit: r.rate_limit === 0 ? null : r.rate_limit,
+          metadata: r.metadata ? (r.metadata as { values: unknown }).values : undefined,
         });
         const view = await this.webhooks.update(principal, id, input, expectedVersionOf(r));
         return toMessage(view);

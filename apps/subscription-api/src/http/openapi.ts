@@ -44,6 +44,7 @@ const WEBHOOK_EXAMPLE = {
   format: 'standard',
   description: 'Delivery notifications',
   rate_limit: null,
+  metadata: { customer_id: 'cus_4821' },
   version: 1,
   created_at: '2026-11-22T10:00:00.000Z',
   updated_at: '2026-11-22T10:00:00.000Z',
@@ -127,6 +128,14 @@ const schemas: Record<string, Json> = {
         description:
           'Requests a second at most to the endpoint, evenly spaced; null for no limit. ' +
           'null in a PATCH removes it.',
+      },
+      metadata: {
+        type: 'object',
+        additionalProperties: { type: 'string' },
+        description:
+          'Your own labels (your ids, a team), kept as set and returned: at most 50 keys of ' +
+          'up to 40 characters, values of up to 500, no control characters. Not for secrets. ' +
+          'A PATCH replaces the whole map; null or {} clears it.',
       },
       version: { type: 'integer', description: 'Also the ETag; send it as If-Match' },
       created_at: { type: 'string', format: 'date-time' },

@@ -34,6 +34,40 @@ const rateLimit = z
   .max(RATE_LIMIT_MAX, `must be at most ${RATE_LIMIT_MAX} requests a second (null for no limit)`)
   .nullable();
 
+/** Stripe's bounds on metadata: enough to hold a customer's ids, not a store of its own. */
+export const METADATA_LIMITS = { keys: 50, keyLength: 40, valueLength: 500 } as const;
+// No control characters (a log line or a terminal showing it stays intact).
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+const metadata = z
+  .record(
+    z.string(),
+    z
+      .string({ message: 'values must be strings' })
+      .max(
+        METADATA_LIMITS.valueLength,
+        `values must be at most ${METADATA_LIMITS.valueLength} characters`,
+      )
+      .refine((value) => !CONTROL.test(value), 'values must not hold control characters'),
+  )
+  .superRefine((map, ctx) => {
+    const keys = Object.keys(map);
+    if (keys.length > METADATA_LIMITS.keys)
+      ctx.addIssue({ code: 'custom', message: `must hold at most ${METADATA_LIMITS.keys} keys` });
+    for (const key of keys) {
+      const problem =
+        key.length === 0
+          ? 'keys must not be empty'
+          : key.length > METADATA_LIMITS.keyLength
+            ? `keys must be at most ${METADATA_LIMITS.keyLength} characters`
+            : CONTROL.test(key)
+              ? 'keys must not hold control characters'
+              : undefined;
+      if (problem) ctx.addIssue({ code: 'custom', path: [key], message: problem });
+    }
+  })
+  .nullable();
+
 const fields = {
   url: z.string().max(2048),
   events: z.array(z.string().max(100)).min(1, 'must name at least one event').max(50),
@@ -42,6 +76,7 @@ const fields = {
   scope,
   format: z.enum(PAYLOAD_FORMATS),
   rate_limit: rateLimit,
+  metadata,
 };
 
 export const createWebhookSchema = z.strictObject({
@@ -52,12 +87,14 @@ export const createWebhookSchema = z.strictObject({
   scope: scope.optional(),
   format: fields.format.default('standard'),
   rate_limit: fields.rate_limit.optional(),
+  metadata: fields.metadata.optional(),
 });
 export type CreateWebhookInput = z.infer<typeof createWebhookSchema>;
 
 /**
  * PATCH, and PUT: any subset, the rest unchanged; `headers: null` clears the custom
- * headers, `rate_limit: null` the rate limit. PUT takes seed 002's update request
+ * headers, `rate_limit: null` the rate limit; `metadata` replaces the whole map (`null` or
+ * `{}` clears it). PUT takes seed 002's update request
  * (`PUT {"events": [...]}`) as it is.
  */
 export const patchWebhookSchema = z.strictObject({
@@ -68,6 +105,7 @@ export const patchWebhookSchema = z.strictObject({
   scope: scope.optional(),
   format: fields.format.optional(),
   rate_limit: fields.rate_limit.optional(),
+  metadata: fields.metadata.optional(),
 });
 export type PatchWebhookInput = z.infer<typeof patchWebhookSchema>;
 

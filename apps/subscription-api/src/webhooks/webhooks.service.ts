@@ -49,6 +49,8 @@ export interface WebhookView {
   description: string | null;
   /** Requests a second at most to the endpoint; null for no limit. */
   rate_limit: number | null;
+  /** The customer's own labels, as set. */
+  metadata: Record<string, string>;
   version: number;
   created_at: string;
   updated_at: string;
@@ -66,6 +68,7 @@ export function toView(subscription: Subscription, keyring: Keyring): WebhookVie
     format: subscription.format,
     description: subscription.description,
     rate_limit: subscription.rateLimit ?? null,
+    metadata: subscription.metadata ?? {},
     version: subscription.version,
     created_at: subscription.createdAt,
     updated_at: subscription.updatedAt,
@@ -80,6 +83,7 @@ interface EditableFields {
   format: PayloadFormat;
   description: string | null;
   rateLimit: number | null;
+  metadata: Record<string, string>;
 }
 
 /**
@@ -119,6 +123,7 @@ export class WebhooksService {
         },
         description: input.description ?? null,
         rate_limit: input.rate_limit ?? null,
+        metadata: input.metadata ?? {},
       },
       principal,
     );
@@ -310,6 +315,7 @@ export class WebhooksService {
     if (input.format !== undefined) out.format = input.format;
     if (input.description !== undefined) out.description = input.description;
     if (input.rate_limit !== undefined) out.rateLimit = input.rate_limit;
+    if (input.metadata !== undefined) out.metadata = input.metadata ?? {};
     if (details.length > 0) throw ApiError.validation(details);
     return out;
   }

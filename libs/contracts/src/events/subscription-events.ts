@@ -37,6 +37,12 @@ const storedHeaders = z.union([encryptedSecret, z.record(z.string(), z.string())
  */
 const rateLimit = z.number().int().positive().nullable().optional();
 
+/**
+ * The customer's own labels for the subscription (their ids, a team), returned as set and
+ * used by nothing here. Absent in events and states from before it existed: none.
+ */
+const metadata = z.record(z.string(), z.string()).optional();
+
 const base = {
   eventId: z.string(),
   subscriptionId: z.string(),
@@ -56,6 +62,7 @@ export const subscriptionCreatedSchema = z.object({
     format: z.enum(PAYLOAD_FORMATS),
     description: z.string().nullable(),
     rateLimit,
+    metadata,
     secret: encryptedSecret,
   }),
 });
@@ -71,6 +78,7 @@ export const subscriptionUpdatedSchema = z.object({
     format: z.enum(PAYLOAD_FORMATS).optional(),
     description: z.string().nullable().optional(),
     rateLimit,
+    metadata,
   }),
 });
 
@@ -145,6 +153,7 @@ export const subscriptionStateSchema = z.object({
   format: z.enum(PAYLOAD_FORMATS),
   description: z.string().nullable(),
   rateLimit,
+  metadata,
   status: z.enum(SUBSCRIPTION_STATUSES),
   secret: encryptedSecret,
   previousSecret: z.object({ secret: encryptedSecret, expiresAt: z.string() }).nullable(),

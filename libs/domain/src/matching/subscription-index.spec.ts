@@ -34,6 +34,7 @@ function setup() {
           format: 'standard',
           description: null,
           rateLimit: null,
+          metadata: {},
           secret: 'v1.x',
           ...overrides,
         },

@@ -21,6 +21,7 @@ const create: CreateCommand = {
   format: 'standard',
   description: null,
   rateLimit: null,
+  metadata: {},
   secret: 'v1.k0.iv.ct.tag',
 };
 
@@ -80,7 +81,7 @@ describe('subscription decider', () => {
       .then([{ data: { events: ['message.bounced'] } }]);
   });
 
-  it('sets and removes a rate limit, and takes none for a subscription from before it existed', () => {
+  it('sets and removes a rate limit, and takes none (nor metadata) for a subscription from before they existed', () => {
     given(created)
       .when({ type: 'update', changes: { rateLimit: 20 } })
       .then([{ type: 'subscription.updated', data: { rateLimit: 20 } }]);
@@ -92,14 +93,21 @@ describe('subscription decider', () => {
     given(limited)
       .when({ type: 'update', changes: { rateLimit: null } })
       .then([{ data: { rateLimit: null } }]);
-    // Written before rate limits existed: no field, which is no limit, so null changes nothing.
-    const { rateLimit: _, ...older } = created[0]!.data as (typeof created)[0]['data'] & {
-      rateLimit?: number | null;
-    };
+    // Written before rate limits and metadata existed: no fields, which is no limit and no
+    // metadata, so null and {} change nothing.
+    const {
+      rateLimit: _,
+      metadata: __,
+      ...older
+    } = created[0]!.data as Extract<SubscriptionEvent, { type: 'subscription.created' }>['data'];
     const before = [{ ...created[0]!, data: older }] as SubscriptionEvent[];
     expect(replay(before)).not.toHaveProperty('rateLimit');
     given(before)
       .when({ type: 'update', changes: { rateLimit: null } })
+      .then([]);
+    expect(replay(before)).not.toHaveProperty('metadata');
+    given(before)
+      .when({ type: 'update', changes: { metadata: {} } })
       .then([]);
   });
 

@@ -90,6 +90,12 @@ export function evolve(
   }
 }
 
+/**
+ * Fields added after subscriptions were first written, as a state written before then
+ * has them: none.
+ */
+const ADDED_LATER: Partial<Record<string, unknown>> = { rateLimit: null, metadata: {} };
+
 /** Folds a whole history; undefined when there is none. */
 export function replay(events: Iterable<SubscriptionEvent>): Subscription | undefined {
   let state: Subscription | undefined;
@@ -116,6 +122,8 @@ export interface CreateCommand {
   description: string | null;
   /** Requests a second at most to the endpoint; null for no limit. */
   rateLimit: number | null;
+  /** The customer's own labels, kept as given. */
+  metadata: Record<string, string>;
   secret: string;
 }
 
@@ -128,7 +136,7 @@ export interface UpdateCommand {
   changes: Partial<
     Pick<
       Subscription,
-      'url' | 'events' | 'scope' | 'headers' | 'format' | 'description' | 'rateLimit'
+      'url' | 'events' | 'scope' | 'headers' | 'format' | 'description' | 'rateLimit' | 'metadata'
     >
   >;
 }
@@ -255,9 +263,9 @@ export function decide(
       // turn every other client's If-Match stale for nothing.
       const changes = Object.fromEntries(
         Object.entries(definedOnly(command.changes)).filter(
-          // A field absent from a state written before it existed is null (none).
           ([field, value]) =>
-            JSON.stringify(value) !== JSON.stringify(state[field as keyof Subscription] ?? null),
+            JSON.stringify(value) !==
+            JSON.stringify(state[field as keyof Subscription] ?? ADDED_LATER[field] ?? null),
         ),
       );
       if (Object.keys(changes).length === 0) return [];
