@@ -227,22 +227,28 @@ export class DeliveryService {
     // pool: a job queued behind its endpoint holds no slot that a healthy endpoint could
     // use. A job its breaker refuses needs neither, nor to wait behind its endpoint's
     // requests still in flight.
-    let attempted: Awaited<ReturnType<DeliveryService['attempt']>>;
+    let attempted: Awaited<ReturnType<DeliveryService['attempt']>> | undefined;
     try {
       attempted = this.breakers.refuses(job.subscriptionId)
         ? await this.attempt(job)
         : await this.perEndpoint.run(job.subscriptionId, () => {
             const send = () => this.pool.run(() => this.attempt(job));
             const wait = this.turnIn(job);
+            if (wait === 0) return send();
             // The wait holds no timer that would keep a stopping process alive: a job still
-            // waiting when the deliverer stops is repeated by the next owner of its partition.
-            return wait > 0 ? sleep(wait, undefined, { ref: false }).then(send) : send();
+            // waiting when the deliverer stops is repeated by the next owner of its
+            // partition. A job whose lease lapsed meanwhile (a rebalance) is not sent: it is
+            // repeated from the last commit, and sent then, once.
+            return sleep(wait, undefined, { ref: false }).then(() =>
+              lease.live ? send() : undefined,
+            );
           });
     } catch (error) {
       const why = cannotAttemptYet(error);
       if (!why) throw error;
       return this.notYet(job, lease, span, headers(), why);
     }
+    if (!attempted) return span.end('lapsed while waiting its turn: repeated from the last commit');
     const { event } = attempted;
     let { messages } = attempted;
     if (!lease.live) {
