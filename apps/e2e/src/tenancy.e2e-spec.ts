@@ -172,6 +172,7 @@ describe('tenancy and key scope', () => {
       'POST /v1/webhooks/{id}/rotate-secret': 'owned',
       'POST /v1/webhooks/{id}/test': 'owned',
       'GET /v1/webhooks/{id}/logs': 'owned',
+      'GET /v1/webhooks/{id}/stats': 'owned',
       'POST /v1/webhooks/{id}/deliveries/{deliveryId}/retry': 'owned',
       'POST /v1/webhooks/{id}/replay': 'owned',
       'GET /v1/event-types': 'catalogue',
@@ -202,6 +203,7 @@ describe('tenancy and key scope', () => {
       RotateSecret: { kind: 'owned', request: () => ({ id: victim.webhookId }) },
       SendTestEvent: { kind: 'owned', request: () => ({ id: victim.webhookId }) },
       ListDeliveryAttempts: { kind: 'owned', request: () => ({ id: victim.webhookId }) },
+      GetWebhookStats: { kind: 'owned', request: () => ({ id: victim.webhookId }) },
       RetryDelivery: {
         kind: 'owned',
         request: () => ({ id: victim.webhookId, delivery_id: victim.deliveryId }),
