@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SERVICE_ENV, serviceNodeFlags } from './service-runtime.js';
@@ -79,7 +79,10 @@ async function waitReady(
   // What the service last said about its readiness: which checks still failed.
   let last = 'not listening';
   while (Date.now() < deadline) {
-    if (gone) throw new Error(`${service.name} exited before it was ready; see ${service.logFile}`);
+    if (gone)
+      throw new Error(
+        `${service.name} exited before it was ready; see ${service.logFile}${logTail(service)}`,
+      );
     try {
       const response = await fetch(`http://127.0.0.1:${service.port}/health/ready`);
       if (response.status === 200) return;
@@ -91,6 +94,25 @@ async function waitReady(
   }
   await service.stop('SIGKILL');
   throw new Error(
-    `${service.name} not ready after ${timeoutMs} ms (last: ${last}); see ${service.logFile}`,
+    `${service.name} not ready after ${timeoutMs} ms (last: ${last}); see ${service.logFile}${logTail(service)}`,
   );
+}
+
+/** Lines of the log a failure shows: its files are gone with the checkout that ran it. */
+const TAIL_LINES = 25;
+
+/** The end of a service's log, minus the framework's start-up lines, for an error message. */
+function logTail(service: RunningService): string {
+  try {
+    const lines = readFileSync(service.logFile, 'utf8')
+      .split('\n')
+      .filter(
+        (line) => line && !/"context":"(InstanceLoader|RouterExplorer|RoutesResolver)"/.test(line),
+      )
+      .slice(-TAIL_LINES)
+      .map((line) => line.slice(0, 400));
+    return lines.length > 0 ? `\nits log ends:\n${lines.join('\n')}` : '';
+  } catch {
+    return '';
+  }
 }
