@@ -209,14 +209,16 @@ export class DeliveryService {
     // opens) would otherwise gather them here without bound, and they would hold the
     // window of their partition, which healthy endpoints share: put new ones off instead.
     // Jobs queued behind an endpoint that answers are not that: they drain on their own.
+    const queued = this.perEndpoint.queued(job.subscriptionId);
     if (
       putOffForSaturation({
-        waiting: this.perEndpoint.queued(job.subscriptionId),
+        waiting: queued,
         answerMs: this.breakers.answerMs(job.subscriptionId),
         typicalAnswerMs: this.breakers.typicalAnswerMs(),
+        // The turns already taken, then one per job waiting for a slot.
         pacedMs: seen.rateLimit
           ? this.pacer.reservedMs(job.subscriptionId, Date.now()) +
-            (this.perEndpoint.queued(job.subscriptionId) * 1_000) / seen.rateLimit
+            (queued * 1_000) / seen.rateLimit
           : 0,
         windowShare,
         queueLimit: this.config.ENDPOINT_QUEUE_LIMIT,

@@ -176,9 +176,11 @@ function exchange(
     // The start of a failure's body, for the delivery log; a success's is not kept.
     let excerpt: Buffer[] | undefined;
     let excerptBytes = 0;
-    const settle = () => {
-      if (answer && excerpt) answer.body = responseExcerpt(Buffer.concat(excerpt));
-      return answer;
+    // Once the status line has come, the answer stands whatever happens to the body.
+    const settle = (error: Error) => {
+      if (!answer) return reject(error);
+      if (excerpt) answer.body = responseExcerpt(Buffer.concat(excerpt));
+      resolve(answer);
     };
     agent.dispatch(
       {
@@ -205,17 +207,9 @@ function exchange(
           }
           if (bodyBytes > MAX_RESPONSE_BYTES) controller.abort(new Error('response too long'));
         },
-        onResponseEnd: () => {
-          const settled = settle();
-          if (settled) resolve(settled);
-          else reject(new Error('no final answer'));
-        },
-        // After the status line, a failure only cuts the body short: the answer stands.
-        onResponseError: (_controller, error) => {
-          const settled = settle();
-          if (settled) resolve(settled);
-          else reject(error);
-        },
+        onResponseEnd: () => settle(new Error('no final answer')),
+        // After the status line, a failure only cuts the body short.
+        onResponseError: (_controller, error) => settle(error),
       },
     );
   });
