@@ -176,12 +176,19 @@ describe('subscription-api', () => {
     expect(await snapshot()).toEqual(live);
 
     // With --republish, the organisations go to their topic again too (event-ingest's
-    // only source of them), as they are now.
-    const published = () =>
-      kcatConsume(pipeline.brokers, TOPICS.organizationEvents).filter(
-        (m) => m.key === organizationId,
-      );
+    // only source of them), as they are now: a deleted one as deleted.
+    const gone = await http('POST', `${pipeline.apiUrl}/v1/organizations`, pipeline.adminToken, {
+      name: 'Gone Co',
+    });
+    const goneId = gone.json.id as string;
+    expect(
+      (await http('DELETE', `${pipeline.apiUrl}/v1/organizations/${goneId}`, pipeline.adminToken))
+        .status,
+    ).toBe(204);
+    const published = (id = organizationId) =>
+      kcatConsume(pipeline.brokers, TOPICS.organizationEvents).filter((m) => m.key === id);
     expect(published()).toHaveLength(1);
+    expect(published(goneId)).toHaveLength(2);
     const republish = spawnSync(
       process.execPath,
       [`${REPO_ROOT}apps/subscription-api/dist/rebuild-projections.js`, '--republish'],
@@ -197,6 +204,12 @@ describe('subscription-api', () => {
       occurredAt: created!.occurredAt,
       data: { name: 'Rebuild Co', domains: [] },
     });
+    while (published(goneId).length < 3 && Date.now() < deadline) await sleep(250);
+    expect(published(goneId).map((m) => (JSON.parse(m.value) as { type: string }).type)).toEqual([
+      'organization.created',
+      'organization.deleted',
+      'organization.deleted',
+    ]);
   });
 
   it('serves a complete OpenAPI description at /docs, every route of it real', async () => {
@@ -224,7 +237,11 @@ describe('subscription-api', () => {
     expect(operations.map((o) => `${o.method.toUpperCase()} ${o.path}`).sort()).toEqual(
       [
         'POST /v1/organizations',
+        'GET /v1/organizations',
+        'GET /v1/organizations/{id}',
         'PATCH /v1/organizations/{id}',
+        'DELETE /v1/organizations/{id}',
+        'GET /v1/organizations/{id}/api-keys',
         'POST /v1/organizations/{id}/api-keys',
         'DELETE /v1/organizations/{id}/api-keys/{keyId}',
         'POST /v1/webhooks',

@@ -405,6 +405,20 @@ const REST_GENERATORS: Array<(r: Random, w: World) => RestCase> = [
         expect: { status: 404, code: 'not_found', names: 'organization not found' },
       },
       {
+        label: `get organisation ${bad.slice(0, 20)}`,
+        method: r.pick(['GET', 'DELETE']),
+        path: `/v1/organizations/org_${bad}`,
+        auth: 'admin',
+        expect: { status: 404, code: 'not_found', names: 'organization not found' },
+      },
+      {
+        label: `organisation's keys ${bad.slice(0, 20)}`,
+        method: 'GET',
+        path: `/v1/organizations/${bad}/api-keys`,
+        auth: 'admin',
+        expect: { status: 404, code: 'not_found', names: 'organization not found' },
+      },
+      {
         label: `API key ${bad.slice(0, 20)}`,
         method: 'DELETE',
         path: `/v1/organizations/${w.organizationId}/api-keys/${bad}`,
@@ -458,6 +472,28 @@ const REST_GENERATORS: Array<(r: Random, w: World) => RestCase> = [
       label: `GET ${path.split('/')[2]} ?${query.slice(0, 40)}`,
       method: 'GET',
       path: `${path}?${query}`,
+      expect: invalid(names),
+    };
+  },
+  function badOperatorQuery(r, w) {
+    const keys = r.int(2) === 0;
+    const [query, names] = r.pick<[string, Expected['names']]>([
+      [`limit=${encodeURIComponent(r.pick(BAD_LIMITS))}`, 'limit'],
+      [`cursor=${encodeURIComponent(r.pick(['x', 'wh_bad', "' OR 1=1--", r.text(30)]))}`, 'cursor'],
+      keys
+        ? [`include_revoked=${r.pick(['yes', '1', 'TRUE', ''])}`, 'include_revoked']
+        : [`domain=${encodeURIComponent(r.pick(['not a domain', 'x', '-a.example']))}`, 'domain'],
+      ((unknown) => [
+        `${unknown}=1`,
+        [unknown, new RegExp(`"field":"${unknown}","code":"unknown_field"`)],
+      ])(r.pick(['foo', 'offset', 'name'])),
+    ]);
+    const path = keys ? `/v1/organizations/${w.organizationId}/api-keys` : '/v1/organizations';
+    return {
+      label: `operator GET ${keys ? 'api-keys' : 'organizations'} ?${query.slice(0, 40)}`,
+      method: 'GET',
+      path: `${path}?${query}`,
+      auth: 'admin',
       expect: invalid(names),
     };
   },
@@ -692,6 +728,9 @@ const REST_GENERATORS: Array<(r: Random, w: World) => RestCase> = [
         'scope',
       ],
       ['POST', `/v1/organizations/${w.organizationId}/api-keys`, { scope: 'all' }, 'scope'],
+      ['POST', `/v1/organizations/${w.organizationId}/api-keys`, { name: '' }, 'name'],
+      ['POST', `/v1/organizations/${w.organizationId}/api-keys`, { name: 5 }, 'name'],
+      ['POST', `/v1/organizations/${w.organizationId}/api-keys`, { name: 'k'.repeat(201) }, 'name'],
     ]);
     return {
       label: `operator ${method} ${field}`,
@@ -710,7 +749,7 @@ const REST_GENERATORS: Array<(r: Random, w: World) => RestCase> = [
       ['PATCH', '/v1/event-types'],
       ['POST', `/v1/webhooks/${w.webhookId}/explode`],
       ['GET', `/v1/webhooks/${w.webhookId}/deliveries`],
-      ['GET', '/v1/organizations'],
+      ['PUT', '/v1/organizations'],
     ] as const);
     return {
       label: `${method} ${path}`,

@@ -204,6 +204,72 @@ describe('ingest and matching', () => {
     expect(idsAt('/redriven')).toEqual([lateId]);
   });
 
+  it('forgets a deleted organisation: keys, subscriptions and domains go, its events are dead-lettered', async () => {
+    const domain = `leaving-${run}.example`;
+    const admin = (method: string, path: string, body?: unknown) =>
+      http(method, `${pipeline.apiUrl}${path}`, pipeline.adminToken, body);
+    const leaving = await tenant(pipeline, 'Leaving Co', [domain]);
+    const hook = await http('POST', `${pipeline.apiUrl}/v1/webhooks`, leaving.apiKey, {
+      url: `${receiver.url}/leaving`,
+      events: ['message.delivered'],
+    });
+    expect(hook.status, JSON.stringify(hook.json)).toBe(201);
+    await untilViewsHaveChanges(pipeline);
+    const byDomain = (name: string) =>
+      deliveredEvent(
+        `evt_${run}_${name}`,
+        '',
+        { from: `news@${domain}`, to: 'ann@example.org' },
+        {
+          organization_id: undefined,
+        },
+      );
+    await kcatProduceMany(pipeline.brokers, 'mail-events', [byDomain('leaving-before')]);
+    await receiver.waitFor((r) => r.path === '/leaving', 1, 30_000);
+
+    // What the operator sees before: the organisation by its domain, its key and its use.
+    const found = await admin('GET', `/v1/organizations?domain=${domain}`);
+    expect(found.json.data).toEqual([
+      expect.objectContaining({ id: leaving.organizationId, domains: [domain] }),
+    ]);
+    const keys = await admin('GET', `/v1/organizations/${leaving.organizationId}/api-keys`);
+    expect(keys.status).toBe(200);
+    expect(keys.json.data).toEqual([
+      expect.objectContaining({ revoked_at: null, last_used_at: expect.any(String) }),
+    ]);
+    expect(JSON.stringify(keys.json)).not.toContain(leaving.apiKey);
+
+    const removed = await admin('DELETE', `/v1/organizations/${leaving.organizationId}`);
+    expect(removed.status, JSON.stringify(removed.json)).toBe(204);
+
+    expect((await http('GET', `${pipeline.apiUrl}/v1/webhooks`, leaving.apiKey)).status).toBe(401);
+    expect((await admin('GET', `/v1/organizations/${leaving.organizationId}`)).status).toBe(404);
+    expect((await admin('GET', `/v1/organizations?domain=${domain}`)).json.data).toEqual([]);
+    expect((await admin('DELETE', `/v1/organizations/${leaving.organizationId}`)).status).toBe(404);
+    // Its events, by its id or by its domain, are no one's now.
+    const byId = deliveredEvent(`evt_${run}_leaving-by-id`, leaving.organizationId, {
+      message_id: 'leaving',
+      from: 'news@elsewhere.example',
+    });
+    const after = byDomain('leaving-after');
+    await kcatProduceMany(pipeline.brokers, 'mail-events', [byId, after]);
+    const deadline = Date.now() + 30_000;
+    const lettered = () =>
+      new Map(
+        kcatConsume(pipeline.brokers, 'hookpost.mail-events.dlq.v1')
+          .filter((m) => m.key === byId.key || m.key === after.key)
+          .map((m) => [m.key, m.headers['hookpost-reject-reason']]),
+      );
+    while (lettered().size < 2 && Date.now() < deadline) await sleep(500);
+    expect(lettered()).toEqual(
+      new Map([
+        [byId.key, 'unknown_organization'],
+        [after.key, 'missing_organization'],
+      ]),
+    );
+    expect(idsAt('/leaving')).toEqual([`evt_${run}_leaving-before`]);
+  });
+
   it('delivers a source event once, even when a copy arrives after an ingest restart', async () => {
     await subscribe('/dedupe');
     await untilViewsHaveChanges(pipeline);

@@ -158,7 +158,11 @@ describe('tenancy and key scope', () => {
 
     const REST: Record<string, Kind> = {
       'POST /v1/organizations': 'operator',
+      'GET /v1/organizations': 'operator',
+      'GET /v1/organizations/{id}': 'operator',
       'PATCH /v1/organizations/{id}': 'operator',
+      'DELETE /v1/organizations/{id}': 'operator',
+      'GET /v1/organizations/{id}/api-keys': 'operator',
       'POST /v1/organizations/{id}/api-keys': 'operator',
       'DELETE /v1/organizations/{id}/api-keys/{keyId}': 'operator',
       'POST /v1/webhooks': 'collection',

@@ -76,7 +76,10 @@ try {
       const rows = (await manager.query(
         `SELECT ${ORGANIZATION_COLUMNS} FROM organizations ORDER BY id`,
       )) as OrganizationRow[];
-      for (const row of rows) await publishOrganization(manager, 'organization.updated', row);
+      for (const row of rows) {
+        const type = row.deleted_at ? 'organization.deleted' : 'organization.updated';
+        await publishOrganization(manager, type, row);
+      }
       organizations = rows.length;
     }
     return { rebuilt, removed: removed[1], organizations };

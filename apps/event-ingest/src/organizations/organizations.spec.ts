@@ -109,4 +109,19 @@ describe('Organizations', () => {
     expect(organizations.byDomain('new.example')).toBe('org_a');
     expect(organizations.byDomain('old.example')).toBeUndefined();
   });
+
+  it('forgets a deleted organisation and frees its domains, even if an older event comes late', () => {
+    const organizations = new Organizations();
+    organizations.apply(versioned(1, 0, ['a.example']));
+    organizations.apply({ ...versioned(2, 1, []), type: 'organization.deleted' });
+    expect(organizations.has('org_a')).toBe(false);
+    expect(organizations.byDomain('a.example')).toBeUndefined();
+    // Its creation read again (another partition) does not bring it back.
+    organizations.apply(versioned(1, 0, ['a.example']));
+    expect(organizations.has('org_a')).toBe(false);
+    expect(organizations.byDomain('a.example')).toBeUndefined();
+    // And the domain can go to another organisation.
+    organizations.apply(event('org_b', 2, ['a.example']));
+    expect(organizations.byDomain('a.example')).toBe('org_b');
+  });
 });

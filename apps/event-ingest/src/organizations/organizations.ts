@@ -47,8 +47,14 @@ export class Organizations {
       claimants?.delete(id);
       if (claimants?.size === 0) this.claims.delete(domain);
     }
-    this.domainsOf.set(id, event.data.domains);
+    // A deleted organisation keeps its stamp, so that an older event of it read late
+    // cannot bring it back.
     this.latest.set(id, stamp);
+    if (event.type === 'organization.deleted') {
+      this.domainsOf.delete(id);
+      return;
+    }
+    this.domainsOf.set(id, event.data.domains);
     for (const domain of event.data.domains) {
       const claimants = this.claims.get(domain);
       if (claimants) claimants.add(id);

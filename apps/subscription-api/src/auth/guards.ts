@@ -27,6 +27,9 @@ export interface Principal {
 /** A request ApiKeyGuard has let through carries its caller. */
 export type AuthenticatedRequest = Request & { principal?: Principal };
 
+/** How often a key's `last_used_at` is written: the operator reads it to the minute. */
+const LAST_USED_RESOLUTION_MS = 60_000;
+
 const unauthorized = () => new ApiError(401, 'unauthorized', 'missing or invalid API key');
 
 /** Operator routes: `Authorization: Bearer <ADMIN_TOKEN>`. */
@@ -51,11 +54,15 @@ export async function authenticateApiKey(
   const token = bearerToken(authorization);
   if (!token) throw unauthorized();
   const rows = (await dataSource.query(
-    'SELECT id, organization_id, scope FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL',
+    'SELECT id, organization_id, scope, last_used_at FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL',
     [hashApiKey(token)],
-  )) as Array<{ id: string; organization_id: string; scope: KeyScope }>;
+  )) as Array<{ id: string; organization_id: string; scope: KeyScope; last_used_at: Date | null }>;
   const row = rows[0];
   if (!row) throw unauthorized();
+  // A write a minute per key, not one per call.
+  if (!row.last_used_at || Date.now() - row.last_used_at.getTime() >= LAST_USED_RESOLUTION_MS) {
+    await dataSource.query('UPDATE api_keys SET last_used_at = now() WHERE id = $1', [row.id]);
+  }
   return { organizationId: row.organization_id, keyId: row.id, scope: row.scope };
 }
 

@@ -9,6 +9,7 @@ import { EventLogStoredAt1764000000006 } from './migrations/1764000000006-event-
 import { IdempotencyKeys1764000000007 } from './migrations/1764000000007-idempotency-keys.js';
 import { AttemptsNotSucceeded1764000000008 } from './migrations/1764000000008-attempts-not-succeeded.js';
 import { AttemptResponseBody1764000000009 } from './migrations/1764000000009-attempt-response-body.js';
+import { OrganizationLifecycle1764000000010 } from './migrations/1764000000010-organization-lifecycle.js';
 
 /** Every migration, in order. Schema changes are made only by migrations, never `synchronize`. */
 export const MIGRATIONS = [
@@ -22,6 +23,7 @@ export const MIGRATIONS = [
   IdempotencyKeys1764000000007,
   AttemptsNotSucceeded1764000000008,
   AttemptResponseBody1764000000009,
+  OrganizationLifecycle1764000000010,
 ];
 
 /**

@@ -65,20 +65,25 @@ export class DeliveryFence implements BeforeApplicationShutdown {
   }
 
   /** Resolves once no deliverer can start a delivery on the subscription's older state. */
-  async afterChange(subscriptionId: string): Promise<FenceOutcome> {
+  afterChange(subscriptionId: string): Promise<FenceOutcome> {
+    return this.afterChanges([subscriptionId]);
+  }
+
+  /** As afterChange, for several subscriptions changed together: one wait for them all. */
+  async afterChanges(subscriptionIds: readonly string[]): Promise<FenceOutcome> {
     const started = performance.now();
-    const outcome = await this.wait(subscriptionId, started);
+    const outcome = await this.wait(subscriptionIds, started);
     fenceSeconds.observe({ outcome }, (performance.now() - started) / 1000);
     return outcome;
   }
 
-  private async wait(subscriptionId: string, started: number): Promise<FenceOutcome> {
+  private async wait(subscriptionIds: readonly string[], started: number): Promise<FenceOutcome> {
     let kicked = started;
-    while (await this.unpublished(subscriptionId)) {
+    while (await this.unpublished(subscriptionIds)) {
       const now = performance.now();
       if (now - started >= PUBLISH_WAIT_MS) {
         this.logger.warn(
-          { subscriptionId, waitedMs: Math.round(now - started) },
+          { subscriptionIds, waitedMs: Math.round(now - started) },
           'answering a DELETE whose change has not reached Kafka: deliverers may act on the subscription until the outbox relay publishes it',
         );
         return 'unpublished';
@@ -104,16 +109,16 @@ export class DeliveryFence implements BeforeApplicationShutdown {
       await sleep(POLL_MS);
     }
     this.logger.warn(
-      { subscriptionId, groups: behind },
+      { subscriptionIds, groups: behind },
       'deliverers did not acknowledge a DELETE; answering as their views have not been confirmed current since',
     );
     return 'lease_lapsed';
   }
 
-  private async unpublished(subscriptionId: string): Promise<boolean> {
+  private async unpublished(subscriptionIds: readonly string[]): Promise<boolean> {
     const [row] = (await this.dataSource.query(
-      'SELECT EXISTS (SELECT 1 FROM outbox WHERE topic = $1 AND key = $2) AS waiting',
-      [TOPICS.subscriptionState, subscriptionId],
+      'SELECT EXISTS (SELECT 1 FROM outbox WHERE topic = $1 AND key = ANY($2::text[])) AS waiting',
+      [TOPICS.subscriptionState, subscriptionIds],
     )) as Array<{ waiting: boolean }>;
     return row?.waiting ?? false;
   }

@@ -62,47 +62,72 @@ export async function executeCommand(
   options: ExecuteOptions,
 ): Promise<{ state: Subscription; appended: boolean }> {
   return dataSource
-    .transaction(async (manager) => {
-      const health = await lockHealth(manager, subscriptionId, commandOn);
-      const state = await loadSubscription(manager, subscriptionId);
-      // Another organisation's subscription is indistinguishable from a missing one.
-      if (
-        state &&
-        (state.organizationId !== options.organizationId ||
-          (options.mayChange && !options.mayChange(state)))
-      )
-        throw ApiError.notFound('webhook');
-      if (
-        options.expectedVersion !== undefined &&
-        state &&
-        state.version !== options.expectedVersion
-      ) {
-        throw new ApiError(
-          412,
-          'version_mismatch',
-          `expected version ${options.expectedVersion} (If-Match, or expected_version over gRPC) is not the current version ${state.version}`,
-        );
-      }
-      const command = typeof commandOn === 'function' ? commandOn(state) : commandOn;
-      const events = decide(command, state, options.now ?? new Date(), health);
-      if (events.length === 0) return { state: state!, appended: false };
-      await append(manager, events);
-      const next = events.reduce<Subscription | undefined>(evolve, state)!;
-      await projectSubscription(manager, next);
-      // The views (matcher, deliverer) load the compacted state topic, not the history.
-      await enqueue(manager, [{ topic: TOPICS.subscriptionState, key: next.id, value: next }]);
-      return { state: next, appended: true };
-    })
-    .catch((error: unknown) => {
-      if ((error as { code?: string }).code === UNIQUE_VIOLATION) {
-        throw new ApiError(
-          409,
-          'conflict',
-          'the subscription was changed at the same time; read it again and retry',
-        );
-      }
-      throw error;
-    });
+    .transaction((manager) => executeIn(manager, subscriptionId, commandOn, options))
+    .catch(
+      conflictOnCollision('the subscription was changed at the same time; read it again and retry'),
+    );
+}
+
+/**
+ * Two writers that decided on the same version of a subscription collide on
+ * (subscription_id, version): the loser's error, as the 409 its caller gets.
+ */
+export function conflictOnCollision(message: string) {
+  return (error: unknown): never => {
+    if ((error as { code?: string }).code === UNIQUE_VIOLATION) {
+      throw new ApiError(409, 'conflict', message);
+    }
+    throw error;
+  };
+}
+
+/** executeCommand's work, in the caller's transaction (an organisation's deletion runs many). */
+export async function executeIn(
+  manager: EntityManager,
+  subscriptionId: string,
+  commandOn: CommandOn,
+  options: ExecuteOptions,
+): Promise<{ state: Subscription; appended: boolean }> {
+  const health = await lockHealth(manager, subscriptionId, commandOn);
+  const state = await loadSubscription(manager, subscriptionId);
+  // Another organisation's subscription is indistinguishable from a missing one.
+  if (
+    state &&
+    (state.organizationId !== options.organizationId ||
+      (options.mayChange && !options.mayChange(state)))
+  )
+    throw ApiError.notFound('webhook');
+  if (options.expectedVersion !== undefined && state && state.version !== options.expectedVersion) {
+    throw new ApiError(
+      412,
+      'version_mismatch',
+      `expected version ${options.expectedVersion} (If-Match, or expected_version over gRPC) is not the current version ${state.version}`,
+    );
+  }
+  const command = typeof commandOn === 'function' ? commandOn(state) : commandOn;
+  if (command.type === 'create') await assertOrganizationLive(manager, options.organizationId);
+  const events = decide(command, state, options.now ?? new Date(), health);
+  if (events.length === 0) return { state: state!, appended: false };
+  await append(manager, events);
+  const next = events.reduce<Subscription | undefined>(evolve, state)!;
+  await projectSubscription(manager, next);
+  // The views (matcher, deliverer) load the compacted state topic, not the history.
+  await enqueue(manager, [{ topic: TOPICS.subscriptionState, key: next.id, value: next }]);
+  return { state: next, appended: true };
+}
+
+/**
+ * A subscription is created only for an organisation that is not deleted. The row is
+ * shared-locked until the creation commits, and a deletion locks it for update before it
+ * lists the subscriptions to delete: a creation that began with a key the deletion then
+ * revoked either commits first, and is deleted with the rest, or waits, and is refused.
+ */
+async function assertOrganizationLive(manager: EntityManager, organizationId: string) {
+  const [row] = (await manager.query(
+    'SELECT deleted_at FROM organizations WHERE id = $1 FOR SHARE',
+    [organizationId],
+  )) as Array<{ deleted_at: Date | null }>;
+  if (row?.deleted_at) throw ApiError.notFound('organization');
 }
 
 /**

@@ -5,6 +5,8 @@ import { messageEventsQuery } from '../messages/messages.service.js';
 import {
   createApiKeySchema,
   createOrganizationSchema,
+  listApiKeysQuery,
+  listOrganizationsQuery,
   updateOrganizationSchema,
 } from '../organizations/organizations.schemas.js';
 import {
@@ -48,6 +50,23 @@ const WEBHOOK_EXAMPLE = {
   version: 1,
   created_at: '2026-11-22T10:00:00.000Z',
   updated_at: '2026-11-22T10:00:00.000Z',
+};
+const ORGANIZATION_EXAMPLE = {
+  id: 'org_01JC8YZ8Q2W4E6R8T0Y2U4I6O8',
+  name: 'Acme Mail',
+  domains: ['acme.example'],
+  created_at: '2026-11-22T09:00:00.000Z',
+  updated_at: '2026-11-22T09:00:00.000Z',
+};
+const API_KEY_EXAMPLE = {
+  id: 'key_01JC8Z0A2S4D6F8G0H2J4K6L8Z',
+  organization_id: 'org_01JC8YZ8Q2W4E6R8T0Y2U4I6O8',
+  name: 'Production mail app',
+  key_prefix: 'hpk_Xk3v',
+  scope: { domains: ['acme.example'] },
+  created_at: '2026-11-22T09:00:00.000Z',
+  last_used_at: '2026-11-22T11:42:00.000Z',
+  revoked_at: null,
 };
 const SECRET_EXAMPLE = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw9w8hPSWn4oA=';
 
@@ -296,31 +315,38 @@ const schemas: Record<string, Json> = {
       created_at: { type: 'string', format: 'date-time' },
       updated_at: { type: 'string', format: 'date-time' },
     },
-    example: {
-      id: 'org_01JC8YZ8Q2W4E6R8T0Y2U4I6O8',
-      name: 'Acme Mail',
-      domains: ['acme.example'],
-      created_at: '2026-11-22T09:00:00.000Z',
-      updated_at: '2026-11-22T09:00:00.000Z',
-    },
+    example: ORGANIZATION_EXAMPLE,
   },
   ApiKey: {
     type: 'object',
     properties: {
       id: { type: 'string', pattern: '^key_' },
       organization_id: { type: 'string' },
-      key: { type: 'string', description: 'Shown once; only its hash is stored' },
+      name: { type: ['string', 'null'], description: "The operator's label for the key" },
+      key_prefix: { type: 'string', description: "The key's first 8 characters" },
       scope: { type: 'object' },
       created_at: { type: 'string', format: 'date-time' },
+      last_used_at: {
+        type: ['string', 'null'],
+        format: 'date-time',
+        description: 'The last call made with it, to the minute',
+      },
+      revoked_at: { type: ['string', 'null'], format: 'date-time' },
     },
-    example: {
-      id: 'key_01JC8Z0A2S4D6F8G0H2J4K6L8Z',
-      organization_id: 'org_01JC8YZ8Q2W4E6R8T0Y2U4I6O8',
-      key: 'hpk_…',
-      scope: { domains: ['acme.example'] },
-      created_at: '2026-11-22T09:00:00.000Z',
-    },
+    example: API_KEY_EXAMPLE,
   },
+  ApiKeyWithKey: {
+    allOf: [
+      ref('ApiKey'),
+      {
+        type: 'object',
+        properties: { key: { type: 'string', description: 'Shown once; only its hash is stored' } },
+      },
+    ],
+    example: { ...API_KEY_EXAMPLE, key: 'hpk_…', last_used_at: null },
+  },
+  OrganizationPage: page(ref('Organization'), { data: [ORGANIZATION_EXAMPLE], next_cursor: null }),
+  ApiKeyPage: page(ref('ApiKey'), { data: [API_KEY_EXAMPLE], next_cursor: null }),
 };
 
 function page(item: Json, example: Json): Json {
@@ -477,8 +503,24 @@ export function openApiDocument(): Json {
           }),
           responses: { ...ok(201, ref('Organization'), 'Created'), ...domainTaken },
         }),
+        get: operator({
+          summary: 'List organisations, or find the one a sending domain is registered to',
+          parameters: query(listOrganizationsQuery),
+          responses: ok(200, ref('OrganizationPage'), 'A page'),
+        }),
       },
       '/v1/organizations/{id}': {
+        get: operator({
+          summary: 'One organisation',
+          parameters: [pathParam('id', 'The organisation id (org_...)')],
+          responses: { ...ok(200, ref('Organization'), 'The organisation'), ...errors(404) },
+        }),
+        delete: operator({
+          summary:
+            'Delete an organisation: revokes its keys, deletes its subscriptions and releases its domains; answers once no delivery to them can start',
+          parameters: [pathParam('id', 'The organisation id (org_...)')],
+          responses: { '204': { description: 'Deleted' }, ...errors(404, 409) },
+        }),
         patch: operator({
           summary: 'Rename an organisation or change its sending domains',
           parameters: [pathParam('id', 'The organisation id (org_...)')],
@@ -487,12 +529,23 @@ export function openApiDocument(): Json {
         }),
       },
       '/v1/organizations/{id}/api-keys': {
+        get: operator({
+          summary: "List an organisation's API keys (never the keys themselves)",
+          parameters: [
+            pathParam('id', 'The organisation id (org_...)'),
+            ...query(listApiKeysQuery),
+          ],
+          responses: { ...ok(200, ref('ApiKeyPage'), 'A page'), ...errors(404) },
+        }),
         post: operator({
-          summary: 'Create an API key, optionally scoped to domains or mailboxes',
+          summary: 'Create an API key, optionally named and scoped to domains or mailboxes',
           parameters: [pathParam('id', 'The organisation id (org_...)')],
-          requestBody: body(createApiKeySchema, { scope: { domains: ['acme.example'] } }),
+          requestBody: body(createApiKeySchema, {
+            name: 'Production mail app',
+            scope: { domains: ['acme.example'] },
+          }),
           responses: {
-            ...ok(201, ref('ApiKey'), 'Created; the key is shown once'),
+            ...ok(201, ref('ApiKeyWithKey'), 'Created; the key is shown once'),
             ...errors(404),
           },
         }),

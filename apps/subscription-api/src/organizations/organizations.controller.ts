@@ -1,5 +1,16 @@
 import { isId } from '@hookpost/contracts';
-import { Body, Controller, Delete, HttpCode, Param, Patch, Post, UseGuards } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Param,
+  Patch,
+  Post,
+  Query,
+  UseGuards,
+} from '@nestjs/common';
 import type { z } from 'zod';
 import { AdminGuard } from '../auth/guards.js';
 import { ApiError } from '../http/api-error.js';
@@ -7,6 +18,8 @@ import { ZodPipe } from '../http/zod.pipe.js';
 import {
   createApiKeySchema,
   createOrganizationSchema,
+  listApiKeysQuery,
+  listOrganizationsQuery,
   updateOrganizationSchema,
 } from './organizations.schemas.js';
 import { OrganizationsService } from './organizations.service.js';
@@ -29,12 +42,36 @@ export class OrganizationsController {
     return this.organizations.create(body);
   }
 
+  @Get()
+  list(@Query(new ZodPipe(listOrganizationsQuery)) query: z.infer<typeof listOrganizationsQuery>) {
+    return this.organizations.list(query);
+  }
+
+  @Get(':id')
+  get(@Param('id') id: string) {
+    return this.organizations.get(organizationId(id));
+  }
+
   @Patch(':id')
   update(
     @Param('id') id: string,
     @Body(new ZodPipe(updateOrganizationSchema)) body: z.infer<typeof updateOrganizationSchema>,
   ) {
     return this.organizations.update(organizationId(id), body);
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  async remove(@Param('id') id: string): Promise<void> {
+    await this.organizations.remove(organizationId(id));
+  }
+
+  @Get(':id/api-keys')
+  listApiKeys(
+    @Param('id') id: string,
+    @Query(new ZodPipe(listApiKeysQuery)) query: z.infer<typeof listApiKeysQuery>,
+  ) {
+    return this.organizations.listApiKeys(organizationId(id), query);
   }
 
   @Post(':id/api-keys')

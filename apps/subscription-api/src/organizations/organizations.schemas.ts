@@ -30,10 +30,33 @@ export const updateOrganizationSchema = z.strictObject({
 });
 
 export const createApiKeySchema = z.strictObject({
+  /** The operator's label, to tell keys apart (which client holds it). */
+  name: z.string().trim().min(1, 'must not be empty').max(200).optional(),
   scope: z
     .strictObject({
       domains: z.array(domainName).max(100).optional(),
       mailboxes: z.array(mailbox).max(100).optional(),
     })
     .optional(),
+});
+
+const pageLimit = z.coerce.number().int().min(1).max(100).default(20);
+const cursorOf = (pattern: RegExp) =>
+  z.string().regex(pattern, 'must be a next_cursor from a previous page').optional();
+
+/** A page of organisations, in the order they were created; `domain` finds its holder. */
+export const listOrganizationsQuery = z.strictObject({
+  limit: pageLimit,
+  cursor: cursorOf(/^org_[0-9A-HJKMNP-TV-Z]{26}$/),
+  domain: domainName.optional(),
+});
+
+/** A page of an organisation's API keys; revoked ones only if asked. */
+export const listApiKeysQuery = z.strictObject({
+  limit: pageLimit,
+  cursor: cursorOf(/^key_[0-9A-HJKMNP-TV-Z]{26}$/),
+  include_revoked: z
+    .enum(['true', 'false'], { message: 'must be true or false' })
+    .default('false')
+    .transform((value) => value === 'true'),
 });

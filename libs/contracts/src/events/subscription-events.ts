@@ -189,6 +189,8 @@ const organizationFields = {
 export const organizationEventSchema = z.discriminatedUnion('type', [
   z.object({ ...organizationFields, type: z.literal('organization.created') }),
   z.object({ ...organizationFields, type: z.literal('organization.updated') }),
+  // The last event of a deleted organisation: no domains, and its id known to no one.
+  z.object({ ...organizationFields, type: z.literal('organization.deleted') }),
 ]);
 
 export type OrganizationEvent = z.infer<typeof organizationEventSchema>;
