@@ -256,6 +256,7 @@ describe('subscription-api', () => {
         'POST /v1/webhooks/{id}/test',
         'GET /v1/webhooks/{id}/logs',
         'GET /v1/webhooks/{id}/stats',
+        'GET /v1/webhooks/{id}/history',
         'POST /v1/webhooks/{id}/deliveries/{deliveryId}/retry',
         'POST /v1/webhooks/{id}/replay',
         'GET /v1/event-types',

@@ -450,6 +450,7 @@ const REST_GENERATORS: Array<(r: Random, w: World) => RestCase> = [
     const path = r.pick([
       '/v1/webhooks',
       `/v1/webhooks/${w.webhookId}/logs`,
+      `/v1/webhooks/${w.webhookId}/history`,
       '/v1/event-types',
       `/v1/messages/${encodeURIComponent(`<q-${r.text(5)}@x.example>`)}/events`,
     ]);

@@ -11,6 +11,7 @@ describe('gRPC API', () => {
   let pipeline: Pipeline;
   let client: WebhooksGrpc;
   let apiKey: string;
+  let apiKeyId: string;
   let otherKey: string;
 
   /** The response; a failure rejects with its status code and details. */
@@ -47,10 +48,10 @@ describe('gRPC API', () => {
         `${pipeline.apiUrl}/v1/organizations/${org.json.id}/api-keys`,
         pipeline.adminToken,
       );
-      return created.json.key as string;
+      return { key: created.json.key as string, id: created.json.id as string };
     };
-    apiKey = await key('gRPC Co');
-    otherKey = await key('gRPC Other');
+    ({ key: apiKey, id: apiKeyId } = await key('gRPC Co'));
+    ({ key: otherKey } = await key('gRPC Other'));
     client = new WebhooksGrpc(pipeline.grpcAddress);
   });
 
@@ -188,6 +189,71 @@ describe('gRPC API', () => {
 
     await call('DeleteWebhook', { id });
     expect((await failure(call('GetWebhook', { id }))).code).toBe(grpc.status.NOT_FOUND);
+  });
+
+  it('tells every change to a webhook, newest first, with who made it, REST and gRPC alike', async () => {
+    const created = await call<{ webhook: { id: string } }>('CreateWebhook', {
+      url: 'http://127.0.0.1:9/history',
+      events: ['delivered'],
+      headers: { 'X-Token': 'not-for-the-history' },
+    });
+    const id = created.webhook.id;
+    const rest = (method: string, path: string, body?: unknown) =>
+      http(method, `${pipeline.apiUrl}/v1/webhooks/${id}${path}`, apiKey, body);
+    await rest('PATCH', '', { url: 'http://127.0.0.1:9/history-2', rate_limit: 5 });
+    await rest('POST', '/pause');
+    await rest('POST', '/rotate-secret', {});
+
+    const page = await rest('GET', '/history');
+    expect(page.status).toBe(200);
+    const entries = page.json.data as Array<Record<string, unknown>>;
+    expect(entries.map((e) => [e.version, e.type])).toEqual([
+      [4, 'secret_rotated'],
+      [3, 'status_changed'],
+      [2, 'updated'],
+      [1, 'created'],
+    ]);
+    expect(entries[2]!.changes).toEqual({ url: 'http://127.0.0.1:9/history-2', rate_limit: 5 });
+    expect(entries[1]!.changes).toEqual({ status: 'paused', reason: 'api' });
+    expect(entries[3]!.changes).toMatchObject({
+      url: 'http://127.0.0.1:9/history',
+      events: ['message.delivered'],
+      header_names: ['X-Token'],
+    });
+    // Every change by the same key, named by its id; no secret, no header value.
+    const actors = new Set(entries.map((e) => JSON.stringify(e.actor)));
+    expect(actors.size).toBe(1);
+    expect(JSON.parse([...actors][0]!)).toEqual({ kind: 'api_key', id: apiKeyId });
+    const text = JSON.stringify(page.json);
+    for (const hidden of ['not-for-the-history', 'whsec_', 'v1.'])
+      expect(text).not.toContain(hidden);
+
+    // Page by page over gRPC, the same entries.
+    const first = await call<{ data: Array<Record<string, unknown>>; next_cursor: string }>(
+      'ListWebhookHistory',
+      { id, limit: 3 },
+    );
+    expect(first.data.map((e) => e.version)).toEqual([4, 3, 2]);
+    expect(first.next_cursor).toBe('2');
+    const second = await call<{ data: Array<Record<string, unknown>>; next_cursor?: string }>(
+      'ListWebhookHistory',
+      { id, limit: 3, cursor: first.next_cursor },
+    );
+    expect(second.next_cursor).toBeUndefined();
+    expect(second.data).toHaveLength(1);
+    expect(second.data[0]).toMatchObject({ version: 1, type: 'created', actor: entries[3]!.actor });
+    expect(JSON.parse(second.data[0]!.changes_json as string)).toEqual(entries[3]!.changes);
+
+    // A bad cursor is named; another organisation's webhook is not found.
+    const bad = await rest('GET', '/history?cursor=abc');
+    expect(bad.status).toBe(422);
+    expect(JSON.stringify(bad.json)).toContain('cursor');
+    expect((await failure(call('ListWebhookHistory', { id, cursor: '0' }))).code).toBe(
+      grpc.status.INVALID_ARGUMENT,
+    );
+    expect((await failure(call('ListWebhookHistory', { id }, otherKey))).code).toBe(
+      grpc.status.NOT_FOUND,
+    );
   });
 
   it('names the bad field, hides other organisations, and needs the API key', async () => {

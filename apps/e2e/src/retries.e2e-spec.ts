@@ -142,6 +142,19 @@ describe('retries', () => {
     await statusBecomes(webhookId, 'disabled');
     await sleep(2_500);
     expect(receiver.requests.filter((r) => r.path === '/gone')).toHaveLength(1);
+    // The webhook's history says Hookpost did it, and why.
+    const history = await http(
+      'GET',
+      `${pipeline.apiUrl}/v1/webhooks/${webhookId}/history?limit=1`,
+      apiKey,
+    );
+    expect(history.json.data).toEqual([
+      expect.objectContaining({
+        type: 'status_changed',
+        actor: { kind: 'hookpost' },
+        changes: { status: 'disabled', reason: 'gone' },
+      }),
+    ]);
   });
 
   it('dead-letters a delivery after the last delay, logs every attempt, and pauses a failing subscription', async () => {
@@ -187,6 +200,19 @@ describe('retries', () => {
       apiKey,
     );
     expect(resumed.json).toMatchObject({ status: 'active', active: true });
+    // The history tells the pause Hookpost made from the resume its owner made.
+    const history = await http(
+      'GET',
+      `${pipeline.apiUrl}/v1/webhooks/${webhookId}/history`,
+      apiKey,
+    );
+    const changes = history.json.data as Array<{ type: string; actor: { kind: string } }>;
+    expect(changes.map((c) => [c.type, c.actor.kind])).toEqual([
+      ['status_changed', 'api_key'],
+      ['status_changed', 'hookpost'],
+      ['created', 'api_key'],
+    ]);
+    expect(changes[1]).toMatchObject({ changes: { status: 'failed', reason: 'auto_pause' } });
   });
 
   // Last: it leaves the deliverer on another schedule.

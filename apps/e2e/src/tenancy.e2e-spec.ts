@@ -177,6 +177,7 @@ describe('tenancy and key scope', () => {
       'POST /v1/webhooks/{id}/test': 'owned',
       'GET /v1/webhooks/{id}/logs': 'owned',
       'GET /v1/webhooks/{id}/stats': 'owned',
+      'GET /v1/webhooks/{id}/history': 'owned',
       'POST /v1/webhooks/{id}/deliveries/{deliveryId}/retry': 'owned',
       'POST /v1/webhooks/{id}/replay': 'owned',
       'GET /v1/event-types': 'catalogue',
@@ -208,6 +209,7 @@ describe('tenancy and key scope', () => {
       SendTestEvent: { kind: 'owned', request: () => ({ id: victim.webhookId }) },
       ListDeliveryAttempts: { kind: 'owned', request: () => ({ id: victim.webhookId }) },
       GetWebhookStats: { kind: 'owned', request: () => ({ id: victim.webhookId }) },
+      ListWebhookHistory: { kind: 'owned', request: () => ({ id: victim.webhookId }) },
       RetryDelivery: {
         kind: 'owned',
         request: () => ({ id: victim.webhookId, delivery_id: victim.deliveryId }),

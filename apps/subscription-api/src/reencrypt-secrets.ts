@@ -76,7 +76,11 @@ async function reencrypt(id: string): Promise<boolean> {
           olderSecrets: older.map((ciphertext) => again(state, ciphertext)),
           ...(headers && { headers }),
         },
-        { organizationId: state.organizationId, expectedVersion: state.version },
+        {
+          organizationId: state.organizationId,
+          expectedVersion: state.version,
+          actor: { kind: 'operator' },
+        },
       );
       return true;
     } catch (error) {

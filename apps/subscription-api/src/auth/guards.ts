@@ -1,3 +1,4 @@
+import type { Actor } from '@hookpost/contracts';
 import { CONFIG } from '@hookpost/platform';
 import {
   Inject,
@@ -23,6 +24,9 @@ export interface Principal {
   keyId: string;
   scope: KeyScope;
 }
+
+/** The caller as recorded on the changes it makes: its key's id. */
+export const actorOf = (principal: Principal): Actor => ({ kind: 'api_key', id: principal.keyId });
 
 /** A request ApiKeyGuard has let through carries its caller. */
 export type AuthenticatedRequest = Request & { principal?: Principal };

@@ -156,7 +156,7 @@ export class AttemptsConsumer implements OnApplicationBootstrap, BeforeApplicati
     });
     for (const { subscriptionId, organizationId, command } of consequences) {
       await this.store
-        .execute(subscriptionId, command, { organizationId })
+        .execute(subscriptionId, command, { organizationId, actor: { kind: 'hookpost' } })
         .then(({ state, changed }) => {
           // Already failed, paused by its owner, or resumed (or a success) since the
           // failures were counted: nothing changed, nothing to say.

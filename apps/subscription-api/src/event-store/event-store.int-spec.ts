@@ -14,6 +14,9 @@ import { executeCommand, loadSubscription } from './subscription-store.js';
 const brokers = process.env.KAFKA_BROKERS;
 if (!brokers) throw new Error('KAFKA_BROKERS: run with npm test');
 
+/** The changes these tests make are the operator's. */
+const TEST_ACTOR = { kind: 'operator' } as const;
+
 const logger = pino({ level: 'silent' });
 const kafka = createKafka(
   { brokers: brokers.split(','), clientId: 'outbox-int-test', ssl: false },
@@ -95,6 +98,7 @@ describe('executeCommand', () => {
     const id = `wh_${Date.now().toString(36)}`;
     await executeCommand(dataSource, id, createCommand(id, ['elsewhere.example']), {
       organizationId: 'org_1',
+      actor: TEST_ACTOR,
     });
     // A scoped key checked the subscription before; meanwhile it moved out of its reach.
     const covers = (state: { scope: { domains: string[] } }) =>
@@ -104,19 +108,24 @@ describe('executeCommand', () => {
         dataSource,
         id,
         { type: 'pause' },
-        { organizationId: 'org_1', mayChange: covers },
+        { organizationId: 'org_1', actor: TEST_ACTOR, mayChange: covers },
       ),
     ).rejects.toMatchObject({ status: 404, code: 'not_found' });
     const state = await dataSource.transaction((manager) => loadSubscription(manager, id));
     expect(state).toMatchObject({ status: 'active', version: 1 });
     // Another organisation's key is refused the same way.
     await expect(
-      executeCommand(dataSource, id, { type: 'pause' }, { organizationId: 'org_2' }),
+      executeCommand(
+        dataSource,
+        id,
+        { type: 'pause' },
+        { organizationId: 'org_2', actor: TEST_ACTOR },
+      ),
     ).rejects.toMatchObject({ status: 404 });
   });
   it('clears the failure streak in the transaction that resumes, not after it', async () => {
     const id = `wh_resume_${Date.now().toString(36)}`;
-    const options = { organizationId: 'org_1' };
+    const options = { organizationId: 'org_1', actor: TEST_ACTOR };
     await executeCommand(dataSource, id, createCommand(id), options);
     await dataSource.query(
       `INSERT INTO subscription_health (subscription_id, consecutive_failures, last_attempt_at)
@@ -154,7 +163,7 @@ describe('executeCommand', () => {
   });
   it('marks failed on the streak as it stands, not as it was when the failures were counted', async () => {
     const id = `wh_stale_${Date.now().toString(36)}`;
-    const options = { organizationId: 'org_1' };
+    const options = { organizationId: 'org_1', actor: TEST_ACTOR };
     await executeCommand(dataSource, id, createCommand(id), options);
     const markFailed = { type: 'mark_failed', afterFailures: 10 } as const;
     // What the attempts consumer commits before it sends its commands.

@@ -1,4 +1,9 @@
-import { subscriptionEventSchema, TOPICS, type SubscriptionEvent } from '@hookpost/contracts';
+import {
+  subscriptionEventSchema,
+  TOPICS,
+  type Actor,
+  type SubscriptionEvent,
+} from '@hookpost/contracts';
 import {
   decide,
   evolve,
@@ -19,6 +24,8 @@ const PUBLISH_WAIT_MS = 2_000;
 
 export interface ExecuteOptions {
   organizationId: string;
+  /** Who asks: recorded on each event the command makes (the webhook's history). */
+  actor: Actor;
   expectedVersion?: number;
   now?: Date;
   /**
@@ -106,7 +113,10 @@ export async function executeIn(
   }
   const command = typeof commandOn === 'function' ? commandOn(state) : commandOn;
   if (command.type === 'create') await assertOrganizationLive(manager, options.organizationId);
-  const events = decide(command, state, options.now ?? new Date(), health);
+  const events = decide(command, state, options.now ?? new Date(), health).map((event) => ({
+    ...event,
+    actor: options.actor,
+  }));
   if (events.length === 0) return { state: state!, appended: false };
   await append(manager, events);
   const next = events.reduce<Subscription | undefined>(evolve, state)!;

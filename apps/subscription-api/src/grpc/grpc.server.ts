@@ -34,6 +34,7 @@ import {
   replaySchema,
   rotateSchema,
   statsQuery,
+  historyQuery,
   testSchema,
 } from '../webhooks/webhooks.schemas.js';
 import { WebhooksService, type WebhookView } from '../webhooks/webhooks.service.js';
@@ -290,6 +291,19 @@ export class GrpcServer implements OnApplicationBootstrap, BeforeApplicationShut
           success_rate: stats.success_rate ?? undefined,
           duration_ms: stats.duration_ms ?? undefined,
           last_attempt_at: stats.last_attempt_at ?? undefined,
+        };
+      },
+      ListWebhookHistory: async (principal, r) => {
+        const id = webhookIdOf(r);
+        const query = parseWith(historyQuery, { limit: r.limit || undefined, cursor: r.cursor });
+        const page = await this.webhooks.history(principal, id, query.limit, query.cursor);
+        return {
+          data: page.data.map(({ actor, changes, ...change }) => ({
+            ...change,
+            actor: actor ?? undefined,
+            changes_json: JSON.stringify(changes),
+          })),
+          next_cursor: page.next_cursor ?? undefined,
         };
       },
       RetryDelivery: async (principal, r) => {

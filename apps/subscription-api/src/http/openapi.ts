@@ -18,6 +18,7 @@ import {
   replaySchema,
   rotateSchema,
   statsQuery,
+  historyQuery,
   STATS_WINDOW_MAX_DAYS,
   testSchema,
 } from '../webhooks/webhooks.schemas.js';
@@ -197,6 +198,65 @@ const schemas: Record<string, Json> = {
       attempted_at: { type: 'string', format: 'date-time' },
     },
   },
+  WebhookChange: {
+    type: 'object',
+    properties: {
+      version: { type: 'integer', description: 'The version the change made' },
+      type: {
+        type: 'string',
+        enum: [
+          'created',
+          'updated',
+          'secret_rotated',
+          'secrets_reencrypted',
+          'status_changed',
+          'deleted',
+        ],
+      },
+      occurred_at: { type: 'string', format: 'date-time' },
+      actor: {
+        description:
+          'Who made it: an API key (by id), the operator, or hookpost itself (paused for failures, disabled for a 410); null before actors were recorded',
+        oneOf: [
+          {
+            type: 'object',
+            properties: { kind: { const: 'api_key' }, id: { type: 'string' } },
+            required: ['kind', 'id'],
+          },
+          {
+            type: 'object',
+            properties: { kind: { enum: ['operator', 'hookpost'] } },
+            required: ['kind'],
+          },
+          { type: 'null' },
+        ],
+      },
+      changes: {
+        type: 'object',
+        description:
+          "What the change set, named as the webhook's fields; custom headers by name only (header_names, null if they can no longer be decrypted); never a secret",
+      },
+    },
+  },
+  WebhookChangePage: page(ref('WebhookChange'), {
+    data: [
+      {
+        version: 3,
+        type: 'status_changed',
+        occurred_at: '2026-11-22T12:00:00.000Z',
+        actor: { kind: 'hookpost' },
+        changes: { status: 'failed', reason: 'auto_pause' },
+      },
+      {
+        version: 2,
+        type: 'updated',
+        occurred_at: '2026-11-22T11:00:00.000Z',
+        actor: { kind: 'api_key', id: 'key_01JC8Z0A2S4D6F8G0H2J4K6L8Z' },
+        changes: { url: 'https://hooks.example.com/mail-v2', header_names: ['X-Team'] },
+      },
+    ],
+    next_cursor: '2',
+  }),
   WebhookStats: {
     type: 'object',
     properties: {
@@ -663,6 +723,13 @@ export function openApiDocument(): Json {
           description: `Over attempt times since (inclusive) and until (exclusive), ISO-8601: by default the 24 hours before until, which defaults to now; at most ${STATS_WINDOW_MAX_DAYS} days.`,
           parameters: [ID, ...query(statsQuery)],
           responses: { ...ok(200, ref('WebhookStats'), 'The stats'), ...errors(422) },
+        }),
+      },
+      '/v1/webhooks/{id}/history': {
+        get: customer({
+          summary: 'Every change made to the webhook, newest first, and who made it',
+          parameters: [ID, ...query(historyQuery)],
+          responses: { ...ok(200, ref('WebhookChangePage'), 'A page'), ...errors(422) },
         }),
       },
       '/v1/webhooks/{id}/deliveries/{deliveryId}/retry': {

@@ -16,6 +16,9 @@ import type { OutboxRelay } from '../event-store/outbox.js';
 import { executeCommand, executeIn } from '../event-store/subscription-store.js';
 import { OrganizationsService } from './organizations.service.js';
 
+/** The changes these tests make are the operator's. */
+const TEST_ACTOR = { kind: 'operator' } as const;
+
 /** Organisation changes and their events against a real Postgres (a database of its own). */
 let database: ScratchDatabase;
 let dataSource: DataSource;
@@ -195,6 +198,7 @@ describe('deleting an organisation', () => {
     for (const command of [...mine, theirs]) {
       await executeCommand(dataSource, command.subscriptionId, command, {
         organizationId: command.organizationId,
+        actor: TEST_ACTOR,
       });
     }
 
@@ -207,12 +211,14 @@ describe('deleting an organisation', () => {
     )) as Array<{ id: string; organization_id: string; deleted: boolean }>;
     expect(rows.filter((r) => r.organization_id === id).every((r) => r.deleted)).toBe(true);
     expect(rows.find((r) => r.id === theirs.subscriptionId)!.deleted).toBe(false);
-    // Each deletion is in the subscription's history, as a DELETE of it would put it.
+    // Each deletion is in the subscription's history, as a DELETE of it would put it, made
+    // by the operator.
     const history = (await dataSource.query(
-      `SELECT count(*)::int AS count FROM subscription_events WHERE subscription_id = ANY($1) AND type = 'subscription.deleted'`,
+      `SELECT event->'actor' AS actor FROM subscription_events
+       WHERE subscription_id = ANY($1) AND type = 'subscription.deleted'`,
       [mine.map((c) => c.subscriptionId)],
-    )) as Array<{ count: number }>;
-    expect(history[0]!.count).toBe(2);
+    )) as Array<{ actor: unknown }>;
+    expect(history).toEqual([{ actor: { kind: 'operator' } }, { actor: { kind: 'operator' } }]);
     await expect(authenticateApiKey(dataSource, `Bearer ${key.key}`)).rejects.toMatchObject({
       status: 401,
     });
@@ -234,7 +240,10 @@ describe('deleting an organisation', () => {
     // And no subscription can be made for it.
     const late = createCommand(id);
     await expect(
-      executeCommand(dataSource, late.subscriptionId, late, { organizationId: id }),
+      executeCommand(dataSource, late.subscriptionId, late, {
+        organizationId: id,
+        actor: TEST_ACTOR,
+      }),
     ).rejects.toMatchObject({ status: 404 });
   });
 
@@ -245,7 +254,10 @@ describe('deleting an organisation', () => {
     await runner.connect();
     await runner.startTransaction();
     const creating = createCommand(id);
-    await executeIn(runner.manager, creating.subscriptionId, creating, { organizationId: id });
+    await executeIn(runner.manager, creating.subscriptionId, creating, {
+      organizationId: id,
+      actor: TEST_ACTOR,
+    });
 
     const removal = organizations.remove(id);
     await new Promise((resolve) => setTimeout(resolve, 300));

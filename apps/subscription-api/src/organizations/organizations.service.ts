@@ -234,7 +234,12 @@ export class OrganizationsService {
           [id],
         )) as Array<{ id: string }>;
         for (const subscription of subscriptions) {
-          await executeIn(manager, subscription.id, { type: 'delete' }, { organizationId: id });
+          await executeIn(
+            manager,
+            subscription.id,
+            { type: 'delete' },
+            { organizationId: id, actor: { kind: 'operator' } },
+          );
         }
         const [[row]] = (await manager.query(
           `UPDATE organizations SET domains = '{}', deleted_at = now(), updated_at = now(),

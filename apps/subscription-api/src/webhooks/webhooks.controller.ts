@@ -30,6 +30,7 @@ import {
   replaySchema,
   rotateSchema,
   statsQuery,
+  historyQuery,
   testSchema,
   type CreateWebhookInput,
   type PatchWebhookInput,
@@ -112,6 +113,15 @@ export class WebhooksController {
   ) {
     const webhook = await this.webhooks.get(principal, webhookId(id));
     return this.deliveryLog.stats(webhook.id, query.since, query.until);
+  }
+
+  @Get(':id/history')
+  history(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') id: string,
+    @Query(new ZodPipe(historyQuery)) query: z.infer<typeof historyQuery>,
+  ) {
+    return this.webhooks.history(principal, webhookId(id), query.limit, query.cursor);
   }
 
   @Patch(':id')

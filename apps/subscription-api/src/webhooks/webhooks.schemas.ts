@@ -208,6 +208,16 @@ export const statsQuery = z
   });
 
 /** pause, resume, retry: nothing to say but the path; a body, if any, must be `{}`. */
+/** A page of a webhook's changes, newest first; the cursor is the version to go on below. */
+export const historyQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z
+    .string()
+    .regex(/^[1-9][0-9]{0,8}$/, 'must be a next_cursor from a previous page')
+    .transform(Number)
+    .optional(),
+});
+
 export const emptySchema = z.strictObject({});
 
 export const testSchema = z.strictObject({

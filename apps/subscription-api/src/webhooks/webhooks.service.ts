@@ -1,5 +1,6 @@
 import {
   newId,
+  subscriptionEventSchema,
   type PayloadFormat,
   type SubscriptionScope,
   type SubscriptionStatus,
@@ -25,12 +26,13 @@ import { CONFIG, hostResolver } from '@hookpost/platform';
 import { Inject, Injectable } from '@nestjs/common';
 import { isIP } from 'node:net';
 import { DataSource } from 'typeorm';
-import type { Principal } from '../auth/guards.js';
+import { actorOf, type Principal } from '../auth/guards.js';
 import type { ApiConfig } from '../config.js';
 import { DeliveryFence } from '../event-store/delivery-fence.js';
 import { SubscriptionStore, type CommandOn } from '../event-store/subscription-store.js';
 import { ApiError, type ErrorDetail } from '../http/api-error.js';
 import { ENDPOINT_POLICY, SECRET_KEYRING } from '../security.js';
+import { historyEntry, type HeaderNames } from './history.js';
 import type { CreateWebhookInput, PatchWebhookInput } from './webhooks.schemas.js';
 
 /**
@@ -139,7 +141,7 @@ export class WebhooksService {
         headers: sealHeaders(this.keyring, id, (fields as EditableFields).headers),
         secret: this.encrypt(secret, id),
       },
-      { organizationId: principal.organizationId },
+      { organizationId: principal.organizationId, actor: actorOf(principal) },
     );
     return { ...toView(subscription, this.keyring), secret };
   }
@@ -216,6 +218,34 @@ export class WebhooksService {
     await this.fence.afterChange(id);
   }
 
+  /**
+   * Every change made to the webhook, newest first, from its event store: what changed,
+   * when, and who made it.
+   */
+  async history(principal: Principal, id: string, limit: number, before?: number) {
+    await this.get(principal, id);
+    const rows = (await this.dataSource.query(
+      `SELECT event FROM subscription_events
+       WHERE subscription_id = $1 AND ($2::int IS NULL OR version < $2)
+       ORDER BY version DESC LIMIT $3`,
+      [id, before ?? null, limit + 1],
+    )) as Array<{ event: unknown }>;
+    const headerNames: HeaderNames = (stored) => {
+      try {
+        return Object.keys(openHeaders(this.keyring, id, stored)).sort();
+      } catch {
+        return null;
+      }
+    };
+    const data = rows
+      .slice(0, limit)
+      .map((row) => historyEntry(subscriptionEventSchema.parse(row.event), headerNames));
+    return {
+      data,
+      next_cursor: rows.length > limit ? String(data[data.length - 1]!.version) : null,
+    };
+  }
+
   /** Resume also clears a `failed` status, and with it the failure streak that caused it. */
   setActive(principal: Principal, id: string, active: boolean): Promise<WebhookView> {
     return this.run(principal, id, { type: active ? 'resume' : 'pause' });
@@ -244,6 +274,7 @@ export class WebhooksService {
     await this.get(principal, id);
     const { state: subscription } = await this.store.execute(id, command, {
       organizationId: principal.organizationId,
+      actor: actorOf(principal),
       expectedVersion,
       mayChange: (state) => keyCovers(principal.scope, state.scope),
     });

@@ -43,12 +43,25 @@ const rateLimit = z.number().int().positive().nullable().optional();
  */
 const metadata = z.record(z.string(), z.string()).optional();
 
+/**
+ * Who made a change: a customer's API key (by id, never the key), the operator
+ * (ADMIN_TOKEN, or a maintenance command), or Hookpost itself (a subscription paused for
+ * its failures, disabled for a 410). Absent in events from before it was recorded.
+ */
+export const actorSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('api_key'), id: z.string() }),
+  z.object({ kind: z.literal('operator') }),
+  z.object({ kind: z.literal('hookpost') }),
+]);
+export type Actor = z.infer<typeof actorSchema>;
+
 const base = {
   eventId: z.string(),
   subscriptionId: z.string(),
   organizationId: z.string(),
   version: z.number().int().positive(),
   occurredAt: z.iso.datetime({ offset: true }),
+  actor: actorSchema.optional(),
 };
 
 export const subscriptionCreatedSchema = z.object({
