@@ -128,13 +128,15 @@ export async function executeIn(
 
 /**
  * A subscription is created only for an organisation that is not deleted. The row is
- * shared-locked until the creation commits, and a deletion locks it for update before it
- * lists the subscriptions to delete: a creation that began with a key the deletion then
+ * key-share locked until the creation commits, and a deletion locks it for update before
+ * it lists the subscriptions to delete: a creation that began with a key the deletion then
  * revoked either commits first, and is deleted with the rest, or waits, and is refused.
+ * (The weakest lock that does this: creations do not wait for each other, nor for a
+ * rename or a change of domains.)
  */
 async function assertOrganizationLive(manager: EntityManager, organizationId: string) {
   const [row] = (await manager.query(
-    'SELECT deleted_at FROM organizations WHERE id = $1 FOR SHARE',
+    'SELECT deleted_at FROM organizations WHERE id = $1 FOR KEY SHARE',
     [organizationId],
   )) as Array<{ deleted_at: Date | null }>;
   if (row?.deleted_at) throw ApiError.notFound('organization');

@@ -8,11 +8,12 @@ import {
 import { Controller, Get, Query, UseGuards } from '@nestjs/common';
 import { z } from 'zod';
 import { ApiKeyGuard } from '../auth/guards.js';
+import { NOT_A_CURSOR, pageLimit } from '../http/paging.js';
 import { ZodPipe } from '../http/zod.pipe.js';
 
 export const eventTypesQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(50),
-  cursor: z.enum(EVENT_TYPES, { message: 'must be a next_cursor from a previous page' }).optional(),
+  limit: pageLimit(50),
+  cursor: z.enum(EVENT_TYPES, { message: NOT_A_CURSOR }).optional(),
 });
 
 /** The names each canonical type is also known by in the source formats (seeds). */

@@ -5,20 +5,18 @@ import { DataSource } from 'typeorm';
 import { z } from 'zod';
 import type { Principal } from '../auth/guards.js';
 import { ApiError } from '../http/api-error.js';
+import { NOT_A_CURSOR, pageLimit } from '../http/paging.js';
 
 const MAX_BIGINT = 2n ** 63n - 1n;
 
 export const messageEventsQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(50),
+  limit: pageLimit(50),
   cursor: z
     .string()
-    .regex(/^\d{1,19}$/, 'must be a next_cursor from a previous page')
+    .regex(/^\d{1,19}$/, NOT_A_CURSOR)
     // A position in a bigint column: nineteen digits can still be past its end. (Zod runs
     // the refinement even when the pattern failed, hence the test again.)
-    .refine(
-      (cursor) => !/^\d{1,19}$/.test(cursor) || BigInt(cursor) <= MAX_BIGINT,
-      'must be a next_cursor from a previous page',
-    )
+    .refine((cursor) => !/^\d{1,19}$/.test(cursor) || BigInt(cursor) <= MAX_BIGINT, NOT_A_CURSOR)
     .optional(),
 });
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { pageCursor, pageLimit } from '../http/paging.js';
 
 /** A DNS name: labels of letters, digits and hyphens, stored lower-case. */
 export const domainName = z
@@ -40,21 +41,17 @@ export const createApiKeySchema = z.strictObject({
     .optional(),
 });
 
-const pageLimit = z.coerce.number().int().min(1).max(100).default(20);
-const cursorOf = (pattern: RegExp) =>
-  z.string().regex(pattern, 'must be a next_cursor from a previous page').optional();
-
 /** A page of organisations, in the order they were created; `domain` finds its holder. */
 export const listOrganizationsQuery = z.strictObject({
-  limit: pageLimit,
-  cursor: cursorOf(/^org_[0-9A-HJKMNP-TV-Z]{26}$/),
+  limit: pageLimit(),
+  cursor: pageCursor(/^org_[0-9A-HJKMNP-TV-Z]{26}$/),
   domain: domainName.optional(),
 });
 
 /** A page of an organisation's API keys; revoked ones only if asked. */
 export const listApiKeysQuery = z.strictObject({
-  limit: pageLimit,
-  cursor: cursorOf(/^key_[0-9A-HJKMNP-TV-Z]{26}$/),
+  limit: pageLimit(),
+  cursor: pageCursor(/^key_[0-9A-HJKMNP-TV-Z]{26}$/),
   include_revoked: z
     .enum(['true', 'false'], { message: 'must be true or false' })
     .default('false')

@@ -1,6 +1,7 @@
 import { ATTEMPT_OUTCOMES, PAYLOAD_FORMATS, SUBSCRIPTION_STATUSES } from '@hookpost/contracts';
 import { expandEventFilters, normalizeEventFilters, secretProblem } from '@hookpost/domain';
 import { z } from 'zod';
+import { pageCursor, pageLimit } from '../http/paging.js';
 import { domainName, mailbox } from '../organizations/organizations.schemas.js';
 
 /**
@@ -111,11 +112,8 @@ export type PatchWebhookInput = z.infer<typeof patchWebhookSchema>;
 
 /** A page of webhooks, narrowed by status if asked (`?status=failed,paused`). */
 export const listWebhooksQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z
-    .string()
-    .regex(/^wh_[0-9A-HJKMNP-TV-Z]{26}$/, 'must be a next_cursor from a previous page')
-    .optional(),
+  limit: pageLimit(),
+  cursor: pageCursor(/^wh_[0-9A-HJKMNP-TV-Z]{26}$/),
   status: queryList(
     z.enum(SUBSCRIPTION_STATUSES, {
       message: `must be one of ${SUBSCRIPTION_STATUSES.join(', ')}`,
@@ -147,11 +145,8 @@ const isoTime = z.iso.datetime({ offset: true, message: 'must be an ISO-8601 tim
  */
 export const logsQuery = z
   .strictObject({
-    limit: z.coerce.number().int().min(1).max(100).default(20),
-    cursor: z
-      .string()
-      .regex(/^att_[0-9A-HJKMNP-TV-Z]{26}$/, 'must be a next_cursor from a previous page')
-      .optional(),
+    limit: pageLimit(),
+    cursor: pageCursor(/^att_[0-9A-HJKMNP-TV-Z]{26}$/),
     status: queryList(
       z.enum(ATTEMPT_OUTCOMES, { message: `must be one of ${ATTEMPT_OUTCOMES.join(', ')}` }),
       ATTEMPT_OUTCOMES.length,
@@ -210,12 +205,10 @@ export const statsQuery = z
 /** pause, resume, retry: nothing to say but the path; a body, if any, must be `{}`. */
 /** A page of a webhook's changes, newest first; the cursor is the version to go on below. */
 export const historyQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z
-    .string()
-    .regex(/^[1-9][0-9]{0,8}$/, 'must be a next_cursor from a previous page')
-    .transform(Number)
-    .optional(),
+  limit: pageLimit(),
+  cursor: pageCursor(/^[1-9][0-9]{0,8}$/).transform((cursor) =>
+    cursor === undefined ? cursor : Number(cursor),
+  ),
 });
 
 export const emptySchema = z.strictObject({});
