@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import '../../libs/platform/src/kafka/kafkajs-fixes.ts';
 import { Kafka, logLevel } from 'kafkajs';
 import { build } from '../dev/build.ts';
+import { exitOnSignals } from '../dev/processes.ts';
 import { startStack } from '../dev/stack.ts';
 import { freePort } from '../../libs/testing/src/ports.ts';
 import { SERVICE_ENV, serviceNodeFlags } from '../../libs/testing/src/service-runtime.ts';
@@ -127,6 +128,7 @@ async function lag(admin: ReturnType<Kafka['admin']>, groupId: string): Promise<
 }
 
 async function main(): Promise<void> {
+  exitOnSignals();
   build();
   const dataDir = `${ROOT}.data/bench-matcher-${process.pid}`;
   mkdirSync(dataDir, { recursive: true });

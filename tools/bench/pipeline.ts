@@ -8,7 +8,7 @@ import '../../libs/platform/src/kafka/kafkajs-fixes.ts';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { socketFactory } from '../../libs/platform/src/kafka/socket.ts';
 import { build } from '../dev/build.ts';
-import { say, stopChild } from '../dev/processes.ts';
+import { exitOnSignals, say, stopChild } from '../dev/processes.ts';
 import { SERVICES, startService, startServices, type ServiceName } from '../dev/services.ts';
 import { startStack, type Stack } from '../dev/stack.ts';
 import { freePort } from '../../libs/testing/src/ports.ts';
@@ -1051,6 +1051,7 @@ function brokerRecording(dataDir: string, start: boolean): void {
 }
 
 async function main(): Promise<void> {
+  exitOnSignals();
   const launched = new Date();
   build();
   // Before anything else runs: with both cores idle, a wake-up costs what it costs when

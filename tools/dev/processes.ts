@@ -47,6 +47,17 @@ process.on('exit', () => {
   }
 });
 
+/**
+ * For a command that has nothing to finish when it is interrupted (a benchmark): on
+ * SIGINT or SIGTERM, exit at once. Node's default for both ends the process without its
+ * exit handlers, which are what stop the broker, Postgres and the services it started (in
+ * sessions of their own, which a Ctrl-C does not reach): they would be left running.
+ */
+export function exitOnSignals(): void {
+  process.once('SIGINT', () => process.exit(130));
+  process.once('SIGTERM', () => process.exit(143));
+}
+
 /** SIGTERM, then SIGKILL after `graceMs`; resolves when it has exited. */
 export async function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
