@@ -730,6 +730,24 @@ const REST_GENERATORS: Array<(r: Random, w: World) => RestCase> = [
       ],
       ['POST', `/v1/organizations/${w.organizationId}/api-keys`, { scope: 'all' }, 'scope'],
       ['POST', `/v1/organizations/${w.organizationId}/api-keys`, { name: '' }, 'name'],
+      [
+        'POST',
+        `/v1/organizations/${w.organizationId}/api-keys`,
+        { expires_at: '2020-01-01T00:00:00Z' },
+        'expires_at',
+      ],
+      [
+        'POST',
+        `/v1/organizations/${w.organizationId}/api-keys`,
+        { expires_at: 'tomorrow' },
+        'expires_at',
+      ],
+      [
+        'POST',
+        `/v1/organizations/${w.organizationId}/api-keys`,
+        { expires_at: '2999-01-01T00:00:00Z' },
+        'expires_at',
+      ],
       ['POST', `/v1/organizations/${w.organizationId}/api-keys`, { name: 5 }, 'name'],
       ['POST', `/v1/organizations/${w.organizationId}/api-keys`, { name: 'k'.repeat(201) }, 'name'],
     ]);

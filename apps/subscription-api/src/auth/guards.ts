@@ -58,11 +58,20 @@ export async function authenticateApiKey(
   const token = bearerToken(authorization);
   if (!token) throw unauthorized();
   const rows = (await dataSource.query(
-    'SELECT id, organization_id, scope, last_used_at FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL',
+    `SELECT id, organization_id, scope, last_used_at, expires_at <= now() AS expired
+     FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL`,
     [hashApiKey(token)],
-  )) as Array<{ id: string; organization_id: string; scope: KeyScope; last_used_at: Date | null }>;
+  )) as Array<{
+    id: string;
+    organization_id: string;
+    scope: KeyScope;
+    last_used_at: Date | null;
+    expired: boolean | null;
+  }>;
   const row = rows[0];
   if (!row) throw unauthorized();
+  // Its holder is told why, so that it asks for a new key instead of checking this one.
+  if (row.expired) throw new ApiError(401, 'api_key_expired', 'the API key has expired');
   // A write a minute per key, not one per call.
   if (!row.last_used_at || Date.now() - row.last_used_at.getTime() >= LAST_USED_RESOLUTION_MS) {
     await dataSource.query('UPDATE api_keys SET last_used_at = now() WHERE id = $1', [row.id]);

@@ -10,6 +10,7 @@ import { IdempotencyKeys1764000000007 } from './migrations/1764000000007-idempot
 import { AttemptsNotSucceeded1764000000008 } from './migrations/1764000000008-attempts-not-succeeded.js';
 import { AttemptResponseBody1764000000009 } from './migrations/1764000000009-attempt-response-body.js';
 import { OrganizationLifecycle1764000000010 } from './migrations/1764000000010-organization-lifecycle.js';
+import { ApiKeyExpiry1764000000011 } from './migrations/1764000000011-api-key-expiry.js';
 
 /** Every migration, in order. Schema changes are made only by migrations, never `synchronize`. */
 export const MIGRATIONS = [
@@ -24,6 +25,7 @@ export const MIGRATIONS = [
   AttemptsNotSucceeded1764000000008,
   AttemptResponseBody1764000000009,
   OrganizationLifecycle1764000000010,
+  ApiKeyExpiry1764000000011,
 ];
 
 /**

@@ -67,6 +67,7 @@ const API_KEY_EXAMPLE = {
   scope: { domains: ['acme.example'] },
   created_at: '2026-11-22T09:00:00.000Z',
   last_used_at: '2026-11-22T11:42:00.000Z',
+  expires_at: null,
   revoked_at: null,
 };
 const SECRET_EXAMPLE = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw9w8hPSWn4oA=';
@@ -390,6 +391,11 @@ const schemas: Record<string, Json> = {
         type: ['string', 'null'],
         format: 'date-time',
         description: 'The last call made with it, to the minute',
+      },
+      expires_at: {
+        type: ['string', 'null'],
+        format: 'date-time',
+        description: 'When it stops working by itself (401 api_key_expired); null: when revoked',
       },
       revoked_at: { type: ['string', 'null'], format: 'date-time' },
     },

@@ -143,6 +143,7 @@ describe('organisations for the operator', () => {
           'id',
           'key_prefix',
           'last_used_at',
+          'expires_at',
           'name',
           'organization_id',
           'revoked_at',
@@ -165,6 +166,29 @@ describe('organisations for the operator', () => {
     const both = [...everyKey.data, ...rest.data];
     expect(both.map((k) => k.id).sort()).toEqual([ci.id, app.id].sort());
     expect(both.find((k) => k.id === ci.id)!.revoked_at).not.toBeNull();
+  });
+});
+
+describe('an expiring API key', () => {
+  it('works until its time, then is refused as expired; the list shows when', async () => {
+    const { id } = await organizations.create({ name: 'Expiring Co', domains: [] });
+    const expiresAt = new Date(Date.now() + 1_500).toISOString();
+    const key = await organizations.createApiKey(id, { name: 'contractor', expires_at: expiresAt });
+    expect(key.expires_at).toBe(expiresAt);
+    await expect(authenticateApiKey(dataSource, `Bearer ${key.key}`)).resolves.toMatchObject({
+      organizationId: id,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1_600));
+    await expect(authenticateApiKey(dataSource, `Bearer ${key.key}`)).rejects.toMatchObject({
+      status: 401,
+      code: 'api_key_expired',
+    });
+    const listed = await organizations.listApiKeys(id, { limit: 20, include_revoked: false });
+    expect(listed.data).toEqual([expect.objectContaining({ id: key.id, expires_at: expiresAt })]);
+    // A key without an expiry keeps working.
+    const lasting = await organizations.createApiKey(id, {});
+    expect(lasting.expires_at).toBeNull();
+    await expect(authenticateApiKey(dataSource, `Bearer ${lasting.key}`)).resolves.toBeDefined();
   });
 });
 

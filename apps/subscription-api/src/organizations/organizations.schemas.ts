@@ -30,9 +30,21 @@ export const updateOrganizationSchema = z.strictObject({
   domains: domains.optional(),
 });
 
+/** The longest an expiring key may be given: one meant to last longer should not expire. */
+export const API_KEY_LIFETIME_MAX_DAYS = 3_650;
+
 export const createApiKeySchema = z.strictObject({
   /** The operator's label, to tell keys apart (which client holds it). */
   name: z.string().trim().min(1, 'must not be empty').max(200).optional(),
+  /** When the key stops working by itself; absent: when revoked. */
+  expires_at: z.iso
+    .datetime({ offset: true, message: 'must be an ISO-8601 time' })
+    .refine((at) => Date.parse(at) > Date.now(), 'must be in the future')
+    .refine(
+      (at) => Date.parse(at) <= Date.now() + API_KEY_LIFETIME_MAX_DAYS * 86_400_000,
+      `must be within ${API_KEY_LIFETIME_MAX_DAYS} days`,
+    )
+    .optional(),
   scope: z
     .strictObject({
       domains: z.array(domainName).max(100).optional(),

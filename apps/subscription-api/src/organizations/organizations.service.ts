@@ -49,6 +49,8 @@ export interface ApiKeyView {
   created_at: string;
   /** To the minute: the API records a use once a minute at most. */
   last_used_at: string | null;
+  /** When it stops working by itself; null: only when revoked. */
+  expires_at: string | null;
   revoked_at: string | null;
 }
 
@@ -60,11 +62,12 @@ interface ApiKeyRow {
   scope: ApiKeyView['scope'];
   created_at: Date;
   last_used_at: Date | null;
+  expires_at: Date | null;
   revoked_at: Date | null;
 }
 
 const API_KEY_COLUMNS =
-  'id, organization_id, name, key_prefix, scope, created_at, last_used_at, revoked_at';
+  'id, organization_id, name, key_prefix, scope, created_at, last_used_at, expires_at, revoked_at';
 
 const keyView = (row: ApiKeyRow): ApiKeyView => ({
   id: row.id,
@@ -74,6 +77,7 @@ const keyView = (row: ApiKeyRow): ApiKeyView => ({
   scope: row.scope,
   created_at: row.created_at.toISOString(),
   last_used_at: row.last_used_at?.toISOString() ?? null,
+  expires_at: row.expires_at?.toISOString() ?? null,
   revoked_at: row.revoked_at?.toISOString() ?? null,
 });
 
@@ -172,8 +176,8 @@ export class OrganizationsService {
     const id = newId('apiKey');
     const key = generateApiKey();
     const [row] = (await this.dataSource.query(
-      `INSERT INTO api_keys (id, organization_id, name, key_hash, key_prefix, scope, created_at)
-       SELECT $1, id, $3, $4, $5, $6, now() FROM organizations WHERE id = $2 AND deleted_at IS NULL
+      `INSERT INTO api_keys (id, organization_id, name, key_hash, key_prefix, scope, expires_at, created_at)
+       SELECT $1, id, $3, $4, $5, $6, $7, now() FROM organizations WHERE id = $2 AND deleted_at IS NULL
        RETURNING ${API_KEY_COLUMNS}`,
       [
         id,
@@ -182,6 +186,7 @@ export class OrganizationsService {
         hashApiKey(key),
         key.slice(0, 8),
         JSON.stringify(input.scope ?? {}),
+        input.expires_at ?? null,
       ],
     )) as ApiKeyRow[];
     if (!row) throw ApiError.notFound('organization');
