@@ -6,3 +6,4 @@ export * from './hostile-corpus.js';
 export * from './bad-mail-events.js';
 export * from './ssrf-corpus.js';
 export * from './scratch-database.js';
+export * from './subscription-commands.js';

@@ -1,6 +1,9 @@
-import type { CreateCommand } from '@hookpost/domain';
 import { createKafka, ensureTopics, highWatermarks, KafkaProducer } from '@hookpost/platform';
-import { scratchDatabase, type ScratchDatabase } from '@hookpost/testing';
+import {
+  createSubscriptionCommand,
+  scratchDatabase,
+  type ScratchDatabase,
+} from '@hookpost/testing';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { pino } from 'pino';
@@ -78,20 +81,8 @@ describe('OutboxRelay', () => {
 });
 
 /** A subscription of org_1 to create, scoped to `domains` if given. */
-const createCommand = (id: string, domains: string[] = []): CreateCommand => ({
-  type: 'create',
-  subscriptionId: id,
-  organizationId: 'org_1',
-  url: 'https://example.com/hook',
-  events: ['message.delivered'],
-  scope: { domains, mailboxes: [] },
-  headers: {},
-  format: 'standard',
-  description: null,
-  rateLimit: null,
-  metadata: {},
-  secret: 'v1.k0.iv.ct.tag',
-});
+const createCommand = (id: string, domains: string[] = []) =>
+  createSubscriptionCommand(id, 'org_1', { scope: { domains, mailboxes: [] } });
 
 describe('executeCommand', () => {
   it('refuses, as not found, a change the caller may not make to the state it is decided on', async () => {

@@ -4,8 +4,11 @@ import {
   TOPICS,
   type OrganizationEvent,
 } from '@hookpost/contracts';
-import type { CreateCommand } from '@hookpost/domain';
-import { scratchDatabase, type ScratchDatabase } from '@hookpost/testing';
+import {
+  createSubscriptionCommand,
+  scratchDatabase,
+  type ScratchDatabase,
+} from '@hookpost/testing';
 import pg from 'pg';
 import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -193,20 +196,8 @@ describe('an expiring API key', () => {
 });
 
 /** A subscription of `organizationId` to create. */
-const createCommand = (organizationId: string, id = newId('webhook')): CreateCommand => ({
-  type: 'create',
-  subscriptionId: id,
-  organizationId,
-  url: 'https://example.com/hook',
-  events: ['message.delivered'],
-  scope: { domains: [], mailboxes: [] },
-  headers: {},
-  format: 'standard',
-  description: null,
-  rateLimit: null,
-  metadata: {},
-  secret: 'v1.k0.iv.ct.tag',
-});
+const createCommand = (organizationId: string) =>
+  createSubscriptionCommand(newId('webhook'), organizationId);
 
 describe('deleting an organisation', () => {
   it('revokes its keys, deletes its subscriptions, releases its domains and says so to event-ingest', async () => {
