@@ -359,9 +359,12 @@ describe('delivery', () => {
     // Room for late copies to show.
     await sleep(3_000);
     expect(new Set(ids()).size).toBe(total);
-    // A job sent just as the rebalance came may be repeated (at least once, ADR 0011); the
-    // jobs that were still waiting their turns are not: sent, they would each come twice.
-    expect(ids().length - total).toBeLessThanOrEqual(1);
+    // A job sent just as a rebalance came may be repeated (at least once, ADR 0011): its
+    // commit, made every 200 ms, is refused while the group rebalances. At one a second
+    // that is one job at most per rebalance, two here. The jobs waiting their turns when
+    // their lease lapsed are not repeated: sent anyway, each job the deliverer held came
+    // twice (three here; the rest of the burst was put off, ADR 0021).
+    expect(ids().length - total).toBeLessThanOrEqual(2);
   });
 
   it('stops sending to an endpoint whose breaker opened, and logs its jobs short-circuited', async () => {
