@@ -540,17 +540,20 @@ describe('subscription-api', () => {
     expect(live.headers.get('x-powered-by')).toBeNull();
   });
 
-  it("purges delivery attempts, and manual retries' numbers, older than DELIVERY_LOG_RETENTION", async () => {
+  it("purges delivery attempts, their hourly counts, and manual retries' numbers, older than DELIVERY_LOG_RETENTION", async () => {
+    const run = Date.now().toString(36);
     const insert = (id: string, age: string) =>
       db.query(
         `INSERT INTO delivery_attempts (attempt_id, delivery_id, subscription_id, organization_id,
            event_id, event_type, attempt, outcome, http_status, duration_ms, error, next_retry_at, attempted_at)
-         VALUES ($1, 'del_x', 'wh_x', 'org_x', 'evt_x', 'message.delivered', 1, 'succeeded', 200, 5,
+         VALUES ($1, 'del_x', $1, 'org_x', 'evt_x', 'message.delivered', 1, 'succeeded', 200, 5,
            NULL, NULL, now() - $2::interval)`,
         [id, age],
       );
-    const run = Date.now().toString(36);
+    // An hour's counts go once all of the hour is past the retention: the attempt of an
+    // hour ago may share its hour with one the log still keeps, the one of three may not.
     await insert(`att_old_${run}`, '1 hour');
+    await insert(`att_older_${run}`, '3 hours');
     await insert(`att_new_${run}`, '0 seconds');
     for (const [id, age] of [
       [`del_old_${run}`, '1 hour'],
@@ -566,9 +569,15 @@ describe('subscription-api', () => {
       ...(
         await db.query<{ attempt_id: string }>(
           'SELECT attempt_id FROM delivery_attempts WHERE attempt_id = ANY($1)',
-          [[`att_old_${run}`, `att_new_${run}`]],
+          [[`att_old_${run}`, `att_older_${run}`, `att_new_${run}`]],
         )
       ).rows.map((r) => r.attempt_id),
+      ...(
+        await db.query<{ subscription_id: string }>(
+          'SELECT subscription_id FROM delivery_stats_hourly WHERE subscription_id = ANY($1)',
+          [[`att_older_${run}`, `att_new_${run}`]],
+        )
+      ).rows.map((r) => `hour of ${r.subscription_id}`),
       ...(
         await db.query<{ delivery_id: string }>(
           'SELECT delivery_id FROM manual_retries WHERE delivery_id = ANY($1)',
@@ -577,9 +586,9 @@ describe('subscription-api', () => {
       ).rows.map((r) => r.delivery_id),
     ];
     const deadline = Date.now() + 10_000;
-    while ((await left()).some((id) => id.includes('_old_')) && Date.now() < deadline)
+    while ((await left()).some((id) => id.includes('_old')) && Date.now() < deadline)
       await sleep(200);
-    expect(await left()).toEqual([`att_new_${run}`, `del_new_${run}`]);
+    expect(await left()).toEqual([`att_new_${run}`, `hour of att_new_${run}`, `del_new_${run}`]);
   });
 
   it('keeps events a day past DELIVERY_LOG_RETENTION from their arrival, and says so when a delivery outlived its event', async () => {

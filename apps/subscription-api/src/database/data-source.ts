@@ -11,6 +11,7 @@ import { AttemptsNotSucceeded1764000000008 } from './migrations/1764000000008-at
 import { AttemptResponseBody1764000000009 } from './migrations/1764000000009-attempt-response-body.js';
 import { OrganizationLifecycle1764000000010 } from './migrations/1764000000010-organization-lifecycle.js';
 import { ApiKeyExpiry1764000000011 } from './migrations/1764000000011-api-key-expiry.js';
+import { DeliveryStatsHourly1764000000012 } from './migrations/1764000000012-delivery-stats-hourly.js';
 
 /** Every migration, in order. Schema changes are made only by migrations, never `synchronize`. */
 export const MIGRATIONS = [
@@ -26,6 +27,7 @@ export const MIGRATIONS = [
   AttemptResponseBody1764000000009,
   OrganizationLifecycle1764000000010,
   ApiKeyExpiry1764000000011,
+  DeliveryStatsHourly1764000000012,
 ];
 
 /**

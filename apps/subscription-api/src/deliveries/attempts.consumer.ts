@@ -28,6 +28,7 @@ import type { Kafka } from 'kafkajs';
 import { DataSource } from 'typeorm';
 import type { ApiConfig } from '../config.js';
 import { SubscriptionStore } from '../event-store/subscription-store.js';
+import { appendAttempts } from './delivery-log.js';
 import { failureStreaks } from './failure-streaks.js';
 
 /**
@@ -86,18 +87,7 @@ export class AttemptsConsumer implements OnApplicationBootstrap, BeforeApplicati
   /** Logs attempts (of one or more batches) and applies what follows for subscriptions. */
   private async record(attempts: AttemptEvent[]): Promise<void> {
     const consequences = await this.dataSource.transaction(async (manager) => {
-      const inserted = (await manager.query(
-        `INSERT INTO delivery_attempts (attempt_id, delivery_id, subscription_id, organization_id, event_id, event_type,
-           attempt, outcome, http_status, duration_ms, error, next_retry_at, attempted_at, response_body)
-         SELECT * FROM jsonb_to_recordset($1::jsonb) AS a(
-           "attemptId" text, "deliveryId" text, "subscriptionId" text, "organizationId" text, "eventId" text,
-           "eventType" text, attempt int, outcome text, "httpStatus" int, "durationMs" int, error text,
-           "nextRetryAt" timestamptz, "attemptedAt" timestamptz, "responseBody" text)
-         ON CONFLICT (attempt_id) DO NOTHING
-         RETURNING attempt_id`,
-        [JSON.stringify(attempts.map((a) => ({ ...a, durationMs: Math.round(a.durationMs) })))],
-      )) as Array<{ attempt_id: string }>;
-      const fresh = new Set(inserted.map((row) => row.attempt_id));
+      const fresh = await appendAttempts(manager, attempts);
       const streaks = failureStreaks(attempts.filter((a) => fresh.has(a.attemptId)));
       const failures = new Map<string, number>();
       for (const reset of [true, false]) {

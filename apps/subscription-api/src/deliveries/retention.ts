@@ -58,18 +58,20 @@ export class DeliveryLogRetention implements OnApplicationBootstrap, BeforeAppli
   async purge(): Promise<number> {
     let total = 0;
     try {
-      // The attempts, the events they delivered (read by replay, retry and messages), and
-      // the attempt numbers handed to retries by hand.
+      // The attempts, their hourly counts (an hour once all of it is past the retention),
+      // the events they delivered (read by replay, retry and messages), and the attempt
+      // numbers handed to retries by hand.
       const retention = this.config.DELIVERY_LOG_RETENTION / 1000;
       for (const [table, key, time, seconds] of [
         ['delivery_attempts', 'attempt_id', 'attempted_at', retention],
+        ['delivery_stats_hourly', 'subscription_id, hour', 'hour', retention + 3_600],
         // By arrival, not by when it occurred: a late event is kept as long as any.
         ['mail_events', 'event_id', 'stored_at', retention + EVENT_MARGIN_SECONDS],
         ['manual_retries', 'delivery_id', 'requested_at', retention],
       ] as const) {
         for (;;) {
           const [, count] = (await this.dataSource.query(
-            `DELETE FROM ${table} WHERE ${key} IN (
+            `DELETE FROM ${table} WHERE (${key}) IN (
                SELECT ${key} FROM ${table}
                WHERE ${time} < now() - make_interval(secs => $1) LIMIT $2)`,
             [seconds, CHUNK],

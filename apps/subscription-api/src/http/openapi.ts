@@ -280,7 +280,8 @@ const schemas: Record<string, Json> = {
       },
       duration_ms: {
         type: ['object', 'null'],
-        description: 'How long the endpoint took to answer, over the attempts it answered',
+        description:
+          'How long the endpoint took to answer, over the attempts it answered: exact below 64 ms, above that rounded up by at most 1/32',
         properties: {
           p50: { type: 'integer' },
           p95: { type: 'integer' },
