@@ -15,7 +15,7 @@ import { percentile, round } from './stats.ts';
  * - the API's answer (whole hours from the hourly counts, the minutes either side from
  *   the log), against one pass over the window's attempts in the log, for windows of an
  *   hour, a day and a month;
- * - Postgres's CPU time per attempt logged, in the attempts consumer's statement, with
+ * - Postgres's CPU time and WAL per attempt logged, in the attempts consumer's statement, with
  *   the trigger that keeps the hourly counts and without it.
  *
  *   npm run bench:delivery-stats [-- --per-day=1000000]   on an embedded Postgres of its own
@@ -161,35 +161,56 @@ try {
     };
   }
 
-  // Postgres's CPU per attempt logged, in batches as the consumer writes them, with the
-  // trigger that keeps the hourly counts and with it disabled.
+  // Postgres's CPU and WAL per attempt logged, in batches as the consumer writes them,
+  // with the trigger that keeps the hourly counts and with it disabled: the batch's
+  // attempts spread over 10 webhooks (20 each to add to an hour's counts), and over 200
+  // (one each: an upsert per attempt, the most the counts can cost).
   const runner = dataSource.createQueryRunner();
   await runner.connect();
   const [{ pid }] = (await runner.query('SELECT pg_backend_pid() AS pid')) as [{ pid: number }];
-  const cpuPerAttempt = async () => {
+  const walPosition = async () =>
+    ((await runner.query('SELECT pg_current_wal_insert_lsn() AS lsn')) as [{ lsn: string }])[0].lsn;
+  const costPerAttempt = async (webhooks: number) => {
     const batches = Array.from({ length: 100 }, (_, b) =>
       Array.from({ length: LOGGED_BATCH }, (_, i) =>
-        attempt(`wh_01JDBENCHLOGGED000000000${i % 10}`, Date.now(), b * LOGGED_BATCH + i),
+        attempt(`wh_bench_logged_${i % webhooks}`, Date.now(), b * LOGGED_BATCH + i),
       ),
     );
     const cpu = cpuSeconds(pid);
+    const wal = await walPosition();
     for (const batch of batches) {
       await runner.startTransaction();
       await api.appendAttempts(runner.manager, batch);
       await runner.commitTransaction();
     }
-    return round(((cpuSeconds(pid) - cpu) * 1e6) / (100 * LOGGED_BATCH), 1);
+    const [{ bytes }] = (await runner.query('SELECT pg_wal_lsn_diff($1, $2)::float8 AS bytes', [
+      await walPosition(),
+      wal,
+    ])) as [{ bytes: number }];
+    return {
+      cpu_us: round(((cpuSeconds(pid) - cpu) * 1e6) / (100 * LOGGED_BATCH), 1),
+      wal_bytes: Math.round(bytes / (100 * LOGGED_BATCH)),
+    };
   };
-  // Three rounds each way, in turn; the least of each is reported, the one least
+  // Three rounds each way, in turn; the least of each figure is reported, the one least
   // disturbed by whatever else the machine did meanwhile.
-  let withCounts = Infinity;
-  let withoutCounts = Infinity;
-  for (let roundNumber = 0; roundNumber < 3; roundNumber++) {
-    withCounts = Math.min(withCounts, await cpuPerAttempt());
-    await runner.query('ALTER TABLE delivery_attempts DISABLE TRIGGER delivery_attempts_stats');
-    withoutCounts = Math.min(withoutCounts, await cpuPerAttempt());
-    await runner.query('ALTER TABLE delivery_attempts ENABLE TRIGGER delivery_attempts_stats');
-  }
+  const logging: Record<string, { cpu_us: number; wal_bytes: number }> = {};
+  const keep = (name: string, figures: { cpu_us: number; wal_bytes: number }) => {
+    const best = logging[name];
+    logging[name] = best
+      ? {
+          cpu_us: Math.min(best.cpu_us, figures.cpu_us),
+          wal_bytes: Math.min(best.wal_bytes, figures.wal_bytes),
+        }
+      : figures;
+  };
+  for (let roundNumber = 0; roundNumber < 3; roundNumber++)
+    for (const webhooks of [10, 200]) {
+      keep(`${webhooks} webhooks a statement, with the counts`, await costPerAttempt(webhooks));
+      await runner.query('ALTER TABLE delivery_attempts DISABLE TRIGGER delivery_attempts_stats');
+      keep(`${webhooks} webhooks a statement, without`, await costPerAttempt(webhooks));
+      await runner.query('ALTER TABLE delivery_attempts ENABLE TRIGGER delivery_attempts_stats');
+    }
   await runner.release();
 
   process.stdout.write(
@@ -199,11 +220,7 @@ try {
         other_attempts_per_day: PER_DAY,
         load_seconds: loadSeconds,
         stats,
-        postgres_cpu_us_per_attempt_logged: {
-          with_hourly_counts: withCounts,
-          without: withoutCounts,
-          attempts_a_statement: LOGGED_BATCH,
-        },
+        postgres_per_attempt_logged: { attempts_a_statement: LOGGED_BATCH, ...logging },
       },
       null,
       2,
