@@ -14,7 +14,8 @@ const config = loadConfigOrExit(
   }),
 );
 const logger = createLogger('subscription-api-migrate', config.LOG_LEVEL);
-const dataSource = createDataSource(config.DATABASE_URL, 1);
+// Without the API's statement timeout: a migration may count or index the whole log.
+const dataSource = createDataSource(config.DATABASE_URL, 1, { unbounded: true });
 await dataSource.initialize();
 try {
   const applied = await migrate(dataSource);

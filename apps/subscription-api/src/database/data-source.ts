@@ -38,7 +38,16 @@ export function migrate(dataSource: DataSource) {
   return dataSource.runMigrations({ transaction: 'each' });
 }
 
-export function createDataSource(url: string, poolSize: number): DataSource {
+/**
+ * The database as the API and its commands use it. A statement fails after 10 s, so that
+ * a call answers 503 instead of hanging; `unbounded` lifts that for migrations, which may
+ * count or index a large table, and do it once (a Job has its own deadline).
+ */
+export function createDataSource(
+  url: string,
+  poolSize: number,
+  { unbounded = false }: { unbounded?: boolean } = {},
+): DataSource {
   return new DataSource({
     type: 'postgres',
     url,
@@ -50,8 +59,7 @@ export function createDataSource(url: string, poolSize: number): DataSource {
     extra: {
       // Fail fast when the database is away, so callers answer 503 instead of hanging.
       connectionTimeoutMillis: 3_000,
-      statement_timeout: 10_000,
-      query_timeout: 12_000,
+      ...(unbounded ? {} : { statement_timeout: 10_000, query_timeout: 12_000 }),
     },
   });
 }

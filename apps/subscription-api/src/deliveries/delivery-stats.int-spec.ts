@@ -207,6 +207,25 @@ describe('delivery stats over whole hours', () => {
   });
 });
 
+describe('the migrations', () => {
+  it("run without the API's statement timeout, since one may count the whole log", async () => {
+    const timeout = async (options?: { unbounded: boolean }) => {
+      const source = createDataSource(database.url, 1, options);
+      await source.initialize();
+      try {
+        const [row] = (await source.query('SHOW statement_timeout')) as Array<{
+          statement_timeout: string;
+        }>;
+        return row!.statement_timeout;
+      } finally {
+        await source.destroy();
+      }
+    };
+    expect(await timeout()).toBe('10s');
+    expect(await timeout({ unbounded: true })).toBe('0');
+  });
+});
+
 describe('counted percentiles', () => {
   it("agree with Postgres's percentile_disc over the values one by one", async () => {
     for (const values of [[5], [1, 2, 3, 4], [7, 7, 7, 1, 300, 2, 2, 9_000, 45, 45, 45, 45]]) {
