@@ -12,7 +12,7 @@ import { IdempotencyKeys } from '../idempotency/idempotency-keys.js';
 
 const purged = new Counter({
   name: 'hookpost_delivery_log_purged_total',
-  help: 'Delivery attempts removed from the log after DELIVERY_LOG_RETENTION',
+  help: 'Rows removed after DELIVERY_LOG_RETENTION: delivery attempts, their hourly counts, stored events and manual retries',
 });
 
 const CHUNK = 5_000;
