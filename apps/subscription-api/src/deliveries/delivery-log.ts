@@ -154,7 +154,7 @@ export class DeliveryLog {
       for (const outcome of ATTEMPT_OUTCOMES) attempts[outcome] += Number(group[outcome]);
       if (group.bucket !== null) {
         const bucket = Number(group.bucket);
-        durations.set(bucket, (durations.get(bucket) ?? 0) + Number(group.answered));
+        durations.set(bucket, (durations.get(bucket) ?? 0) + Number(group.in_bucket));
       }
       if (group.last_attempt_at && (!last || group.last_attempt_at > last))
         last = group.last_attempt_at;
@@ -200,13 +200,13 @@ const HOUR_MS = 3_600_000;
 
 /**
  * Attempts of a stretch of a window, in groups: by outcome, and those the endpoint
- * answered (`answered`) by duration bucket (the bucket's highest value in ms; null for a
- * group of attempts not answered or not by bucket). Counts come back as strings: a month
+ * answered by duration bucket (`bucket`, the bucket's highest value in ms, with
+ * `in_bucket` attempts; null for a group of attempts not answered or not by bucket). Counts come back as strings: a month
  * of a busy webhook's attempts can pass 2^31.
  */
 type TallyGroup = Record<AttemptOutcome, string> & {
   bucket: string | null;
-  answered: string;
+  in_bucket: string;
   last_attempt_at: Date | null;
 };
 
@@ -232,7 +232,7 @@ async function loggedTally(
   window(add, new Date(start).toISOString(), new Date(end).toISOString());
   return (await db.query(
     `SELECT CASE WHEN answered THEN hookpost_duration_bucket(duration_ms) END AS bucket,
-            sum(n) AS answered, ${OUTCOME_SUMS}, max(last_attempt_at) AS last_attempt_at
+            sum(n) AS in_bucket, ${OUTCOME_SUMS}, max(last_attempt_at) AS last_attempt_at
      FROM (SELECT http_status IS NOT NULL AS answered, duration_ms, count(*) AS n, ${OUTCOME_COUNTS},
                   max(attempted_at) AS last_attempt_at
            FROM delivery_attempts
@@ -254,7 +254,7 @@ async function hourlyTally(
     `WITH h AS MATERIALIZED (
        SELECT * FROM delivery_stats_hourly
        WHERE subscription_id = $1 AND hour >= $2 AND hour < $3)
-     SELECT NULL AS bucket, 0 AS answered, ${OUTCOME_SUMS}, max(last_attempt_at) AS last_attempt_at
+     SELECT NULL AS bucket, 0 AS in_bucket, ${OUTCOME_SUMS}, max(last_attempt_at) AS last_attempt_at
      FROM h
      UNION ALL
      SELECT key, sum(value::bigint), ${NO_OUTCOMES}, NULL
