@@ -261,6 +261,7 @@ describe('subscription-api', () => {
         'POST /v1/webhooks/{id}/replay',
         'GET /v1/event-types',
         'GET /v1/messages/{messageId}/events',
+        'DELETE /v1/messages/{messageId}/events',
       ].sort(),
     );
     for (const { method, path, operation } of operations) {

@@ -431,6 +431,12 @@ const REST_GENERATORS: Array<(r: Random, w: World) => RestCase> = [
         path: `/v1/messages/${bad}/events`,
         expect: { status: 404, code: 'not_found', names: 'message not found' },
       },
+      {
+        label: `erasing message ${bad.slice(0, 20)}`,
+        method: 'DELETE',
+        path: `/v1/messages/${bad}/events`,
+        expect: { status: 404, code: 'not_found', names: 'message not found' },
+      },
     ]);
   },
   function undecodablePath(r, w) {
@@ -978,6 +984,18 @@ const GRPC_GENERATORS: Array<(r: Random, w: World) => GrpcCase> = [
       ],
       [
         'ListMessageEvents',
+        { message_id: '' },
+        grpc.status.INVALID_ARGUMENT,
+        'message_id is required',
+      ],
+      [
+        'DeleteMessageEvents',
+        { message_id: r.pick(['\u0000', 'm'.repeat(999), `<none-${r.text(5)}@x.example>`]) },
+        grpc.status.NOT_FOUND,
+        'message not found',
+      ],
+      [
+        'DeleteMessageEvents',
         { message_id: '' },
         grpc.status.INVALID_ARGUMENT,
         'message_id is required',

@@ -4,7 +4,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebhooksGrpc } from './grpc-client.js';
 import pg from 'pg';
-import { http, kcatProduceMany, requireEnv, startPipeline, type Pipeline } from './pipeline.js';
+import {
+  http,
+  kcatProduceMany,
+  requireEnv,
+  startPipeline,
+  untilViewsHaveChanges,
+  type Pipeline,
+} from './pipeline.js';
 
 /** Test events, manual retries, replay, and the events of one message. */
 describe('test, retry, replay and message events', () => {
@@ -45,7 +52,7 @@ describe('test, retry, replay and message events', () => {
     await receiver.stop();
   });
 
-  function event(name: string, type: string, message = messageId) {
+  function event(name: string, type: string, message = messageId, from = 'news@news.example') {
     const id = `evt_${run}_${name}`;
     return {
       key: message,
@@ -54,7 +61,7 @@ describe('test, retry, replay and message events', () => {
         type,
         organization_id: organizationId,
         occurred_at: new Date().toISOString(),
-        data: { message_id: message, from: 'news@news.example', to: 'ann@example.org' },
+        data: { message_id: message, from, to: 'ann@example.org' },
       }),
     };
   }
@@ -413,5 +420,99 @@ describe('test, retry, replay and message events', () => {
     } finally {
       client.close();
     }
+  });
+
+  it('erases the stored events of one message that a key may see, after which their deliveries are neither retried nor replayed, over REST and gRPC', async () => {
+    const message = `<erase-${run}@news.example>`;
+    const path = `${pipeline.apiUrl}/v1/messages/${encodeURIComponent(message)}/events`;
+    const id = await subscribe('/erased', ['message.delivered', 'message.opened']);
+    await untilViewsHaveChanges(pipeline);
+    await kcatProduceMany(pipeline.brokers, 'mail-events', [
+      event('erase-sent', 'message.sent', message),
+      event('erase-delivered', 'message.delivered', message),
+      // The same message as another sender tells it: outside the scoped key below.
+      event('erase-opened', 'message.opened', message, 'tracker@relay.example'),
+    ]);
+    await receiver.waitFor((r) => r.path === '/erased', 2, 20_000);
+    const stored = await until(
+      () => http('GET', path, apiKey),
+      (r) => (r.json.data as unknown[] | undefined)?.length === 3,
+    );
+    expect(stored.json.data).toHaveLength(3);
+    const logs = await until(
+      () => http('GET', `${pipeline.apiUrl}/v1/webhooks/${id}/logs`, apiKey),
+      (r) => (r.json.data as unknown[] | undefined)?.length === 2,
+    );
+    const deliveryOf = (eventId: string) =>
+      (logs.json.data as Array<{ delivery_id: string; event_id: string }>).find(
+        (a) => a.event_id === eventId,
+      )!.delivery_id;
+    const retry = (eventId: string) =>
+      http(
+        'POST',
+        `${pipeline.apiUrl}/v1/webhooks/${id}/deliveries/${deliveryOf(eventId)}/retry`,
+        apiKey,
+      );
+
+    // Another organisation's key, and a key of this one scoped to a domain the message's
+    // senders are not in, see nothing of it: 404, and nothing is erased.
+    const scopedKey = async (domains: string[]) =>
+      (
+        await http(
+          'POST',
+          `${pipeline.apiUrl}/v1/organizations/${organizationId}/api-keys`,
+          pipeline.adminToken,
+          { scope: { domains } },
+        )
+      ).json.key as string;
+    for (const key of [otherKey, await scopedKey(['elsewhere.example'])]) {
+      const refused = await http('DELETE', path, key);
+      expect(refused.status).toBe(404);
+      expect(refused.json).toEqual({
+        error: { code: 'not_found', message: 'message not found', details: [] },
+      });
+    }
+    expect((await http('GET', path, apiKey)).json.data).toHaveLength(3);
+
+    // A key scoped to news.example erases the two events its sender sent, not the third.
+    const erased = await http('DELETE', path, await scopedKey(['news.example']));
+    expect(erased.status, JSON.stringify(erased.json)).toBe(200);
+    expect(erased.json).toEqual({ erased: 2 });
+    const left = await http('GET', path, apiKey);
+    expect((left.json.data as Array<{ id: string }>).map((e) => e.id)).toEqual([
+      `evt_${run}_erase-opened`,
+    ]);
+    const expired = await retry(`evt_${run}_erase-delivered`);
+    expect(expired.status, JSON.stringify(expired.json)).toBe(410);
+    expect(expired.json.error).toMatchObject({ code: 'event_expired' });
+    // A replay of the window sends the event kept, not those erased.
+    const sentTo = () => receiver.requests.filter((r) => r.path === '/erased');
+    const before = sentTo().length;
+    const replayed = await http('POST', `${pipeline.apiUrl}/v1/webhooks/${id}/replay`, apiKey, {
+      since: startedAt,
+    });
+    expect(replayed.status, JSON.stringify(replayed.json)).toBe(202);
+    const queued = replayed.json.queued as number;
+    await receiver.waitFor((r) => r.path === '/erased', before + queued, 20_000);
+    const replayedIds = sentTo()
+      .slice(before)
+      .map((r) => JSON.parse(r.body).id as string);
+    expect(replayedIds).toContain(`evt_${run}_erase-opened`);
+    expect(replayedIds).not.toContain(`evt_${run}_erase-delivered`);
+
+    // The rest over gRPC; then nothing of the message is left to erase or list.
+    const client = new WebhooksGrpc(pipeline.grpcAddress);
+    try {
+      const rest = await client.call('DeleteMessageEvents', { message_id: message }, apiKey);
+      expect(rest.code, rest.details).toBe(grpc.status.OK);
+      expect(rest.value).toEqual({ erased: 1 });
+      const again = await client.call('DeleteMessageEvents', { message_id: message }, apiKey);
+      expect(again).toMatchObject({ code: grpc.status.NOT_FOUND });
+    } finally {
+      client.close();
+    }
+    expect((await http('GET', path, apiKey)).status).toBe(404);
+    expect((await http('DELETE', path, apiKey)).status).toBe(404);
+    expect((await retry(`evt_${run}_erase-opened`)).status).toBe(410);
   });
 });

@@ -182,6 +182,7 @@ describe('tenancy and key scope', () => {
       'POST /v1/webhooks/{id}/replay': 'owned',
       'GET /v1/event-types': 'catalogue',
       'GET /v1/messages/{messageId}/events': 'owned',
+      'DELETE /v1/messages/{messageId}/events': 'owned',
     };
 
     /** Each gRPC method, with a request aimed at the victim. */
@@ -220,6 +221,7 @@ describe('tenancy and key scope', () => {
       },
       ListEventTypes: { kind: 'catalogue', request: () => ({ limit: 100 }) },
       ListMessageEvents: { kind: 'owned', request: () => ({ message_id: messageId }) },
+      DeleteMessageEvents: { kind: 'owned', request: () => ({ message_id: messageId }) },
     };
 
     /** Organisation A as stored and as its own key sees it. */

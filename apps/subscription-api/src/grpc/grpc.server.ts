@@ -347,6 +347,9 @@ export class GrpcServer implements OnApplicationBootstrap, BeforeApplicationShut
           next_cursor: page.next_cursor ?? undefined,
         };
       },
+      DeleteMessageEvents: async (principal, r) => ({
+        erased: await this.messages.erase(principal, required(r, 'message_id')),
+      }),
     };
     return Object.fromEntries(
       Object.entries(handlers).map(([name, handler]) => [name, this.unary(name, handler)]),

@@ -810,6 +810,28 @@ export function openApiDocument(): Json {
           ],
           responses: { ...ok(200, ref('MessageEventPage'), 'A page'), ...errors(422) },
         }),
+        delete: customer({
+          summary: 'Erase the stored events of one email, for a recipient to be forgotten',
+          description:
+            'Erases what GET lists to this key: the events Hookpost keeps of the email for listing, retrying and replaying (its delivery log keeps ids, types and outcomes, no event content). A retry or replay of a delivery of an erased event then answers 410 event_expired. Copies still on their way are not reached: deliveries in flight and pending retries carry their event and are still sent, and an event of the email that arrives after the call is stored as usual. 404 when the key sees no event of the email, as GET.',
+          tags: ['events'],
+          parameters: [pathParam('messageId', 'The Message-ID of the email')],
+          responses: {
+            '200': {
+              description: 'Erased',
+              content: {
+                'application/json': {
+                  schema: {
+                    type: 'object',
+                    required: ['erased'],
+                    properties: { erased: { type: 'integer', description: 'Events erased' } },
+                  },
+                  example: { erased: 3 },
+                },
+              },
+            },
+          },
+        }),
       },
     },
   };

@@ -1,6 +1,7 @@
 import { ingestedEventSchema } from '@hookpost/contracts';
 import { keyCoversEvent } from '@hookpost/domain';
-import { Injectable } from '@nestjs/common';
+import { LOGGER, type Logger } from '@hookpost/platform';
+import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { z } from 'zod';
 import type { Principal } from '../auth/guards.js';
@@ -35,16 +36,17 @@ export interface MessageEventView {
  */
 @Injectable()
 export class MessagesService {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly dataSource: DataSource,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
 
   async events(
     principal: Principal,
     messageId: string,
     query: z.infer<typeof messageEventsQuery>,
   ): Promise<{ data: MessageEventView[]; next_cursor: string | null }> {
-    // No stored message id is empty, longer than a header line, or holds a NUL.
-    if (messageId.length === 0 || messageId.length > 998 || messageId.includes('\u0000'))
-      throw ApiError.notFound('message');
+    if (!mayBeStored(messageId)) throw ApiError.notFound('message');
     const found: Array<MessageEventView & { cursor: string }> = [];
     let after = query.cursor ?? '0';
     let more = true;
@@ -75,4 +77,39 @@ export class MessagesService {
       next_cursor: found.length > query.limit ? page[page.length - 1]!.cursor : null,
     };
   }
+
+  /**
+   * Erases the stored events of one email that the caller may see, as `events` lists
+   * them, for a recipient's request to be forgotten (ADR 0026); answers how many. A replay
+   * or retry that read them before still sends them; one after finds them gone (410
+   * `event_expired`). Nothing the caller may see answers 404, as for `events`.
+   */
+  async erase(principal: Principal, messageId: string): Promise<number> {
+    if (!mayBeStored(messageId)) throw ApiError.notFound('message');
+    const rows = (await this.dataSource.query(
+      `SELECT event_id, event FROM mail_events
+       WHERE organization_id = $1 AND message_id = $2
+         AND NOT (event ? 'target_subscription_id')`,
+      [principal.organizationId, messageId],
+    )) as Array<{ event_id: string; event: unknown }>;
+    const visible = rows
+      .filter((row) => keyCoversEvent(principal.scope, ingestedEventSchema.parse(row.event)))
+      .map((row) => row.event_id);
+    if (visible.length === 0) throw ApiError.notFound('message');
+    const [, erased] = (await this.dataSource.query(
+      `DELETE FROM mail_events WHERE event_id = ANY($1)`,
+      [visible],
+    )) as [unknown, number];
+    // The caller's ids and a count, not the message id: it can carry the sender's address.
+    this.logger.info(
+      { organizationId: principal.organizationId, keyId: principal.keyId, erased },
+      'message events erased',
+    );
+    return erased;
+  }
+}
+
+/** No stored message id is empty, longer than a header line, or holds a NUL. */
+function mayBeStored(messageId: string): boolean {
+  return messageId.length > 0 && messageId.length <= 998 && !messageId.includes('\u0000');
 }
