@@ -99,6 +99,8 @@ export interface PipelineResults {
       late_p50_ms: number;
       late_p99_ms: number;
       late_max_ms: number;
+      /** The three latest retries: which of the chain, and when, from the first arrival. */
+      latest?: Array<{ retry: number; late_ms: number; at_s: number }>;
     };
   };
   limits: {
@@ -263,7 +265,10 @@ export function latestRunRows(r: PipelineResults): Array<[string, string, string
     ],
     [
       `retries (schedule ${retries.schedule_s.map((s) => `${s} s`).join(', ')}): early / late p50, p99, max`,
-      `${retries.early_count} early; ${[retries.late_p50_ms, retries.late_p99_ms, retries.late_max_ms].map((ms) => Math.round(ms)).join(', ')} ms late`,
+      `${retries.early_count} early; ${[retries.late_p50_ms, retries.late_p99_ms, retries.late_max_ms].map((ms) => Math.round(ms)).join(', ')} ms late` +
+        (retries.latest
+          ? `; the latest: ${retries.latest.map((l) => `retry ${l.retry} at ${n(l.at_s)} s, ${n(Math.round(l.late_ms))} ms`).join('; ')}`
+          : ''),
       `never early, < ${t.retries.late_max_ms / 1000} s late: ${met(retries.early_count === 0 && retries.late_max_ms < t.retries.late_max_ms)}`,
     ],
     [

@@ -1,6 +1,6 @@
 import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 // kafkajs as the services run it: with their fixes to it (imported first: some must be in
 // place before kafkajs loads its producer) and their sockets (no Nagle delay).
@@ -55,7 +55,8 @@ import { ROOT } from '../infra/system.ts';
  * (compute.ts).
  *
  * Prints a table and writes bench/results/pipeline-<date>-<hhmm>.json, named by the UTC
- * time the run began (pipeline-smoke.tmp.json for the smoke run).
+ * time the run began (pipeline-smoke.tmp.json for the smoke run). The services' logs of
+ * the last run are kept in tmp/bench-pipeline-logs.
  */
 
 const ARGS = process.argv.slice(2);
@@ -103,6 +104,8 @@ for (const rate of [...(STEPS ?? []), STEADY_RATE]) {
 }
 const PROFILE_DIR = `${ROOT}tmp/profiles`;
 const STALLS_DIR = `${ROOT}tmp/stalls`;
+/** The services' logs of the last run, kept when its data goes (a late retry, a stall). */
+const LOGS_KEPT = `${ROOT}tmp/bench-pipeline-logs`;
 const PLAN = SMOKE
   ? {
       organizations: 2,
@@ -578,6 +581,8 @@ class Pipeline {
     this.receiver.stop();
     this.vcpus.stop();
     await this.postgres.close().catch(() => undefined);
+    rmSync(LOGS_KEPT, { recursive: true, force: true });
+    cpSync(this.logDir, LOGS_KEPT, { recursive: true });
     await this.stack.stop();
     this.stack.purge();
   }
@@ -974,10 +979,17 @@ async function retryPrecision(pipeline: Pipeline) {
     byWebhook.set(a.webhookId, [...(byWebhook.get(a.webhookId) ?? []), a.t3]);
   }
   const lateness: number[] = [];
+  // Which retries were latest, and when: a late one at the start points at the deliverer
+  // restarted just before, one in the middle at the machine or the broker.
+  const retried: Array<{ retry: number; late_ms: number; at_s: number }> = [];
+  const start = Math.min(...[...byWebhook.values()].flat());
   for (const times of byWebhook.values()) {
     times.sort((x, y) => x - y);
-    for (let k = 1; k < times.length && k <= RETRY_SCHEDULE.length; k++)
-      lateness.push(times[k]! - times[k - 1]! - RETRY_SCHEDULE[k - 1]! * 1_000);
+    for (let k = 1; k < times.length && k <= RETRY_SCHEDULE.length; k++) {
+      const late = times[k]! - times[k - 1]! - RETRY_SCHEDULE[k - 1]! * 1_000;
+      lateness.push(late);
+      retried.push({ retry: k, late_ms: round(late), at_s: round((times[k]! - start) / 1_000) });
+    }
   }
   lateness.sort((x, y) => x - y);
   return {
@@ -989,6 +1001,7 @@ async function retryPrecision(pipeline: Pipeline) {
     late_p50_ms: round(percentile(lateness, 50)),
     late_p99_ms: round(percentile(lateness, 99)),
     late_max_ms: round(lateness.at(-1) ?? NaN),
+    latest: retried.sort((x, y) => y.late_ms - x.late_ms).slice(0, 3),
   };
 }
 
