@@ -484,7 +484,10 @@ describe('test, retry, replay and message events', () => {
     ]);
     const expired = await retry(`evt_${run}_erase-delivered`);
     expect(expired.status, JSON.stringify(expired.json)).toBe(410);
-    expect(expired.json.error).toMatchObject({ code: 'event_expired' });
+    expect(expired.json.error).toMatchObject({
+      code: 'event_expired',
+      message: expect.stringContaining('erased'),
+    });
     // A replay of the window sends the event kept, not those erased.
     const sentTo = () => receiver.requests.filter((r) => r.path === '/erased');
     const before = sentTo().length;

@@ -97,11 +97,12 @@ export class RedeliveryService {
     if (!last) throw ApiError.notFound('delivery');
     if (last.event === null) {
       // Its attempts outlived its event: both are kept for DELIVERY_LOG_RETENTION, the
-      // attempts from when they were made, the event from when it occurred.
+      // attempts from when they were made, the event from when it occurred; or the event
+      // was erased on request (ADR 0026).
       throw new ApiError(
         410,
         'event_expired',
-        'the event of this delivery is past DELIVERY_LOG_RETENTION and no longer kept: it cannot be sent again',
+        'the event of this delivery is no longer kept (past DELIVERY_LOG_RETENTION, or erased): it cannot be sent again',
       );
     }
     if (retryPending(last.next_retry_at, new Date())) {

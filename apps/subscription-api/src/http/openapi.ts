@@ -759,7 +759,7 @@ export function openApiDocument(): Json {
             },
             '410': {
               description:
-                'The event of the delivery is past DELIVERY_LOG_RETENTION and no longer kept (event_expired)',
+                'The event of the delivery is no longer kept: past DELIVERY_LOG_RETENTION, or erased (event_expired)',
               content: { 'application/json': { schema: ref('Error') } },
             },
           },
