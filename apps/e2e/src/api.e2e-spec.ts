@@ -592,6 +592,45 @@ describe('subscription-api', () => {
     expect(await left()).toEqual([`att_new_${run}`, `hour of att_new_${run}`, `del_new_${run}`]);
   });
 
+  it("purges the stored events of a deleted organisation, and not another's", async () => {
+    const run = Date.now().toString(36);
+    const created = await http('POST', `${pipeline.apiUrl}/v1/organizations`, pipeline.adminToken, {
+      name: `Leaving ${run}`,
+    });
+    expect(created.status).toBe(201);
+    const leaving = created.json.id as string;
+    const [theirs, ours] = [`evt_leaving_${run}_aaaa`, `evt_staying_${run}_aaaa`];
+    for (const [id, organization] of [
+      [theirs, leaving],
+      [ours, organizationId],
+    ]) {
+      await db.query(
+        `INSERT INTO mail_events (event_id, organization_id, message_id, type, occurred_at, event, stored_at)
+         VALUES ($1, $2, NULL, 'message.delivered', now(), '{}', now())`,
+        [id, organization],
+      );
+    }
+    const events = async () =>
+      (
+        await db.query<{ event_id: string }>(
+          'SELECT event_id FROM mail_events WHERE event_id = ANY($1) ORDER BY event_id',
+          [[theirs, ours]],
+        )
+      ).rows.map((r) => r.event_id);
+    // A purge or two while the organisation is there: its events are as young as ours.
+    await sleep(2_500);
+    expect(await events()).toEqual([theirs, ours]);
+    const deleted = await http(
+      'DELETE',
+      `${pipeline.apiUrl}/v1/organizations/${leaving}`,
+      pipeline.adminToken,
+    );
+    expect(deleted.status).toBe(204);
+    const deadline = Date.now() + 10_000;
+    while ((await events()).includes(theirs) && Date.now() < deadline) await sleep(200);
+    expect(await events()).toEqual([ours]);
+  });
+
   it('keeps events a day past DELIVERY_LOG_RETENTION from their arrival, and says so when a delivery outlived its event', async () => {
     // Events: one that arrived within the day's margin after the retention, one before it,
     // and one that arrived just now but occurred long ago (a backlog worked off).

@@ -12,7 +12,7 @@ import { IdempotencyKeys } from '../idempotency/idempotency-keys.js';
 
 const purged = new Counter({
   name: 'hookpost_delivery_log_purged_total',
-  help: 'Rows removed after DELIVERY_LOG_RETENTION: delivery attempts, their hourly counts, stored events and manual retries',
+  help: 'Rows removed after DELIVERY_LOG_RETENTION (delivery attempts, their hourly counts, stored events and manual retries), and the stored events of deleted organisations',
 });
 
 const CHUNK = 5_000;
@@ -27,7 +27,8 @@ const EVENT_MARGIN_SECONDS = 24 * 3_600;
 
 /**
  * Removes delivery attempts, stored events and manual retries' numbers older than
- * DELIVERY_LOG_RETENTION, and idempotency keys older than a day, on a timer, a chunk at a time so that no long lock holds up the
+ * DELIVERY_LOG_RETENTION, the stored events of deleted organisations, and idempotency keys
+ * older than a day, on a timer, a chunk at a time so that no long lock holds up the
  * attempts consumer. Runs in every replica; concurrent purges only share the work.
  */
 @Injectable()
@@ -69,17 +70,22 @@ export class DeliveryLogRetention implements OnApplicationBootstrap, BeforeAppli
         ['mail_events', 'event_id', 'stored_at', retention + EVENT_MARGIN_SECONDS],
         ['manual_retries', 'delivery_id', 'requested_at', retention],
       ] as const) {
-        for (;;) {
-          const [, count] = (await this.dataSource.query(
-            `DELETE FROM ${table} WHERE (${key}) IN (
-               SELECT ${key} FROM ${table}
-               WHERE ${time} < now() - make_interval(secs => $1) LIMIT $2)`,
-            [seconds, CHUNK],
-          )) as [unknown, number];
-          total += count;
-          if (count < CHUNK) break;
-        }
+        total += await this.inChunks(
+          `DELETE FROM ${table} WHERE (${key}) IN (
+             SELECT ${key} FROM ${table}
+             WHERE ${time} < now() - make_interval(secs => $1) LIMIT $2)`,
+          [seconds],
+        );
       }
+      // The stored events of a deleted organisation (ADR 0024, amended): no key can read
+      // them any more, and they name people. Its delivery log, ids and outcomes, ages out.
+      total += await this.inChunks(
+        `DELETE FROM mail_events WHERE event_id IN (
+           SELECT e.event_id FROM organizations o
+           JOIN mail_events e ON e.organization_id = o.id
+           WHERE o.deleted_at IS NOT NULL LIMIT $1)`,
+        [],
+      );
       purged.inc(total);
       if (total > 0) this.logger.info({ purged: total }, 'delivery log purged');
       // The API's idempotency keys, a day old (ADR 0020): not the log, but the same chore.
@@ -89,5 +95,18 @@ export class DeliveryLogRetention implements OnApplicationBootstrap, BeforeAppli
       this.logger.warn({ err: error }, 'delivery log purge failed; will retry');
     }
     return total;
+  }
+
+  /** Runs a DELETE of at most CHUNK rows (its last parameter) until one removes fewer. */
+  private async inChunks(sql: string, parameters: unknown[]): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const [, count] = (await this.dataSource.query(sql, [...parameters, CHUNK])) as [
+        unknown,
+        number,
+      ];
+      total += count;
+      if (count < CHUNK) return total;
+    }
   }
 }

@@ -585,6 +585,8 @@ export function openApiDocument(): Json {
         delete: operator({
           summary:
             'Delete an organisation: revokes its keys, deletes its subscriptions and releases its domains; answers once no delivery to them can start',
+          description:
+            'Its stored events (what the messages routes, retries and replays read) are erased within 10 minutes, in the background; its delivery log (ids, types, outcomes) ages out with DELIVERY_LOG_RETENTION. It cannot be undone.',
           parameters: [pathParam('id', 'The organisation id (org_...)')],
           responses: { '204': { description: 'Deleted' }, ...errors(404, 409) },
         }),

@@ -217,8 +217,8 @@ export class OrganizationsService {
    * (each through the event store, as a DELETE of it would), its domains released and the
    * organisation marked deleted (`organization.deleted`, which event-ingest applies: events
    * naming it or its domains are then unknown). Answers, as a webhook's DELETE does, once
-   * no deliverer can start a delivery to any of them (ADR 0017). Its delivery and event
-   * logs age out with DELIVERY_LOG_RETENTION.
+   * no deliverer can start a delivery to any of them (ADR 0017). Its stored events go
+   * with the retention's next pass (DeliveryLogRetention); its delivery log ages out.
    */
   async remove(id: string): Promise<void> {
     const deleted = await this.dataSource
