@@ -12,7 +12,7 @@ import { exitOnSignals, say, stopChild } from '../dev/processes.ts';
 import { SERVICES, startService, startServices, type ServiceName } from '../dev/services.ts';
 import { startStack, type Stack } from '../dev/stack.ts';
 import { freePort } from '../../libs/testing/src/ports.ts';
-import { TOPICS } from '../../libs/contracts/src/topics/topics.ts';
+import { CONSUMER_GROUPS, retryTopic, TOPICS } from '../../libs/contracts/src/topics/topics.ts';
 import { now, wallClockStepMs } from './clock.ts';
 import { measureCompute } from './compute.ts';
 import { type HopLatencies, type HopRun, hopLatencies } from './hops.ts';
@@ -952,14 +952,17 @@ async function isolation(
 
 /**
  * 4. Retry precision: endpoints that fail twice, then succeed, with the short schedule.
- * The bad endpoints are paused first, and the deliverer restarted with that schedule. The
- * jobs it still held for them come back to the new process and are skipped, not sent;
- * those it put off wait on the default schedule's delay topics, which the new process
- * does not read: none of it weighs on the scenarios that follow.
+ * The bad endpoints are paused first. What the isolation run put off or short-circuited
+ * for them waits on the default schedule's first delay topic (a minute), and a deliverer
+ * reads every delay topic it finds (ADR 0005): before the restart with the short
+ * schedule, those jobs are left to come back and be skipped, so that the scenario times
+ * its own retries, not a burst of the run before (one retry came 1,538 ms late at 18:20
+ * UTC on 2026-12-07, on a slow boot, while the restarted deliverer worked off the jobs
+ * that fell due while it was down). Those put off again wait minutes longer, past the end.
  */
 async function retryPrecision(pipeline: Pipeline) {
   await pipeline.pauseBadEndpoints();
-  await sleep(2_000);
+  const drained = await untilDelayTopicWorkedOff(pipeline, DEFAULT_FIRST_DELAY_S);
   await pipeline.stopDeliverer();
   await pipeline.startDeliverer({ RETRY_SCHEDULE: RETRY_SCHEDULE.map((s) => `${s}s`).join(',') });
 
@@ -994,6 +997,9 @@ async function retryPrecision(pipeline: Pipeline) {
   lateness.sort((x, y) => x - y);
   return {
     schedule_s: RETRY_SCHEDULE,
+    // How long the jobs the isolation run sent to the first delay took to be worked off.
+    waited_for_delay_topic_s: drained.seconds,
+    ...(drained.left > 0 ? { delay_topic_left: drained.left } : {}),
     retries_measured: lateness.length,
     expected: run.window.last - run.window.first,
     earliest_ms: round(lateness[0] ?? NaN),
@@ -1003,6 +1009,44 @@ async function retryPrecision(pipeline: Pipeline) {
     late_max_ms: round(lateness.at(-1) ?? NaN),
     latest: retried.sort((x, y) => y.late_ms - x.late_ms).slice(0, 3),
   };
+}
+
+/** The deliverer's default schedule's first delay, in seconds (`1m,5m,...`). */
+const DEFAULT_FIRST_DELAY_S = 60;
+
+/**
+ * Waits until the deliverers' retry group has read and committed everything on the delay
+ * topic of `delaySeconds`: each job there is due at most that long after it was sent.
+ */
+async function untilDelayTopicWorkedOff(
+  pipeline: Pipeline,
+  delaySeconds: number,
+): Promise<{ seconds: number; left: number }> {
+  const topic = retryTopic(delaySeconds);
+  const admin = pipeline.kafka.admin();
+  await admin.connect();
+  const started = Date.now();
+  try {
+    const left = async () => {
+      const [ends, [committed]] = await Promise.all([
+        admin.fetchTopicOffsets(topic),
+        admin.fetchOffsets({ groupId: CONSUMER_GROUPS.delivererRetry, topics: [topic] }),
+      ]);
+      const at = new Map(committed!.partitions.map((p) => [p.partition, Number(p.offset)]));
+      return ends.reduce((n, p) => n + Number(p.high) - Math.max(0, at.get(p.partition) ?? 0), 0);
+    };
+    const deadline = started + (delaySeconds + 60) * 1_000;
+    let jobs = await left();
+    say(`retries: waiting for the ${jobs} jobs on ${topic} to come back and be worked off`);
+    while (jobs > 0 && Date.now() < deadline) {
+      await sleep(500);
+      jobs = await left();
+    }
+    if (jobs > 0) say(`retries: ${jobs} jobs still on ${topic}; going on`);
+    return { seconds: round((Date.now() - started) / 1_000, 1), left: jobs };
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 /**
