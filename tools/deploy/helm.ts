@@ -128,6 +128,23 @@ export function template(
   return result.stdout;
 }
 
+/** The notes `helm install` prints, rendered without a cluster (`--dry-run=client`). */
+export function installNotes(extraArgs: string[] = []): string {
+  const result = helm([
+    'install',
+    RENDER_RELEASE,
+    CHART,
+    '--namespace',
+    RENDER_NAMESPACE,
+    '--dry-run=client',
+    ...extraArgs,
+  ]);
+  if (result.status !== 0) throw new Error(result.stderr.trim() || 'helm install failed');
+  const notes = result.stdout.indexOf('NOTES:');
+  if (notes < 0) throw new Error('helm install printed no notes');
+  return result.stdout.slice(notes);
+}
+
 /** Formats text as `prettier --write` would format the file at that path (project config included). */
 async function formatLike(path: string, text: string): Promise<string> {
   return format(text, { ...(await resolveConfig(path)), filepath: path });

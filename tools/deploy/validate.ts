@@ -19,6 +19,7 @@ import {
   ROOT,
   ensureHelm,
   helm,
+  installNotes,
   renderAlerts,
   renderManifests,
   template,
@@ -33,6 +34,8 @@ import {
  *   crd-schemas.ts; every Deployment has probes, resources and a hardened security context;
  *   each container gets only environment variables its service reads;
  * - the chart's topics are the ones libs/contracts names, retry topics included;
+ * - the notes `helm install` prints count the Postgres connections at the replicas'
+ *   maximums from the values given;
  * - the committed renders (k8s/manifests/hookpost.yaml, deploy/observability/alerts.yaml)
  *   equal a fresh render, and `kubectl kustomize k8s/base` still builds them;
  * - the Grafana dashboard and the alerts use only metrics the services expose, or ones
@@ -541,6 +544,22 @@ async function main(): Promise<void> {
         throw new Error(`a shared setting rolls only ${shared.join(', ')}`);
     },
   );
+
+  await check("the install notes count Postgres connections at the replicas' maximums", () => {
+    const counted = (args: string[]) =>
+      /= (\d+), plus the migration Job/.exec(installNotes(args).replace(/\s+/g, ' '))?.[1];
+    // The chart's defaults: 10 x 10 and 12 x 4 (docs/operations.md).
+    if (counted([]) !== '148') throw new Error(`defaults: ${counted([])} connections, not 148`);
+    const fixed = counted([
+      '--set',
+      'subscriptionApi.autoscaling.enabled=false',
+      '--set',
+      'subscriptionApi.replicaCount=3',
+      '--set',
+      'eventIngest.config.DATABASE_POOL_SIZE=2',
+    ]);
+    if (fixed !== '54') throw new Error(`3 x 10 and 12 x 2: ${fixed} connections, not 54`);
+  });
 
   await check('a template error fails the render', () => {
     const copy = mkdtempSync(join(tmpdir(), 'hookpost-chart-'));
