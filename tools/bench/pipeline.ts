@@ -1033,6 +1033,7 @@ async function untilDelayTopicWorkedOff(
         admin.fetchOffsets({ groupId: CONSUMER_GROUPS.delivererRetry, topics: [topic] }),
       ]);
       const at = new Map(committed!.partitions.map((p) => [p.partition, Number(p.offset)]));
+      // An offset of -1 (nothing committed there yet): all of the partition is still to read.
       return ends.reduce((n, p) => n + Number(p.high) - Math.max(0, at.get(p.partition) ?? 0), 0);
     };
     const deadline = started + (delaySeconds + 60) * 1_000;
